@@ -1,0 +1,178 @@
+"""The `mt` command: segment, translate, batch-translate a folder, align, manage models and the cache.
+
+Every translating command goes through :func:`mt.pipeline.translate_document`. Errors meant for
+users (bad input, model not available offline, bad config) print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from .errors import InputError, MTError
+
+EXIT_USAGE = 2
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=os.environ.get("MT_MODEL"),
+                        help="model id from models.txt (optionally id@revision) or a local directory "
+                        "(default: $MT_MODEL or the first line of models.txt)")
+    parser.add_argument("--engine", default=os.environ.get("MT_ENGINE"),
+                        help="inference engine: auto (default), transformers, ctranslate2 ($MT_ENGINE)")
+    parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--cache", metavar="PATH", default=None,
+                       help="SQLite sentence cache (default: $MT_CACHE or ~/.cache/mt-vi-en/translations.sqlite)")
+    group.add_argument("--no-cache", action="store_true", help="translate everything afresh, store nothing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mt", description="Vietnamese→English translation and alignment")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    segment = commands.add_parser("segment", help="split an article into sentences")
+    segment.add_argument("file", metavar="FILE|-")
+    segment.add_argument("--jsonl", action="store_true", help="one JSON record per segment with offsets and kind")
+
+    translate = commands.add_parser("translate", help="translate one article")
+    translate.add_argument("file", metavar="FILE|-")
+    add_model_options(translate)
+    add_cache_options(translate)
+    translate.add_argument("--jsonl", action="store_true", help="one JSON record per segment")
+
+    batch = commands.add_parser("batch", help="translate every *.txt under a folder (resumable)")
+    batch.add_argument("in_dir", metavar="IN_DIR")
+    batch.add_argument("out_dir", metavar="OUT_DIR")
+    add_model_options(batch)
+    add_cache_options(batch)
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    commands.add_parser("models", help="list the supported models, their licences and whether they are cached")
+
+    download = commands.add_parser("download", help="fetch a model into the local Hugging Face cache (needs internet)")
+    download.add_argument("model", metavar="MODEL")
+
+    cache = commands.add_parser("cache", help="inspect or clear the sentence cache")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--cache", metavar="PATH", default=None, help="cache file (default: as for translate)")
+    return parser
+
+
+def load_engine_from(args):
+    from .translate import load_engine
+
+    return load_engine(args.model, engine=args.engine)
+
+
+def settings_from(args, engine):
+    if args.beam is None:
+        return None
+    if args.beam < 1:
+        raise InputError("--beam must be at least 1")
+    return dataclasses.replace(engine.settings, beam=args.beam)
+
+
+def cache_from(args):
+    from .cache import open_cache
+
+    return open_cache(args.cache, disabled=getattr(args, "no_cache", False))
+
+
+def run_segment(args) -> int:
+    from .formats import read_article
+    from .segment import split_sentences
+
+    for segment in split_sentences(read_article(args.file)):
+        if args.jsonl:
+            print(json.dumps(dataclasses.asdict(segment), ensure_ascii=False))
+        else:
+            print(segment.text)
+    return 0
+
+
+def run_translate(args) -> int:
+    from .formats import read_article, to_jsonl
+    from .pipeline import translate_document
+
+    text = read_article(args.file)
+    engine = load_engine_from(args)
+    document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine))
+    sys.stdout.write(to_jsonl(document) if args.jsonl else document.translation + "\n")
+    return 0
+
+
+def run_batch(args) -> int:
+    from .batch import translate_folder
+
+    engine = load_engine_from(args)
+    summary = translate_folder(
+        args.in_dir, args.out_dir, engine, cache_from(args),
+        settings=settings_from(args, engine), progress=not args.quiet,
+    )
+    print(summary.describe(), file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def run_models(args) -> int:
+    from .models import model_status_rows
+
+    rows = model_status_rows()
+    width = max(len(row["id"]) for row in rows)
+    for row in rows:
+        flags = ("default, " if row["default"] else "") + ("cached" if row["cached"] else "not cached")
+        print(f"{row['id']:<{width}}  {row['family']:<7} {row['license']:<14} {flags}")
+    return 0
+
+
+def run_download(args) -> int:
+    from .models import download, resolve_model
+
+    path = download(resolve_model(args.model))
+    print(f"{args.model}: saved in {path}")
+    return 0
+
+
+def run_cache(args) -> int:
+    from .cache import open_cache
+
+    cache = open_cache(args.cache)
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cached sentences from {cache.stats().get('path')}")
+    else:
+        print(json.dumps(cache.stats(), indent=2, default=str))
+    return 0
+
+
+COMMANDS = {
+    "segment": run_segment,
+    "translate": run_translate,
+    "batch": run_batch,
+    "models": run_models,
+    "download": run_download,
+    "cache": run_cache,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MTError as error:
+        print(f"mt: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mt: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `mt translate ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Reading articles and writing documents in standard formats (plain text, JSONL, TSV, TMX 1.4).
+
+The CLI and the web downloads both use these, so a file from either is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from . import __version__
+from .errors import InputError
+
+# Characters XML 1.0 forbids even when escaped: dropped from TMX output.
+XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def decode_article(data: bytes, name: str = "input") -> str:
+    """Decode UTF-8 (with or without BOM); refuse binary or other encodings with a clear message."""
+    if b"\x00" in data[:65536]:
+        raise InputError(f"{name}: looks like a binary file, not UTF-8 text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{name}: not valid UTF-8 (byte {error.start}); save the article as UTF-8 text"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_article(path: str | Path) -> str:
+    """Read an article from a path, or from standard input when the path is '-'."""
+    import sys
+
+    if str(path) == "-":
+        return decode_article(sys.stdin.buffer.read(), "<stdin>")
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    return decode_article(data, str(path))
+
+
+def write_atomic(path: Path, content: str) -> None:
+    """Write through a temporary file and rename, so a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def english_text(document) -> str:
+    return document.translation + "\n"
+
+
+def to_jsonl(document) -> str:
+    """One JSON record per segment; offsets point into the original article."""
+    return "".join(json.dumps(pair.to_dict(), ensure_ascii=False) + "\n" for pair in document.sentences)
+
+
+def tsv_cell(value: str) -> str:
+    return value.replace("\t", " ").replace("\n", " ")
+
+
+def to_tsv(document) -> str:
+    """Vietnamese<TAB>English per segment: what spreadsheet and corpus tools read."""
+    return "".join(f"{tsv_cell(p.normalized)}\t{tsv_cell(p.translation)}\n" for p in document.sentences)
+
+
+def xml_text(value: str) -> str:
+    return escape(XML_INVALID.sub("", value))
+
+
+def to_tmx(document) -> str:
+    """TMX 1.4: one translation unit per translated segment, Vietnamese source and English target."""
+    header = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<tmx version="1.4">\n'
+        f'  <header creationtool="mt-vi-en" creationtoolversion={quoteattr(__version__)} '
+        f'datatype="plaintext" segtype="sentence" adminlang="en" srclang="vi" o-tmf="mt-vi-en"'
+        f' o-encoding="UTF-8">\n'
+        f'    <prop type="x-model">{xml_text(document.model)}</prop>\n'
+        "  </header>\n  <body>\n"
+    )
+    units = []
+    for pair in document.sentences:
+        if pair.kind == "byline" or not pair.translation:
+            continue
+        units.append(
+            "    <tu>\n"
+            f'      <tuv xml:lang="vi"><seg>{xml_text(pair.normalized)}</seg></tuv>\n'
+            f'      <tuv xml:lang="en"><seg>{xml_text(pair.translation)}</seg></tuv>\n'
+            "    </tu>\n"
+        )
+    return header + "".join(units) + "  </body>\n</tmx>\n"

@@ -1,0 +1,172 @@
+"""The `mt` command as users run it: real subprocesses, real files, the tiny model."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from shared_data import ROOT, SEED, iwslt_talks
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def run_mt(*args, stdin=None, env_extra=None, timeout=300):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "mt", *map(str, args)],
+        input=stdin, capture_output=True, cwd=ROOT, env=env, timeout=timeout,
+    )
+
+
+def test_segment_seed_jsonl():
+    result = run_mt("segment", SEED, "--jsonl")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    text = SEED.read_text(encoding="utf-8")
+    assert len(records) == 14
+    assert records[-1]["kind"] == "byline"
+    assert all(text[r["start"] : r["end"]] == r["text"] for r in records)
+
+
+def test_segment_stdin_plain_lines():
+    result = run_mt("segment", "-", stdin="Câu một. Câu hai!".encode())
+    assert result.returncode == 0
+    assert result.stdout.decode().splitlines() == ["Câu một.", "Câu hai!"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("Tiếng Việt".encode("utf-16"), "not valid UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    ],
+)
+def test_bad_input_files_get_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    result = run_mt("segment", path)
+    assert result.returncode == 2
+    assert message in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_missing_file_is_reported():
+    result = run_mt("translate", "/nonexistent/article.txt", "--no-cache")
+    assert result.returncode == 2
+    assert "no such file" in result.stderr.decode()
+
+
+def test_translate_text_and_jsonl(tiny_model_dir, tmp_path):
+    cache = tmp_path / "c.sqlite"
+    first = run_mt("translate", SEED, "--model", tiny_model_dir, "--cache", cache, "--jsonl")
+    assert first.returncode == 0, first.stderr.decode()
+    records = [json.loads(line) for line in first.stdout.decode().splitlines()]
+    assert len(records) == 14 and not any(r["cached"] for r in records)
+    second = run_mt("translate", SEED, "--model", tiny_model_dir, "--cache", cache, "--jsonl")
+    again = [json.loads(line) for line in second.stdout.decode().splitlines()]
+    assert all(r["cached"] for r in again if r["kind"] != "byline")
+    plain = run_mt("translate", SEED, "--model", tiny_model_dir, "--cache", cache)
+    assert plain.stdout.decode().strip().endswith("Đan Nguyên")
+
+    stats = run_mt("cache", "stats", "--cache", cache)
+    assert json.loads(stats.stdout)["entries"] == 13
+    cleared = run_mt("cache", "clear", "--cache", cache)
+    assert "removed 13" in cleared.stdout.decode()
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    result = run_mt("translate", SEED, "--model", "nobody/no-such-model", "--no-cache")
+    assert result.returncode == 2
+    assert "nobody/no-such-model" in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+
+
+def make_articles(folder: Path, count: int, lines: int = 12) -> list[Path]:
+    talks = iwslt_talks("dev2010")
+    paths = []
+    for number in range(count):
+        talk = talks[number % len(talks)]
+        start = (number // len(talks)) * lines
+        body = " ".join(talk[start : start + lines])
+        path = folder / ("sub" if number % 2 else "") / f"talk{number:02d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def check_outputs(in_dir: Path, out_dir: Path) -> dict[str, list[str]]:
+    """Every article has its three outputs, consistent with each other; returns translations."""
+    translations = {}
+    for article in sorted(in_dir.rglob("*.txt")):
+        stem = out_dir / article.relative_to(in_dir).with_suffix("")
+        records = [json.loads(l) for l in stem.with_name(stem.name + ".jsonl").read_text().splitlines()]
+        text = article.read_text(encoding="utf-8")
+        assert all(text[r["start"] : r["end"]] == r["source"] for r in records)
+        english = stem.with_name(stem.name + ".en.txt").read_text(encoding="utf-8")
+        assert english.strip() == " ".join(r["translation"] for r in records)
+        tmx = ET.parse(stem.with_name(stem.name + ".tmx"))
+        units = tmx.getroot().findall("./body/tu")
+        assert len(units) == len(records)
+        assert [tuv.get(XML_LANG) for tuv in units[0]] == ["vi", "en"]
+        translations[str(article.relative_to(in_dir))] = [r["translation"] for r in records]
+    assert not list(out_dir.rglob("*.part")), "a half-written file was left behind"
+    return translations
+
+
+def test_batch_writes_all_formats_and_skips_done(tiny_model_dir, tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    make_articles(in_dir, 3)
+    result = run_mt("batch", in_dir, out_dir, "--model", tiny_model_dir, "--cache", tmp_path / "c.sqlite")
+    assert result.returncode == 0, result.stderr.decode()
+    assert "3 translated" in result.stderr.decode()
+    check_outputs(in_dir, out_dir)
+    again = run_mt("batch", in_dir, out_dir, "--model", tiny_model_dir, "--cache", tmp_path / "c.sqlite")
+    assert "0 translated, 3 already done" in again.stderr.decode()
+
+
+def test_batch_reports_unreadable_file_and_finishes_others(tiny_model_dir, tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    make_articles(in_dir, 2)
+    (in_dir / "broken.txt").write_bytes("Tiếng Việt".encode("cp1258", errors="replace") + b"\xff\xfe")
+    result = run_mt("batch", in_dir, out_dir, "--model", tiny_model_dir, "--no-cache", "--quiet")
+    assert result.returncode == 1
+    assert "broken.txt" in result.stderr.decode() and "UTF-8" in result.stderr.decode()
+    assert (out_dir / "talk00.en.txt").exists() and (out_dir / "sub" / "talk01.en.txt").exists()
+    assert not (out_dir / "broken.en.txt").exists()
+
+
+def test_batch_killed_midway_resumes_without_duplicates(tiny_model_dir, tmp_path):
+    in_dir, out_dir, cache = tmp_path / "in", tmp_path / "out", tmp_path / "c.sqlite"
+    make_articles(in_dir, 12, lines=25)
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mt", "batch", str(in_dir), str(out_dir),
+         "--model", str(tiny_model_dir), "--cache", str(cache), "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(out_dir.rglob("*.en.txt"))) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished_before = len(list(out_dir.rglob("*.en.txt")))
+    assert 2 <= finished_before < 12, "the kill should land mid-run"
+
+    result = run_mt("batch", in_dir, out_dir, "--model", tiny_model_dir, "--cache", cache)
+    assert result.returncode == 0, result.stderr.decode()
+    assert f"{finished_before} already done" in result.stderr.decode()
+    resumed = check_outputs(in_dir, out_dir)
+    assert len(resumed) == 12
+    assert len(list(out_dir.rglob("*.en.txt"))) == 12
+
+    fresh_dir = tmp_path / "fresh"
+    run_mt("batch", in_dir, fresh_dir, "--model", tiny_model_dir, "--no-cache", "--quiet")
+    assert check_outputs(in_dir, fresh_dir) == resumed
