@@ -1,0 +1,155 @@
+"""The page in headless Chromium (Debian's /usr/bin/chromium through Playwright), against the real
+server process: submit the seed article, the aligned rows, pair highlighting on hover and
+keyboard focus, a TMX download, phone width, an XSS attempt, and screenshots in test-output/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server_helpers import ROOT, start_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SEED = Path(__file__).resolve().parents[1].parent / "shared/data/seed" / "000_10fae895d14971dd.txt"
+OUTPUT = ROOT / "test-output"
+XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+
+if not CHROMIUM.exists():
+    pytest.skip("/usr/bin/chromium is missing (apt-get install chromium; tools/setup.sh --test does it)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the Playwright Python client is not installed")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("page") / "c.sqlite"
+    process = start_server(["--model", str(tiny_model_dir), "--cache", str(cache)])
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.problems = []  # console errors (a CSP violation shows up here) and uncaught exceptions
+    page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    yield page
+    context.close()
+
+
+def submit(page, server, text: str) -> None:
+    page.goto(server.url + "/")
+    page.fill("#text", text)
+    with page.expect_navigation():
+        page.click("#submit")
+
+
+def classes(locator) -> list[str]:
+    return (locator.get_attribute("class") or "").split()
+
+
+def test_seed_article_aligned_highlight_download(page, server):
+    seed = SEED.read_text(encoding="utf-8")
+    expected = server.post_json("/api/translate", {"text": seed}).json()["sentences"]
+    submit(page, server, seed)
+
+    rows = page.locator(".aligned .pair")
+    assert rows.count() == 14
+    assert page.locator(".aligned .pair[data-kind='byline']").count() == 1
+    vi_texts = page.locator(".aligned .pair .cell.vi .text").all_inner_texts()
+    en_texts = page.locator(".aligned .pair .cell.en .text").all_inner_texts()
+    assert [t.strip() for t in vi_texts] == [p["source"].strip() for p in expected]
+    assert [t.strip() for t in en_texts] == [p["translation"].strip() for p in expected]
+    # the API call above filled the cache: every translated row says so
+    cached = page.locator(".aligned .pair[data-cached='true']")
+    assert cached.count() == 13 and page.locator(".badge-cached").count() == 13
+    assert "13" in page.locator("#summary").inner_text() and "ms" in page.locator("#summary").inner_text()
+
+    # hovering a Vietnamese cell highlights the pair: the row and both of its cells
+    third = rows.nth(2)
+    third.locator(".cell.vi").hover()
+    assert "is-active" in classes(third)
+    assert "is-active" in classes(third.locator(".cell.vi")) and "is-active" in classes(third.locator(".cell.en"))
+    # hovering the English side of another row moves the highlight there
+    rows.nth(4).locator(".cell.en").hover()
+    assert "is-active" in classes(rows.nth(4).locator(".cell.vi"))
+    assert "is-active" not in classes(third) and "is-active" not in classes(third.locator(".cell.en"))
+    assert page.locator(".aligned .is-active.pair").count() == 1
+
+    # keyboard: rows are focusable; focus highlights, ↓ moves to the next row
+    page.mouse.move(5, 5)
+    rows.nth(0).focus()
+    assert "is-active" in classes(rows.nth(0).locator(".cell.en"))
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.index") == "1"
+    assert "is-active" in classes(rows.nth(1)) and "is-active" not in classes(rows.nth(0))
+
+    OUTPUT.mkdir(exist_ok=True)
+    page.evaluate("document.activeElement.blur()")
+    rows.nth(2).locator(".cell.vi").hover()
+    assert "is-active" in classes(rows.nth(2))
+    page.screenshot(path=str(OUTPUT / "page.png"), full_page=True)
+
+    with page.expect_download() as download_info:
+        page.click("button[data-format='tmx']")
+    download = download_info.value
+    assert download.suggested_filename == "translation.tmx"
+    tmx = Path(download.path()).read_text(encoding="utf-8")
+    assert "<tu>" in tmx and 'xml:lang="vi"' in tmx and 'xml:lang="en"' in tmx
+    assert tmx.count("<tu>") == 13
+    assert page.problems == []
+
+
+def test_phone_width_stacks_columns(page, server):
+    page.set_viewport_size({"width": 390, "height": 844})
+    submit(page, server, SEED.read_text(encoding="utf-8"))
+    row = page.locator(".aligned .pair").nth(1)
+    vi, en = row.locator(".cell.vi").bounding_box(), row.locator(".cell.en").bounding_box()
+    assert abs(vi["x"] - en["x"]) < 2 and en["y"] >= vi["y"] + vi["height"] - 1  # English under Vietnamese
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    OUTPUT.mkdir(exist_ok=True)
+    page.locator(".result").scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('.result').scrollIntoView()")
+    page.locator(".aligned .pair").first.locator(".cell.vi").hover()
+    page.screenshot(path=str(OUTPUT / "page-phone.png"), full_page=False)
+    assert page.problems == []
+
+
+def test_xss_attempt_is_shown_as_text(page, server):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    submit(page, server, XSS + " Xin chào các bạn.")
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    assert page.locator(".aligned img").count() == 0 and page.locator("main script").count() == 0
+    shown = " ".join(page.locator(".aligned .cell.vi .text").all_inner_texts())
+    assert "<script>alert(1)</script>" in shown and "<img src=x onerror=alert(1)>" in shown
+    assert XSS in page.input_value("#text")  # echoed back into the form, as text
+
+
+def test_upload_a_file(page, server, tmp_path):
+    article = tmp_path / "bai-bao.txt"
+    article.write_text("Hà Nội là thủ đô của Việt Nam.\n\nThành phố có hơn tám triệu dân.", encoding="utf-8")
+    page.goto(server.url + "/")
+    page.set_input_files("#file", str(article))
+    assert "bai-bao.txt" in page.locator("#file-hint").inner_text()
+    with page.expect_navigation():
+        page.click("#submit")
+    assert page.locator(".aligned .pair").count() == 2
+    assert page.locator(".aligned .paragraph").count() == 2
+    assert page.problems == []

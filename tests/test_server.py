@@ -1,0 +1,510 @@
+"""The real server (``python server.py``) over real HTTP: every endpoint and every error status.
+
+Servers run as subprocesses on free loopback ports with the tiny random-weight Marian model
+(conftest's ``tiny_model_dir``); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from server_helpers import ROOT, SERVER, clean_env, start_server
+
+SEED_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/seed"
+SEED = SEED_DIR / "000_10fae895d14971dd.txt"
+XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+UNAVAILABLE_MODEL = "Helsinki-NLP/opus-mt-vi-en"
+API_KEY = "test-key-0123456789"
+RATE = 12  # per minute, on the secured server
+
+
+@pytest.fixture(scope="module")
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("server") / "c.sqlite"
+    process = start_server(["--model", str(tiny_model_dir), "--cache", str(cache)])
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def unavailable_server(tmp_path_factory):
+    """A model that is neither cached nor downloadable: offline, with an empty Hugging Face home."""
+    home = tmp_path_factory.mktemp("empty-hf-home")
+    process = start_server(
+        ["--model", UNAVAILABLE_MODEL, "--cache", str(home / "c.sqlite")],
+        {"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1",
+         "TRANSFORMERS_OFFLINE": "1"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def nocache_server(tiny_model_dir):
+    process = start_server(["--model", str(tiny_model_dir), "--no-cache", "--threads", "8"])
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def secured_server(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("secured")
+    keys = folder / "keys.txt"
+    keys.write_text(f"# test keys\n{API_KEY}\n\nsecond-key\n", encoding="utf-8")
+    process = start_server(["--model", str(tiny_model_dir), "--cache", str(folder / "c.sqlite"),
+                            "--api-keys", str(keys), "--rate-limit", f"{RATE}/minute"])
+    yield process
+    process.stop()
+
+
+def error_of(reply, status: int, code: str | None = None) -> dict:
+    """Check the JSON error shape {"error": {"code", "message"}} and return the inner object."""
+    assert reply.status == status, (reply.status, reply.body[:500])
+    assert reply.header("Content-Type").startswith("application/json"), reply.headers
+    error = reply.json()["error"]
+    assert isinstance(error["message"], str) and error["message"]
+    if code:
+        assert error["code"] == code, error
+    assert "Traceback" not in reply.text
+    return error
+
+
+# -- operations ------------------------------------------------------------------------------------
+def test_healthz_and_readyz(server):
+    reply = server.get("/healthz")
+    assert reply.status == 200 and reply.json() == {"status": "ok"}
+    reply = server.get("/readyz")
+    assert reply.status == 200
+    assert reply.json()["status"] == "ready" and reply.json()["model"]
+
+
+def test_openapi_describes_every_endpoint(server):
+    reply = server.get("/openapi.json")
+    assert reply.status == 200
+    spec = reply.json()
+    assert spec["openapi"].startswith("3.1")
+    for path in ("/api/translate", "/translate", "/api/models", "/healthz", "/readyz", "/openapi.json",
+                 "/docs", "/", "/download/{format}"):
+        assert path in spec["paths"], path
+    assert "post" in spec["paths"]["/api/translate"] and "post" in spec["paths"]["/translate"]
+
+
+def test_docs_page_renders_the_spec(server):
+    reply = server.get("/docs")
+    assert reply.status == 200 and reply.header("Content-Type").startswith("text/html")
+    for text in ("/api/translate", "/translate", "/readyz", "TranslateRequest", "translatedText"):
+        assert text in reply.text
+    assert "cdn" not in reply.text.lower()
+
+
+def test_page_form_and_security_headers(server):
+    reply = server.get("/")
+    assert reply.status == 200
+    html = reply.text
+    for needle in ('name="text"', 'name="model"', 'type="file"', 'name="file"', '<label for="text"',
+                   'src="/static/app.js', 'href="/static/style.css'):
+        assert needle in html, needle
+    assert "<script>" not in html  # inline scripts are forbidden by the CSP
+    csp = reply.header("Content-Security-Policy")
+    assert "default-src 'self'" in csp
+    assert reply.header("X-Content-Type-Options") == "nosniff"
+    assert reply.header("Referrer-Policy")
+    static = server.get("/static/app.js")
+    assert static.status == 200 and b"is-active" in static.body
+
+
+def test_models(server):
+    reply = server.get("/api/models")
+    assert reply.status == 200
+    data = reply.json()
+    assert data["ready"] is True and data["error"] is None and data["served"]
+    served = [row for row in data["models"] if row["served"]]
+    assert len(served) == 1 and served[0]["loaded"] is True
+    assert served[0]["id"] == data["served"]
+
+
+# -- JSON API ------------------------------------------------------------------------------------
+def test_translate_seed_offsets_and_cache(server, seed_text):
+    reply = server.post_json("/api/translate", {"text": seed_text})
+    assert reply.status == 200, reply.text
+    data = reply.json()
+    assert data["model"]
+    assert set(data["timings"]) >= {"total_ms", "model_ms", "cache_ms", "segment_ms"}
+    sentences = data["sentences"]
+    assert len(sentences) == 14
+    assert [s["kind"] for s in sentences].count("byline") == 1 and sentences[-1]["kind"] == "byline"
+    for pair in sentences:
+        assert set(pair) >= {"start", "end", "source", "normalized", "translation", "cached", "kind", "paragraph"}
+        assert seed_text[pair["start"]:pair["end"]] == pair["source"]
+        assert pair["translation"]
+    assert data["translation"]
+
+    again = server.post_json("/api/translate", {"text": seed_text}).json()
+    translated = [pair for pair in again["sentences"] if pair["kind"] != "byline"]
+    assert translated and all(pair["cached"] is True for pair in translated)
+    assert [p["translation"] for p in again["sentences"]] == [p["translation"] for p in sentences]
+    assert again["translation"] == data["translation"]
+
+
+def test_offsets_index_the_submitted_string(server):
+    text = "Tiêu đề\r\n\r\nHà Nội là thủ đô.  Thành phố rất đẹp!\r\nTôi thích nó.\n"
+    reply = server.post_json("/api/translate", {"text": text, "beam": 2})
+    assert reply.status == 200, reply.text
+    sentences = reply.json()["sentences"]
+    assert sentences
+    for pair in sentences:
+        assert text[pair["start"]:pair["end"]] == pair["source"]
+
+
+def test_unknown_fields_are_ignored(server):
+    reply = server.post_json("/api/translate", {"text": "Xin chào.", "colour": "blue", "beam": 1})
+    assert reply.status == 200 and reply.json()["sentences"]
+
+
+@pytest.mark.parametrize("payload, what", [
+    ({"text": 5}, "text"),
+    ({"text": ["a"]}, "text"),
+    ({}, "text"),
+    ({"text": "Xin chào.", "beam": "4"}, "beam"),
+    ({"text": "Xin chào.", "beam": 4.0}, "beam"),
+    ({"text": "Xin chào.", "beam": True}, "beam"),
+    ({"text": "Xin chào.", "beam": 0}, "beam"),
+    ({"text": "Xin chào.", "beam": 9}, "beam"),
+    ({"text": "Xin chào.", "model": 3}, "model"),
+])
+def test_wrong_field_types_are_400(server, payload, what):
+    error = error_of(server.post_json("/api/translate", payload), 400, "invalid_field")
+    assert what in error["message"]
+
+
+def test_empty_text_is_400(server):
+    error_of(server.post_json("/api/translate", {"text": "  \n "}), 400, "empty_text")
+
+
+@pytest.mark.parametrize("body", [b"{bad json", b"", b"\xff\xfe{", b"[1, 2]", b'"text"', b"[" * 100000])
+def test_malformed_json_is_400(server, body):
+    reply = server.request("POST", "/api/translate", body, {"Content-Type": "application/json"})
+    error_of(reply, 400, "invalid_json")
+
+
+def test_wrong_content_type_is_415(server):
+    reply = server.request("POST", "/api/translate", b"text=hello", {"Content-Type": "application/x-www-form-urlencoded"})
+    error_of(reply, 415, "unsupported_media_type")
+    reply = server.request("POST", "/api/translate", b'{"text": "x"}', {"Content-Type": "text/plain"})
+    error_of(reply, 415, "unsupported_media_type")
+
+
+def test_too_many_characters_is_413(server):
+    error = error_of(server.post_json("/api/translate", {"text": "a" * 100_001}), 413, "text_too_long")
+    assert "100,000" in error["message"]
+    reply = server.post_json("/translate", {"q": ["a" * 60_000, "b" * 60_000], "source": "vi", "target": "en"})
+    assert reply.status == 413 and "error" in reply.json()
+
+
+def test_too_big_a_body_is_413_before_parsing(server):
+    body = b'{"text": "' + b"a" * 3_000_000 + b'"}'
+    error = error_of(server.request("POST", "/api/translate", body, {"Content-Type": "application/json"}),
+                     413, "body_too_large")
+    assert "bytes" in error["message"]
+    # not JSON at all: the size is refused before anything looks at the content
+    reply = server.request("POST", "/api/translate", b"\x00" * 3_000_000, {"Content-Type": "application/json"})
+    error_of(reply, 413, "body_too_large")
+
+
+def test_unknown_model_is_422(server):
+    error = error_of(server.post_json("/api/translate", {"text": "Xin chào.", "model": "nope/nothing"}),
+                     422, "unknown_model")
+    assert "nope/nothing" in error["message"]
+
+
+def test_registry_model_not_loaded_is_422(server):
+    models = server.get("/api/models").json()["models"]
+    others = [row["id"] for row in models if not row["served"]]
+    if not others:
+        pytest.skip("the registry lists no model besides the served one")
+    error = error_of(server.post_json("/api/translate", {"text": "Xin chào.", "model": others[0]}),
+                     422, "model_not_loaded")
+    assert "--model" in error["message"]
+
+
+def test_served_model_may_be_named(server):
+    served = server.get("/api/models").json()["served"]
+    reply = server.post_json("/api/translate", {"text": "Xin chào.", "model": served})
+    assert reply.status == 200 and reply.json()["model"] == served
+
+
+def test_unknown_route_and_wrong_method(server):
+    error_of(server.get("/api/nothing-here"), 404, "not_found")
+    error_of(server.get("/nothing-here"), 404, "not_found")  # http.client sends no Accept: JSON
+    html = server.get("/nothing-here", {"Accept": "text/html"})
+    assert html.status == 404 and html.header("Content-Type").startswith("text/html")
+    reply = server.get("/api/translate")
+    error_of(reply, 405, "method_not_allowed")
+    assert "POST" in reply.header("Allow")
+    put = server.request("PUT", "/translate", b"{}", {"Content-Type": "application/json"})
+    assert put.status == 405 and isinstance(put.json()["error"], str)  # LibreTranslate's shape there
+    error_of(server.request("DELETE", "/api/models"), 405, "method_not_allowed")
+
+
+def test_internal_error_is_json_without_traceback(tiny_engine):
+    """500: an app built in-process with one extra route that fails; the real handlers answer."""
+    from mt.web import create_app
+
+    app = create_app(tiny_engine, None)
+
+    @app.get("/api/fail")
+    def fail():
+        raise RuntimeError("secret internal detail")
+
+    reply = app.test_client().get("/api/fail")
+    assert reply.status_code == 500
+    assert reply.json == {"error": {"code": "internal_error",
+                                    "message": "internal server error; the server log has the details"}}
+    assert b"secret internal detail" not in reply.data and b"Traceback" not in reply.data
+    assert app.debug is False
+
+
+# -- LibreTranslate compatibility ---------------------------------------------------------------
+def test_libretranslate_string_and_list(server):
+    single = server.post_json("/translate", {"q": "Hà Nội là thủ đô của Việt Nam.", "source": "vi", "target": "en",
+                                             "format": "text"})
+    assert single.status == 200
+    assert isinstance(single.json()["translatedText"], str) and single.json()["translatedText"]
+    assert "detectedLanguage" not in single.json()
+    expected = server.post_json("/api/translate", {"text": "Hà Nội là thủ đô của Việt Nam."}).json()["translation"]
+    assert single.json()["translatedText"] == expected
+
+    batch = server.post_json("/translate", {"q": ["Xin chào.", "Tạm biệt.", ""], "source": "auto", "target": "en"})
+    assert batch.status == 200
+    data = batch.json()
+    assert isinstance(data["translatedText"], list) and len(data["translatedText"]) == 3
+    assert data["translatedText"][2] == "" and all(data["translatedText"][:2])
+    assert data["detectedLanguage"] == [{"confidence": 100, "language": "vi"}] * 3
+
+
+def test_libretranslate_form_encoded(server):
+    reply = server.post_form("/translate", {"q": "Xin chào thế giới.", "source": "auto", "target": "en"})
+    assert reply.status == 200, reply.text
+    data = reply.json()
+    assert data["translatedText"]
+    assert data["detectedLanguage"] == {"confidence": 100, "language": "vi"}
+    multipart = server.post_multipart("/translate", {"q": "Xin chào thế giới.", "source": "vi", "target": "en"})
+    assert multipart.status == 200 and multipart.json()["translatedText"] == data["translatedText"]
+
+
+@pytest.mark.parametrize("payload, fragment", [
+    ({"q": "Xin chào.", "source": "vi", "target": "en", "format": "html"}, "html format is not supported"),
+    ({"q": "Xin chào.", "source": "fr", "target": "en"}, "fr is not supported"),
+    ({"q": "Xin chào.", "source": "vi", "target": "de"}, "de is not supported"),
+    ({"source": "vi", "target": "en"}, "missing q"),
+    ({"q": [], "source": "vi", "target": "en"}, "missing q"),
+    ({"q": 42, "source": "vi", "target": "en"}, "q must be"),
+    ({"q": ["ok", 1], "source": "vi", "target": "en"}, "q must be"),
+])
+def test_libretranslate_errors_use_its_shape(server, payload, fragment):
+    reply = server.post_json("/translate", payload)
+    assert reply.status == 400
+    data = reply.json()
+    assert isinstance(data["error"], str) and fragment in data["error"]
+    assert reply.header("X-Error-Code")
+
+
+def test_libretranslate_content_types(server):
+    reply = server.request("POST", "/translate", b"q=x", {"Content-Type": "text/csv"})
+    assert reply.status == 415 and isinstance(reply.json()["error"], str)
+    reply = server.request("POST", "/translate", b"{oops", {"Content-Type": "application/json"})
+    assert reply.status == 400 and isinstance(reply.json()["error"], str)
+
+
+# -- the page over HTTP (the browser drives it in test_page.py) -------------------------------------
+def test_page_post_form_upload_and_escaping(server, seed_text):
+    reply = server.post_form("/", {"text": seed_text})
+    assert reply.status == 200
+    assert reply.text.count('class="pair ') == 14
+    assert 'data-kind="byline"' in reply.text and "badge-byline" in reply.text
+
+    upload = server.post_multipart("/", {"text": ""}, {"file": ("article.txt", seed_text.encode("utf-8"))})
+    assert upload.status == 200 and upload.text.count('class="pair ') == 14
+    assert 'data-cached="true"' in upload.text and "badge-cached" in upload.text
+
+    bad = server.post_multipart("/", {}, {"file": ("latin1.txt", "Tiếng Việt".encode("utf-16"))})
+    assert bad.status == 400 and ("UTF-8" in bad.text or "binary" in bad.text)
+
+    xss = server.post_form("/", {"text": XSS + " Xin chào."})
+    assert xss.status == 200
+    assert "<script>alert(1)</script>" not in xss.text and "<img src=x" not in xss.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in xss.text
+
+
+def test_page_errors_are_pages(server):
+    reply = server.post_form("/", {"text": "   "})
+    assert reply.status == 400 and reply.header("Content-Type").startswith("text/html")
+    assert "Paste a Vietnamese article" in reply.text
+    reply = server.post_form("/", {"text": "Xin chào.", "model": "nope/nothing"})
+    assert reply.status == 422 and "nope/nothing" in reply.text
+
+
+@pytest.mark.parametrize("fmt, filename, needle", [
+    ("tmx", "translation.tmx", '<tuv xml:lang="vi">'),
+    ("tsv", "translation.tsv", "\t"),
+    ("jsonl", "translation.jsonl", '"start"'),
+    ("txt", "translation.txt", ""),
+])
+def test_downloads(server, seed_text, fmt, filename, needle):
+    reply = server.post_multipart(f"/download/{fmt}", {"text": seed_text, "model": "", "beam": ""})
+    assert reply.status == 200, reply.text
+    assert reply.header("Content-Disposition") == f"attachment; filename={filename}"
+    assert needle in reply.text
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in reply.text.splitlines()]
+        assert len(rows) == 14 and all(seed_text[r["start"]:r["end"]] == r["source"] for r in rows)
+    if fmt == "txt":
+        api = server.post_json("/api/translate", {"text": seed_text}).json()
+        assert reply.text == api["translation"] + "\n"
+    as_json = server.post_json(f"/download/{fmt}", {"text": seed_text})
+    assert as_json.status == 200 and as_json.body == reply.body
+
+
+def test_download_unknown_format(server):
+    error_of(server.post_json("/download/docx", {"text": "Xin chào."}), 404, "not_found")
+
+
+# -- concurrency ---------------------------------------------------------------------------------
+def test_concurrent_requests_get_their_own_translation(nocache_server, seed_text):
+    sentences = [pair["source"] for pair in nocache_server.post_json("/api/translate", {"text": seed_text}).json()["sentences"]
+                 if pair["kind"] == "sentence"]
+    texts = [" ".join(sentences[i:i + 2]) for i in range(0, 16, 2)][:8]
+    texts = [text if text else f"Câu số {i}." for i, text in enumerate(texts)]
+    assert len(set(texts)) == 8
+    sequential = [nocache_server.post_json("/api/translate", {"text": text}).json() for text in texts]
+
+    results: list = [None] * len(texts)
+    barrier = threading.Barrier(len(texts))
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        results[index] = nocache_server.post_json("/api/translate", {"text": texts[index]})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    for index, reply in enumerate(results):
+        assert reply is not None and reply.status == 200
+        data = reply.json()
+        assert [p["source"] for p in data["sentences"]] == [p["source"] for p in sequential[index]["sentences"]]
+        assert data["translation"] == sequential[index]["translation"], index
+        assert not any(p["cached"] for p in data["sentences"])
+
+
+# -- the model is unavailable ---------------------------------------------------------------------
+def test_unavailable_model_server_still_serves(unavailable_server):
+    assert unavailable_server.get("/healthz").status == 200
+    ready = unavailable_server.get("/readyz")
+    error = error_of(ready, 503, "model_unavailable")
+    assert ready.json()["status"] == "unavailable"
+
+    reply = unavailable_server.post_json("/api/translate", {"text": "Xin chào."})
+    error = error_of(reply, 503, "model_unavailable")
+    assert "mt download" in error["message"]
+
+    libre = unavailable_server.post_json("/translate", {"q": "Xin chào.", "source": "vi", "target": "en"})
+    assert libre.status == 503 and "not available" in libre.json()["error"]
+
+    models = unavailable_server.get("/api/models").json()
+    assert models["ready"] is False and models["error"]
+
+    page = unavailable_server.get("/")
+    assert page.status == 200
+    assert "The translation model is not available" in page.text
+    assert UNAVAILABLE_MODEL in page.text and "mt download" in page.text
+    posted = unavailable_server.post_form("/", {"text": "Xin chào."})
+    assert posted.status == 503 and "not available" in posted.text
+
+
+# -- API keys and rate limit ----------------------------------------------------------------------
+def test_api_keys(secured_server):
+    s = secured_server
+    assert s.get("/healthz").status == 200 and s.get("/readyz").status == 200
+    page = s.get("/")
+    assert page.status == 200 and 'name="api_key"' in page.text  # the page asks for a key
+
+    missing = s.post_json("/api/translate", {"text": "Xin chào."})
+    error_of(missing, 401, "api_key_required")
+    assert missing.header("WWW-Authenticate")
+    error_of(s.post_json("/api/translate", {"text": "Xin chào.", "api_key": "wrong"}), 403, "invalid_api_key")
+    assert s.post_json("/api/translate", {"text": "Xin chào.", "api_key": API_KEY}).status == 200
+    assert s.post_json("/api/translate", {"text": "Xin chào."}, {"Authorization": f"Bearer {API_KEY}"}).status == 200
+    assert s.post_json("/api/translate", {"text": "Xin chào."}, {"X-API-Key": "second-key"}).status == 200
+    libre = s.post_form("/translate", {"q": "Xin chào.", "source": "vi", "target": "en", "api_key": API_KEY})
+    assert libre.status == 200 and libre.json()["translatedText"]
+    denied = s.post_form("/translate", {"q": "Xin chào.", "source": "vi", "target": "en"})
+    assert denied.status == 401 and isinstance(denied.json()["error"], str)
+    page_denied = s.post_form("/", {"text": "Xin chào."})
+    assert page_denied.status == 401 and "API key" in page_denied.text
+    # 9 translating requests so far: within the 12/minute budget
+
+
+def test_rate_limit(secured_server):
+    statuses = []
+    for _ in range(RATE + 5):
+        reply = secured_server.post_json("/api/translate", {"text": "Xin chào."}, {"X-API-Key": API_KEY})
+        statuses.append(reply.status)
+        if reply.status == 429:
+            error_of(reply, 429, "rate_limited")
+            assert reply.header("Retry-After")
+            break
+    assert statuses[-1] == 429, statuses
+    assert secured_server.get("/healthz").status == 200  # health checks are never limited
+
+
+# -- the command line ------------------------------------------------------------------------------
+def run_server_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SERVER), *args], cwd=ROOT, env=clean_env(env),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_help_and_bad_options(tmp_path):
+    help_text = run_server_cli("--help").stdout
+    for needle in ("--model", "--engine", "--host", "--port", "--cache", "--no-cache", "--max-chars",
+                   "--api-keys", "--rate-limit", "127.0.0.1", "5000", "MT_MODEL", "MT_PORT"):
+        assert needle in help_text, needle
+    missing = run_server_cli("--api-keys", str(tmp_path / "none.txt"), "--no-cache")
+    assert missing.returncode == 2 and "--api-keys" in missing.stderr and "Traceback" not in missing.stderr
+    bad = run_server_cli("--rate-limit", "lots", "--no-cache")
+    assert bad.returncode == 2 and "--rate-limit" in bad.stderr
+    env_bad = run_server_cli("--no-cache", env={"MT_PORT": "eighty"})
+    assert env_bad.returncode == 2 and "MT_PORT" in env_bad.stderr
+
+
+def test_wsgi_app_for_gunicorn(tiny_model_dir, tmp_path):
+    """``server:app`` is built from MT_* variables alone and loads the model once, on first use."""
+    code = (
+        "import server\n"
+        "app = server.app\n"
+        "assert app is server.app and app.debug is False\n"
+        "client = app.test_client()\n"
+        "assert client.get('/healthz').status_code == 200\n"
+        "ready = client.get('/readyz')\n"
+        "assert ready.status_code == 200, ready.data\n"
+        "reply = client.post('/api/translate', json={'text': 'Xin chào.'})\n"
+        "assert reply.status_code == 200 and reply.json['sentences'], reply.data\n"
+        "print('max', app.config['MT_MAX_CHARS'])\n"
+    )
+    env = clean_env({"MT_MODEL": str(tiny_model_dir), "MT_CACHE": str(tmp_path / "c.sqlite"), "MT_MAX_CHARS": "5000"})
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max 5000" in result.stdout
