@@ -3,11 +3,18 @@
     python server.py [--model M] [--engine E] [--host H] [--port P] [--cache PATH | --no-cache]
                      [--max-chars N] [--max-body-bytes N] [--threads N]
                      [--api-keys FILE] [--rate-limit "60/minute"] [--dev]
+                     [--batch-sentences N] [--batch-wait-ms T] [--no-batching]
 
 Every option has an environment variable (MT_MODEL, MT_ENGINE, MT_DEVICE, MT_HOST, MT_PORT,
 MT_CACHE, MT_NO_CACHE, MT_MAX_CHARS, MT_MAX_BODY_BYTES, MT_THREADS, MT_API_KEYS,
-MT_RATE_LIMIT, MT_RATE_LIMIT_STORAGE); a command-line option wins over its variable.
+MT_RATE_LIMIT, MT_RATE_LIMIT_STORAGE, MT_BATCH_SENTENCES, MT_BATCH_WAIT_MS, MT_NO_BATCHING);
+a command-line option wins over its variable.
 Defaults: http://127.0.0.1:5000, 8 threads sharing one model, 100,000 characters per request.
+
+The threads do not call the model themselves: one worker per process batches the sentences of
+concurrent requests (at most --batch-sentences per model call, waiting at most --batch-wait-ms
+for more after the first arrives) and serves long articles in slices, round-robin, so a short
+request is not stuck behind a long one. Cache hits never wait for it. /readyz shows its counts.
 
 The model is loaded once, before the server starts listening. If it cannot be loaded (offline
 and not in the local cache, say), the server starts anyway: the page says what is wrong and
@@ -31,6 +38,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_THREADS = 8
 DEFAULT_MAX_CHARS = 100_000
+DEFAULT_BATCH_SENTENCES = 32
+DEFAULT_BATCH_WAIT_MS = 10.0
 
 log = logging.getLogger("mt.server")
 
@@ -47,6 +56,16 @@ def env_int(parser: argparse.ArgumentParser, name: str, default: int | None) -> 
         return int(value)
     except ValueError:
         parser.error(f"${name} must be an integer, not {value!r}")
+
+
+def env_float(parser: argparse.ArgumentParser, name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        parser.error(f"${name} must be a number, not {value!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-limit-storage", metavar="URI",
                         default=os.environ.get("MT_RATE_LIMIT_STORAGE") or "memory://",
                         help="Flask-Limiter storage (default memory://: per process) [MT_RATE_LIMIT_STORAGE]")
+    parser.add_argument("--batch-sentences", metavar="N", type=int,
+                        default=env_int(parser, "MT_BATCH_SENTENCES", DEFAULT_BATCH_SENTENCES),
+                        help="most sentences per model call when batching concurrent requests, and the slice "
+                        f"a long article gets per turn [MT_BATCH_SENTENCES] (default {DEFAULT_BATCH_SENTENCES})")
+    parser.add_argument("--batch-wait-ms", metavar="T", type=float,
+                        default=env_float(parser, "MT_BATCH_WAIT_MS", DEFAULT_BATCH_WAIT_MS),
+                        help="how long a batch waits for more sentences after the first arrives "
+                        f"[MT_BATCH_WAIT_MS] (default {DEFAULT_BATCH_WAIT_MS:g})")
+    parser.add_argument("--no-batching", action="store_true", default=env_flag("MT_NO_BATCHING"),
+                        help="every request calls the model itself, one at a time (for comparison) "
+                        "[MT_NO_BATCHING=1]")
     parser.add_argument("--dev", action="store_true",
                         help="use Flask's development server instead of waitress (never in production)")
     return parser
@@ -117,6 +147,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("--max-body-bytes must be at least 1024")
     if args.threads < 1:
         raise ConfigError("--threads must be at least 1")
+    if args.batch_sentences < 1:
+        raise ConfigError("--batch-sentences must be at least 1")
+    if not 0 <= args.batch_wait_ms <= 10_000:
+        raise ConfigError("--batch-wait-ms must be between 0 and 10000")
     if not 0 <= args.port <= 65535:
         raise ConfigError("--port must be between 0 and 65535")
     if args.rate_limit:
@@ -150,6 +184,9 @@ def build_app(args: argparse.Namespace):
         rate_limit=args.rate_limit,
         rate_limit_storage=args.rate_limit_storage,
         model_name=args.model or default_model_name(),
+        batching=not args.no_batching,
+        batch_sentences=args.batch_sentences,
+        batch_wait_ms=args.batch_wait_ms,
     )
 
 

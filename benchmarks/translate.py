@@ -59,6 +59,13 @@ def article_text(segments: list[str]) -> str:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 

@@ -36,6 +36,8 @@ from .errors import InputError, ModelUnavailable
 
 EMBED_DIM = 384
 EMBED_CACHE_SIZE = 50_000
+MAX_DP_CELLS = 400_000        # cap on the cells of the second-pass DP (band around the anchors)
+MAX_MATRIX_CELLS = 36_000_000  # vi units × en units compared in the first pass
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
@@ -361,15 +363,26 @@ class _Aligner:
         pts = [(0.0, 0.0)] + [(i + 0.5, j + 0.5) for i, j in anchors] + [(float(n), float(m))]
         rows = []
         k = 0
+        half = max(w, MAX_DP_CELLS // (2 * (n + 1)))
         for i in range(n + 1):
             while k + 2 < len(pts) and pts[k + 1][0] < i:
                 k += 1
             lo = max(0, int(math.floor(pts[k][1])) - w)
             hi = min(m, int(math.ceil(pts[k + 1][1])) + w)
+            # few or no anchors on a long document: keep only a band around the chord
+            (i0, j0), (i1, j1) = pts[k], pts[k + 1]
+            c = j0 + (i - i0) * (j1 - j0) / max(i1 - i0, 1e-9)
+            lo, hi = max(lo, int(c - half)), min(hi, int(math.ceil(c + half)))
             rows.append((lo, hi))
-        # make ranges monotone so every row connects to the next
+        # monotone, connected ranges from (0, 0) to (n, m)
+        rows[0] = (0, max(rows[0][1], 0))
         for i in range(1, n + 1):
-            rows[i] = (max(rows[i][0], 0), max(rows[i][1], rows[i - 1][0]))
+            lo, hi = rows[i]
+            plo, phi = rows[i - 1]
+            lo = min(max(lo, plo), phi)
+            hi = max(hi, phi, lo)
+            rows[i] = (lo, hi)
+        rows[n] = (rows[n][0], m)
         return rows
 
     # -- pass 2: many-to-many DP
@@ -529,6 +542,9 @@ def align_sentences(vi: Sequence[str], en: Sequence[str], *, embed: EmbedFn | No
     if not any(t.strip() for t in vi) or not any(t.strip() for t in en):
         return [Link((i,), (), 0.0) for i in range(len(vi))] + \
                [Link((), (j,), 0.0) for j in range(len(en))]
+    if len(vi) * len(en) > MAX_MATRIX_CELLS:
+        raise InputError(f"too many units to align at once ({len(vi)} × {len(en)}); "
+                         "split the documents into parts of a few thousand units")
     V = _Side(vi, embed_fn)
     E = _Side(en, embed_fn)
     T = _Side(list(vi_translations), embed_fn) if vi_translations is not None else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import threading
 from dataclasses import dataclass, replace
@@ -21,8 +22,12 @@ from typing import Any, Sequence
 from .errors import ConfigError, ModelUnavailable
 from .models import ModelSpec, locate, resolve_model
 
-DEFAULT_MAX_BATCH_TOKENS = {"cpu": 2048, "cuda": 8192}
-DEFAULT_MAX_BATCH_SENTENCES = {"cpu": 32, "cuda": 128}
+log = logging.getLogger(__name__)
+
+# Batch limits, counted in hypotheses: a batch holds at most max_batch_tokens / beam padded source
+# tokens and max_batch_sentences / beam sentences (memory and compute grow with the beam).
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
+DEFAULT_MAX_BATCH_SENTENCES = {"cpu": 64, "cuda": 512}
 
 
 @dataclass(frozen=True)
@@ -167,12 +172,18 @@ class Engine:
         with self._lock:
             encoded = self._encode(texts)
         lengths = [len(e) for e in encoded]
-        for batch in batches_by_tokens(lengths, self.max_batch_tokens, self.max_batch_sentences):
+        max_tokens, max_sentences = self.batch_limits(settings)
+        for batch in batches_by_tokens(lengths, max_tokens, max_sentences):
             with self._lock:
                 results = self._translate_batch([encoded[j] for j in batch], settings)
             for j, text in zip(batch, results):
                 out[todo[j]] = self._postprocess(text)
         return out
+
+    def batch_limits(self, settings: DecodingSettings) -> tuple[int, int]:
+        """(padded source tokens, sentences) per batch for these settings: the limits / beam."""
+        beam = max(1, settings.beam)
+        return max(1, self.max_batch_tokens // beam), max(1, self.max_batch_sentences // beam)
 
     def _postprocess(self, text: str) -> str:
         text = text.strip()
@@ -214,8 +225,9 @@ class TransformersEngine(Engine):
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), **tok_kwargs)
             model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir), dtype=dtype)
-        except (OSError, ValueError, KeyError, ImportError, RuntimeError) as e:
-            raise ModelUnavailable(f"cannot load model {spec.ref} from {model_dir}: {e}") from None
+        except Exception as e:  # corrupt or partial files, missing tokenizer, unsupported config...
+            hint = "" if spec.path is not None else f" (the cached copy may be incomplete: run `mt download {spec.ref}`)"
+            raise ModelUnavailable(f"cannot load model {spec.ref} from {model_dir}: {e}{hint}") from None
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -228,6 +240,8 @@ class TransformersEngine(Engine):
         self.max_source_tokens = int(min(positions, tok_max if tok_max < 1e9 else positions))
         self.max_target_tokens = int(positions) - 1
         self._gen_kwargs = self._family_kwargs()
+        # Greedy decoding drops finished sentences from the batch (see _greedy_pruned).
+        self.prune_finished = os.environ.get("MT_PRUNE_FINISHED", "1") != "0"
         eos = self.model.generation_config.eos_token_id
         eos = self.model.config.eos_token_id if eos is None else eos
         self._eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
@@ -267,11 +281,13 @@ class TransformersEngine(Engine):
         torch = self._torch
         from transformers import LogitsProcessorList
 
+        plain_call = not extra  # pruning only with our own processors (theirs may keep per-row state)
+
         inputs = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         caps = [min(settings.max_new_tokens(len(e)), self.max_target_tokens) for e in encoded]
         processors = LogitsProcessorList(extra.pop("logits_processor", None) or [])
-        if min(caps) < max(caps) and self._eos_ids:
+        if self._eos_ids and (min(caps) < max(caps) or settings.beam == 1):
             # The batch runs up to its longest sentence's cap; each sentence still ends at its own,
             # so a translation does not depend on which sentences share its batch.
             processors.append(_sentence_caps_processor()(caps, settings.beam, self._eos_ids))
@@ -290,6 +306,15 @@ class TransformersEngine(Engine):
             self.model.set_attn_implementation("eager")
         try:
             with torch.inference_mode():
+                if settings.beam == 1 and plain_call and self.prune_finished:
+                    try:
+                        return inputs, self.model.generate(**inputs, **kwargs, custom_generate=_greedy_pruned)
+                    except Exception as e:  # internal generate API changed: use the plain loop from now on
+                        log.warning("greedy decoding with pruning failed (%s: %s); using plain generate", type(e).__name__, e)
+                        self.prune_finished = False
+                        for p in processors:
+                            if hasattr(p, "reset"):
+                                p.reset()
                 output = self.model.generate(**inputs, **kwargs)
         finally:
             if eager:
@@ -318,9 +343,17 @@ def _sentence_caps_processor():
         ``max_new_tokens`` + ``forced_eos_token_id`` do for the whole batch)."""
 
         def __init__(self, caps: list[int], num_beams: int, eos_ids: list[int]):
-            self.caps = torch.tensor(caps).repeat_interleave(num_beams)
+            self.all_caps = torch.tensor(caps).repeat_interleave(num_beams)
             self.eos = torch.tensor(eos_ids)
+            self.reset()
+
+        def reset(self) -> None:
+            self.caps = self.all_caps
             self.start: int | None = None
+
+        def select_rows(self, keep) -> None:
+            """Rows kept after finished ones were dropped (see _greedy_pruned)."""
+            self.caps = self.caps[keep.to(self.caps.device)]
 
         def __call__(self, input_ids, scores):
             if self.start is None:  # decoder prefix length (start token) at the first step
@@ -334,6 +367,73 @@ def _sentence_caps_processor():
             return scores
 
     return SentenceCaps
+
+
+def _select_rows(model_kwargs: dict, keep, n: int) -> None:
+    """Keep rows ``keep`` of everything batch-shaped in generate's model kwargs (in place)."""
+    import torch
+    from transformers.cache_utils import Cache
+
+    for key, value in list(model_kwargs.items()):
+        if isinstance(value, Cache):
+            value.batch_select_indices(keep)
+        elif isinstance(value, torch.Tensor):
+            if value.dim() >= 2 and value.shape[0] == n:
+                model_kwargs[key] = value[keep]
+        elif key == "encoder_outputs" and value is not None:
+            for name in list(value.keys()):
+                item = value[name]
+                if isinstance(item, torch.Tensor) and item.shape[0] == n:
+                    value[name] = item[keep]
+                elif isinstance(item, tuple):
+                    value[name] = tuple(t[keep] if isinstance(t, torch.Tensor) and t.shape[0] == n else t for t in item)
+
+
+def _greedy_pruned(model, input_ids, logits_processor, stopping_criteria, generation_config, **model_kwargs):
+    """Greedy decoding that drops finished sentences from the batch (a ``custom_generate`` loop).
+
+    ``generate`` prepares everything (encoder outputs, cache, logits processors, stopping criteria)
+    and calls this instead of its own greedy loop. Outputs are those of plain greedy decoding, but
+    a batch no longer computes for sentences that have ended: with sentences of different output
+    lengths most of the batch's steps used to be spent on padding.
+    """
+    import torch
+
+    model_kwargs.pop("synced_gpus", None)
+    model_kwargs.pop("streamer", None)
+    pad = generation_config._pad_token_tensor
+    batch = input_ids.shape[0]
+    rows = torch.arange(batch, device=input_ids.device)
+    done_rows: dict[int, torch.Tensor] = {}
+    outputs = model._prefill(input_ids, generation_config, model_kwargs)
+    while True:
+        model_kwargs = model._update_model_kwargs_for_generation(outputs, model_kwargs, is_encoder_decoder=True)
+        logits = outputs.logits[:, -1].to(copy=True, dtype=torch.float32, device=input_ids.device)
+        del outputs
+        next_tokens = torch.argmax(logits_processor(input_ids, logits), dim=-1)
+        input_ids = torch.cat([input_ids, next_tokens[:, None]], dim=-1)
+        done = stopping_criteria(input_ids, None)
+        if bool(done.any()):
+            for i in done.nonzero().flatten().tolist():
+                done_rows[int(rows[i])] = input_ids[i]
+            keep = (~done).nonzero().flatten()
+            if keep.numel() == 0:
+                break
+            _select_rows(model_kwargs, keep, input_ids.shape[0])
+            for processor in logits_processor:
+                if hasattr(processor, "select_rows"):
+                    processor.select_rows(keep)
+            input_ids, rows = input_ids[keep], rows[keep]
+        model_inputs = model.prepare_inputs_for_generation(
+            input_ids, next_sequence_length=1 if model_kwargs.get("use_cache") else None, **model_kwargs
+        )
+        outputs = model(**model_inputs, return_dict=True)
+    width = max(len(seq) for seq in done_rows.values())
+    fill = int(pad) if pad is not None else 0
+    result = torch.full((batch, width), fill, dtype=input_ids.dtype, device=input_ids.device)
+    for i, seq in done_rows.items():
+        result[i, : len(seq)] = seq
+    return result
 
 
 ENGINES: dict[str, type[Engine]] = {"transformers": TransformersEngine}

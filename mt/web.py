@@ -516,7 +516,9 @@ def openapi_spec(*, max_chars: int, max_body_bytes: int, api_keys: bool, rate_li
             "/readyz": {"get": {"tags": ["Operations"], "summary": "Readiness: 200 once the model is loaded",
                                 "responses": {
                                     "200": {"description": "Ready", "content": {"application/json": {
-                                        "example": {"status": "ready", "model": "Helsinki-NLP/opus-mt-vi-en"}}}},
+                                        "example": {"status": "ready", "model": "Helsinki-NLP/opus-mt-vi-en",
+                                                    "batching": {"requests": 8, "batches": 2, "sentences": 8,
+                                                                 "mean_batch": 4.0}}}}},
                                     "503": error_schema_ref("The model is not loaded; the message says why")}}},
             "/openapi.json": {"get": {"tags": ["Operations"], "summary": "This OpenAPI 3.1 description",
                                       "responses": {"200": {"description": "OpenAPI document",
@@ -709,6 +711,32 @@ def docs_view_model(spec: dict) -> list[dict]:
     return operations
 
 
+# -- batching across requests -----------------------------------------------------------------
+def with_batching(engine_or_loader: Any, max_sentences: int | None, max_wait_ms: float | None) -> Any:
+    """The engine (or loader) wrapped so that concurrent requests share model calls."""
+    from .batching import DEFAULT_BATCH_SENTENCES, DEFAULT_BATCH_WAIT_MS, BatchingEngine
+
+    options = {"max_sentences": DEFAULT_BATCH_SENTENCES if max_sentences is None else max_sentences,
+               "max_wait_ms": DEFAULT_BATCH_WAIT_MS if max_wait_ms is None else max_wait_ms}
+    if is_engine(engine_or_loader):
+        return BatchingEngine(engine_or_loader, **options)
+    if callable(engine_or_loader):
+        loader = engine_or_loader
+
+        @wraps(loader)
+        def load_batched():
+            return BatchingEngine(loader(), **options)
+
+        return load_batched
+    return engine_or_loader  # TranslatorService says what is wrong with it
+
+
+def batching_stats(engine: Any) -> dict | None:
+    """The batcher's counts (model calls, requests, sentences, mean batch); None without batching."""
+    stats = getattr(engine, "stats", None)
+    return stats() if callable(stats) else None
+
+
 # -- the app -----------------------------------------------------------------------------------
 def create_app(
     engine_or_loader: Any,
@@ -720,8 +748,15 @@ def create_app(
     rate_limit: str | None = None,
     rate_limit_storage: str = "memory://",
     model_name: str | None = None,
+    batching: bool = True,
+    batch_sentences: int | None = None,
+    batch_wait_ms: float | None = None,
 ) -> Flask:
     """Build the Flask app around one engine (or a loader called once) and one sentence cache.
+
+    ``batching`` (default on): the engine is wrapped in :class:`mt.batching.BatchingEngine`, one
+    worker that batches the sentences of concurrent requests (at most ``batch_sentences`` per
+    model call, waiting at most ``batch_wait_ms`` for more); /readyz reports its counts.
 
     ``api_keys``: when given (non-empty), every endpoint that translates (POST /, /download/*,
     /translate, /api/*) requires one; the GET page, docs and health checks stay open.
@@ -746,6 +781,8 @@ def create_app(
         MT_RATE_LIMIT=rate_limit,
         TEMPLATES_AUTO_RELOAD=False,
     )
+    if batching:
+        engine_or_loader = with_batching(engine_or_loader, batch_sentences, batch_wait_ms)
     service = TranslatorService(engine_or_loader, cache if cache is not None else NullCache(), model_name=model_name)
     app.extensions["mt"] = service
     spec = openapi_spec(max_chars=max_chars, max_body_bytes=max_body_bytes, api_keys=bool(keys), rate_limit=rate_limit)
@@ -830,7 +867,8 @@ def create_app(
             return json_response({"status": "unavailable", "model": service.model_id,
                                   "error": {"code": "model_unavailable",
                                             "message": with_advice(str(error), service.model_id)}}, 503)
-        return json_response({"status": "ready", "model": service.model_id})
+        return json_response({"status": "ready", "model": service.model_id,
+                              "batching": batching_stats(service.ensure_loaded())})
 
     @app.get("/openapi.json")
     def openapi():

@@ -52,7 +52,9 @@ def unavailable_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def nocache_server(tiny_model_dir):
-    process = start_server(["--model", str(tiny_model_dir), "--no-cache", "--threads", "8"])
+    # a batch waits up to 50 ms for company: the 8 concurrent clients below share model calls
+    # even when the machine is slow to hand their requests to the server's threads
+    process = start_server(["--model", str(tiny_model_dir), "--no-cache", "--threads", "8", "--batch-wait-ms", "50"])
     yield process
     process.stop()
 
@@ -388,6 +390,7 @@ def test_concurrent_requests_get_their_own_translation(nocache_server, seed_text
     texts = [text if text else f"Câu số {i}." for i, text in enumerate(texts)]
     assert len(set(texts)) == 8
     sequential = [nocache_server.post_json("/api/translate", {"text": text}).json() for text in texts]
+    before = nocache_server.get("/readyz").json()["batching"]
 
     results: list = [None] * len(texts)
     barrier = threading.Barrier(len(texts))
@@ -407,6 +410,14 @@ def test_concurrent_requests_get_their_own_translation(nocache_server, seed_text
         assert [p["source"] for p in data["sentences"]] == [p["source"] for p in sequential[index]["sentences"]]
         assert data["translation"] == sequential[index]["translation"], index
         assert not any(p["cached"] for p in data["sentences"])
+
+    # one batching worker served them: fewer model calls than requests
+    after = nocache_server.get("/readyz").json()["batching"]
+    assert after["requests"] - before["requests"] == len(texts)
+    assert after["sentences"] - before["sentences"] == sum(
+        len({p["normalized"] for p in data["sentences"] if p["kind"] != "byline" and p["normalized"].strip()}) for data in sequential)
+    assert after["batches"] - before["batches"] < len(texts), (before, after)
+    assert after["queued_requests"] == 0 and after["running"]
 
 
 # -- the model is unavailable ---------------------------------------------------------------------
@@ -479,7 +490,8 @@ def run_server_cli(*args: str, env: dict | None = None) -> subprocess.CompletedP
 def test_cli_help_and_bad_options(tmp_path):
     help_text = run_server_cli("--help").stdout
     for needle in ("--model", "--engine", "--host", "--port", "--cache", "--no-cache", "--max-chars",
-                   "--api-keys", "--rate-limit", "127.0.0.1", "5000", "MT_MODEL", "MT_PORT"):
+                   "--api-keys", "--rate-limit", "127.0.0.1", "5000", "MT_MODEL", "MT_PORT",
+                   "--batch-sentences", "--batch-wait-ms", "--no-batching", "MT_BATCH_SENTENCES", "MT_BATCH_WAIT_MS"):
         assert needle in help_text, needle
     missing = run_server_cli("--api-keys", str(tmp_path / "none.txt"), "--no-cache")
     assert missing.returncode == 2 and "--api-keys" in missing.stderr and "Traceback" not in missing.stderr
@@ -487,6 +499,11 @@ def test_cli_help_and_bad_options(tmp_path):
     assert bad.returncode == 2 and "--rate-limit" in bad.stderr
     env_bad = run_server_cli("--no-cache", env={"MT_PORT": "eighty"})
     assert env_bad.returncode == 2 and "MT_PORT" in env_bad.stderr
+    for option, value in (("--batch-sentences", "0"), ("--batch-wait-ms", "-1")):
+        bad = run_server_cli(option, value, "--no-cache")
+        assert bad.returncode == 2 and option in bad.stderr and "Traceback" not in bad.stderr
+    env_bad = run_server_cli("--no-cache", env={"MT_BATCH_WAIT_MS": "soon"})
+    assert env_bad.returncode == 2 and "MT_BATCH_WAIT_MS" in env_bad.stderr
 
 
 def test_wsgi_app_for_gunicorn(tiny_model_dir, tmp_path):
@@ -499,11 +516,13 @@ def test_wsgi_app_for_gunicorn(tiny_model_dir, tmp_path):
         "assert client.get('/healthz').status_code == 200\n"
         "ready = client.get('/readyz')\n"
         "assert ready.status_code == 200, ready.data\n"
+        "assert ready.json['batching']['max_sentences'] == 16, ready.json\n"
         "reply = client.post('/api/translate', json={'text': 'Xin chào.'})\n"
         "assert reply.status_code == 200 and reply.json['sentences'], reply.data\n"
         "print('max', app.config['MT_MAX_CHARS'])\n"
     )
-    env = clean_env({"MT_MODEL": str(tiny_model_dir), "MT_CACHE": str(tmp_path / "c.sqlite"), "MT_MAX_CHARS": "5000"})
+    env = clean_env({"MT_MODEL": str(tiny_model_dir), "MT_CACHE": str(tmp_path / "c.sqlite"), "MT_MAX_CHARS": "5000",
+                     "MT_BATCH_SENTENCES": "16"})
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

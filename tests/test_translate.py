@@ -33,6 +33,20 @@ def sentences(tiny_engine) -> list[str]:
     return picked[:14]
 
 
+def test_tiny_model_build_is_deterministic_and_cached(tiny_model_dir, tmp_path):
+    import hashlib
+
+    from mt.testing import build_tiny_marian
+
+    again = build_tiny_marian(tmp_path / "again")
+    for name in ("model.safetensors", "vocab.json", "source.spm", "target.spm", "config.json"):
+        digest = [hashlib.sha256((d / name).read_bytes()).hexdigest() for d in (tiny_model_dir, again)]
+        assert digest[0] == digest[1], name
+    stamp = (again / "config.json").stat().st_mtime_ns
+    assert build_tiny_marian(tmp_path / "again") == again  # same arguments: not rebuilt in-process
+    assert (again / "config.json").stat().st_mtime_ns == stamp
+
+
 # ---------------------------------------------------------------------------------------------
 # batches_by_tokens
 
@@ -113,13 +127,51 @@ def test_batched_output_equals_one_at_a_time_in_input_order(tiny_engine, sentenc
     monkeypatch.setattr(tiny_engine, "max_batch_tokens", 120)
     monkeypatch.setattr(tiny_engine, "max_batch_sentences", 5)
     lengths = [len(e) for e in tiny_engine._encode(sentences)]
-    assert len(batches_by_tokens(lengths, 120, 5)) >= 3
+    assert len(batches_by_tokens(lengths, *tiny_engine.batch_limits(settings))) >= 3
     assert lengths != sorted(lengths, reverse=True)  # sorting really reorders
     batched = tiny_engine.translate(sentences, settings)
     assert batched == single
     # A random model still gives varied, mostly non-empty output.
     assert sum(bool(t) for t in batched) >= len(batched) - 2
     assert len(set(batched)) >= len(batched) - 2
+
+
+def test_pruned_greedy_equals_plain_generate(tiny_engine, sentences, monkeypatch):
+    # Greedy batches drop finished sentences (custom_generate loop); same ids as plain generate.
+    encoded = tiny_engine._encode(sentences)
+    assert tiny_engine.prune_finished
+    with tiny_engine._lock:
+        _, pruned = tiny_engine.generate_ids(encoded, GREEDY)
+        monkeypatch.setattr(tiny_engine, "prune_finished", False)
+        _, plain = tiny_engine.generate_ids(encoded, GREEDY)
+    assert pruned.shape == plain.shape and pruned.tolist() == plain.tolist()
+    pad = tiny_engine.tokenizer.pad_token_id
+    lengths = {int((row[1:] != pad).sum()) for row in plain}
+    assert len(lengths) > 3  # sentences really ended at different steps
+
+
+def test_pruned_greedy_failure_falls_back_to_plain_generate(tiny_model_dir, sentences, monkeypatch, caplog):
+    import mt.translate as translate_module
+
+    engine = load_engine(str(tiny_model_dir))
+    expected = engine.translate(sentences[:5], GREEDY)
+
+    def broken(*args, **kwargs):
+        raise AttributeError("internal API moved")
+
+    monkeypatch.setattr(translate_module, "_greedy_pruned", broken)
+    with caplog.at_level("WARNING", logger="mt.translate"):
+        assert engine.translate(sentences[:5], GREEDY) == expected
+    assert not engine.prune_finished
+    assert "using plain generate" in caplog.text
+
+
+def test_batch_limits_shrink_with_beam(tiny_engine, monkeypatch):
+    monkeypatch.setattr(tiny_engine, "max_batch_tokens", 8192)
+    monkeypatch.setattr(tiny_engine, "max_batch_sentences", 64)
+    assert tiny_engine.batch_limits(GREEDY) == (8192, 64)
+    assert tiny_engine.batch_limits(DecodingSettings(4, 1.5, 10)) == (2048, 16)
+    assert tiny_engine.batch_limits(DecodingSettings(128, 1.5, 10)) == (64, 1)
 
 
 def test_deterministic_across_calls_and_loads(tiny_engine, tiny_model_dir, sentences):
@@ -220,6 +272,18 @@ def test_namespace_follows_model_version_engine_and_settings(tiny_engine, tiny_m
     weights = copy / "model.safetensors"
     os.utime(weights, ns=(time.time_ns(), weights.stat().st_mtime_ns + 10**9))
     assert load_engine(str(copy)).namespace() != other.namespace()
+
+
+def test_corrupt_model_directory_is_model_unavailable(tiny_model_dir, tmp_path):
+    import shutil
+
+    from mt.errors import ModelUnavailable
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelUnavailable, match="cannot load model .*broken"):
+        load_engine(str(broken))
 
 
 def test_load_engine_rejects_unknown_engine_and_device(tiny_model_dir):
