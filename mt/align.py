@@ -121,9 +121,9 @@ class AlignParams:
     skip: float = -0.02          # value of a 1-0 / 0-1 link
     len_ratio: float = 1.05      # Vietnamese chars per English char
     len_smooth: float = 20.0     # chars added to both lengths before the log-ratio
-    len_weight: float = 0.08     # weight of the squared length log-ratio
+    len_weight: float = 0.14     # weight of the squared length log-ratio
     shape_prior: tuple[tuple[tuple[int, int], float], ...] = (
-        ((1, 2), -0.02), ((2, 1), -0.02), ((1, 3), 0.0), ((3, 1), 0.0), ((2, 2), -0.03))
+        ((1, 2), -0.02), ((2, 1), -0.02), ((1, 3), -0.01), ((3, 1), -0.01), ((2, 2), -0.03))
     allow_2_2: bool = False
     anchor_margin: float = 0.0   # anchors: mutual best pairs with margin above this
     corridor: int = 6            # corridor half-width around the anchor chain (units)
@@ -454,7 +454,7 @@ class _Aligner:
             lo, hi = rows[i]
             for j in range(lo, hi + 1):
                 f = F[i][j - lo]
-                if f == -math.inf or f < thr - 1.0:
+                if f == -math.inf:
                     continue
                 for a, b, prior in shapes:
                     if a < 2 and b < 2:

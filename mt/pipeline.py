@@ -2,20 +2,35 @@
 
 Every entry point (web page, JSON API, CLI, batch) calls :func:`translate_document`,
 so they all segment, normalise, cache and translate the same way.
+
+Besides the translation, every translated segment gets word links (``src_words``,
+``src_word_spans``, ``tgt_words``, ``tgt_word_spans``, ``alignment``: see
+:mod:`mt.wordalign`) and a quality score (``quality``, ``flagged``). Both are cached beside the
+translation (namespaces ``<engine namespace>|links`` and ``|quality``, keyed by the normalised
+sentence and its translation), so a cached document needs neither the translation model nor
+the embedding model. Neither may break a translation: when the engine cannot give attention or
+the embedding model is missing, the fields stay empty (``quality`` None) and a warning is logged.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from .cache import NullCache
-from .normalize import is_word_segmented, normalize
+from .normalize import Normalized, is_word_segmented, normalize
 from .segment import split_sentences
 
 if TYPE_CHECKING:  # imported for annotations only: keeps `mt segment` free of torch
     from .translate import DecodingSettings, Engine
+
+log = logging.getLogger(__name__)
+
+LINKS_NAMESPACE = "|links"  # appended to the engine's cache namespace (docs/CONTRACTS.md)
+QUALITY_NAMESPACE = "|quality:e5-small"
 
 
 @dataclass
@@ -31,9 +46,40 @@ class SentencePair:
     normalized: str  # what the model saw
     translation: str
     cached: bool
+    # word links (mt.wordalign): words as written, spans into the original article / the translation
+    src_words: list[str] = field(default_factory=list)
+    src_word_spans: list[list[int]] = field(default_factory=list)
+    tgt_words: list[str] = field(default_factory=list)
+    tgt_word_spans: list[list[int]] = field(default_factory=list)
+    alignment: list[list[int]] = field(default_factory=list)  # [vi word index, en word index]
+    quality: float | None = None  # cosine of source and translation embeddings; None: not scored
+    flagged: bool = False  # quality below mt.wordalign.QUALITY_THRESHOLD
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def source_runs(self) -> list[tuple[str, int | None]]:
+        """``source`` cut into (text, word index) runs, None between words: for the view."""
+        return _runs(self.source, [(a - self.start, b - self.start) for a, b in self.src_word_spans])
+
+    def translation_runs(self) -> list[tuple[str, int | None]]:
+        """``translation`` cut into (text, word index) runs, None between words."""
+        return _runs(self.translation, [(a, b) for a, b in self.tgt_word_spans])
+
+
+def _runs(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, int | None]]:
+    runs: list[tuple[str, int | None]] = []
+    pos = 0
+    for index, (a, b) in enumerate(spans):
+        if a < pos or b > len(text) or b <= a:  # not spans of this text: plain text only
+            return [(text, None)] if text else []
+        if a > pos:
+            runs.append((text[pos:a], None))
+        runs.append((text[a:b], index))
+        pos = b
+    if pos < len(text):
+        runs.append((text[pos:], None))
+    return runs
 
 
 @dataclass
@@ -72,10 +118,18 @@ def needs_model(pair: SentencePair) -> bool:
 
 def prepare_pairs(text: str, tone: str) -> list[SentencePair]:
     """Segment the original text, then normalise each segment for the model."""
+    return _prepare(text, tone)[0]
+
+
+def _prepare(text: str, tone: str) -> tuple[list[SentencePair], list[Normalized]]:
+    """:func:`prepare_pairs`, plus each segment's :class:`Normalized` (offsets for word links)."""
     word_segmented = is_word_segmented(text)
     pairs = []
+    maps = []
     for index, segment in enumerate(split_sentences(text)):
-        normalized = normalize(segment.text, tone=tone, word_segmented=word_segmented).text
+        mapped = normalize(segment.text, tone=tone, word_segmented=word_segmented)
+        maps.append(mapped)
+        normalized = mapped.text
         pairs.append(
             SentencePair(
                 index=index,
@@ -89,7 +143,7 @@ def prepare_pairs(text: str, tone: str) -> list[SentencePair]:
                 cached=False,
             )
         )
-    return pairs
+    return pairs, maps
 
 
 def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
@@ -115,6 +169,94 @@ def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings
     return {"cache_ms": cache_seconds * 1000, "model_ms": model_seconds * 1000, "model_sentences": len(misses)}
 
 
+def _pair_key(pair: SentencePair) -> str:
+    """Cache key of a pair's links and quality: the normalised sentence AND its translation."""
+    return json.dumps([pair.normalized, pair.translation], ensure_ascii=False)
+
+
+def _scored(pair: SentencePair) -> bool:
+    return needs_model(pair) and bool(pair.translation.strip())
+
+
+def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine, cache, settings) -> dict[str, float]:
+    """Word links of every translated pair: cache first, then one teacher-forced model call."""
+    from .wordalign import WordAttention, engine_attention, sentence_links, word_attention
+
+    started = time.perf_counter()
+    namespace = engine.namespace(settings) + LINKS_NAMESPACE
+    keyed = {_pair_key(pair): pair for pair in pairs if _scored(pair)}
+    records: dict[str, WordAttention] = {}
+    for key, value in (cache.get_many(namespace, list(keyed)) if keyed else {}).items():
+        try:
+            records[key] = WordAttention.from_record(value)
+        except (ValueError, KeyError, TypeError, IndexError):
+            pass  # a record from another version: computed again below
+    misses = [key for key in keyed if key not in records]
+    model_seconds = 0.0
+    computed = 0
+    if misses:
+        sources = [keyed[key].normalized for key in misses]
+        translations = [keyed[key].translation for key in misses]
+        model_started = time.perf_counter()
+        try:
+            attentions = engine_attention(engine, sources, translations)
+        except Exception as error:  # noqa: BLE001 - word links must never cost the translation
+            log.warning("word links unavailable: %s: %s", type(error).__name__, error)
+            attentions = None
+        model_seconds = time.perf_counter() - model_started
+        if attentions is not None:
+            fresh = []
+            for key, source, translation, attention in zip(misses, sources, translations, attentions):
+                words = word_attention(attention, source, translation).compacted()
+                records[key] = words
+                fresh.append((key, words.to_record()))
+            cache.put_many(namespace, fresh)
+            computed = len(fresh)
+    for pair, mapped in zip(pairs, maps):
+        if not _scored(pair):
+            continue
+        links = sentence_links(pair.source, pair.start, mapped, pair.translation, records.get(_pair_key(pair)))
+        pair.src_words, pair.src_word_spans = links.src_words, links.src_word_spans
+        pair.tgt_words, pair.tgt_word_spans = links.tgt_words, links.tgt_word_spans
+        pair.alignment = links.alignment
+    return {
+        "links_ms": (time.perf_counter() - started) * 1000,
+        "links_model_ms": model_seconds * 1000,
+        "links_sentences": computed,
+    }
+
+
+def fill_quality(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
+    """``quality`` and ``flagged`` of every translated pair: cache first, then one embedding call."""
+    from .wordalign import QUALITY_THRESHOLD, quality_scores
+
+    started = time.perf_counter()
+    namespace = engine.namespace(settings) + QUALITY_NAMESPACE
+    keyed = {_pair_key(pair): pair for pair in pairs if _scored(pair)}
+    scores: dict[str, float] = {}
+    for key, value in (cache.get_many(namespace, list(keyed)) if keyed else {}).items():
+        try:
+            scores[key] = float(value)
+        except ValueError:
+            pass
+    misses = [key for key in keyed if key not in scores]
+    if misses:
+        try:
+            values = quality_scores([keyed[k].normalized for k in misses], [keyed[k].translation for k in misses])
+        except Exception as error:  # noqa: BLE001 - the score must never cost the translation
+            log.warning("quality scores unavailable: %s: %s", type(error).__name__, error)
+            values = None
+        if values is not None:
+            fresh = {key: round(float(value), 4) for key, value in zip(misses, values)}
+            scores.update(fresh)
+            cache.put_many(namespace, [(key, repr(value)) for key, value in fresh.items()])
+    for pair in pairs:
+        score = scores.get(_pair_key(pair)) if _scored(pair) else None
+        pair.quality = score
+        pair.flagged = score is not None and score < QUALITY_THRESHOLD
+    return {"quality_ms": (time.perf_counter() - started) * 1000}
+
+
 def join_translation(text: str, pairs: list[SentencePair]) -> str:
     """The full English text: paragraphs kept, line breaks of the original kept between segments."""
     pieces: list[str] = []
@@ -138,15 +280,26 @@ def translate_document(
     cache=None,
     *,
     settings: DecodingSettings | None = None,
+    links: bool = True,
+    quality: bool = True,
 ) -> Document:
-    """Segment, normalise, translate (cache first) and assemble the aligned document."""
+    """Segment, normalise, translate (cache first) and assemble the aligned document.
+
+    ``links``: word links of every translated segment (cached; on a miss, one teacher-forced
+    pass of the model). ``quality``: the similarity score and flag (cached; on a miss, one
+    embedding call). Callers that do not show them can skip either.
+    """
     if not isinstance(text, str):
         raise TypeError("text must be a str")
     cache = cache if cache is not None else NullCache()
     started = time.perf_counter()
-    pairs = prepare_pairs(text, engine.spec.tone)
+    pairs, maps = _prepare(text, engine.spec.tone)
     prepared = time.perf_counter()
     timings = fill_translations(pairs, engine, cache, settings)
+    if links:
+        timings.update(fill_links(pairs, maps, engine, cache, settings))
+    if quality:
+        timings.update(fill_quality(pairs, engine, cache, settings))
     timings["segment_ms"] = (prepared - started) * 1000
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     return Document(
