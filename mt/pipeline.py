@@ -5,7 +5,7 @@ so they all segment, normalise, cache and translate the same way.
 
 Besides the translation, every translated segment gets word links (``src_words``,
 ``src_word_spans``, ``tgt_words``, ``tgt_word_spans``, ``alignment``: see
-:mod:`mt.wordalign`) and a quality score (``quality``, ``flagged``). Both are cached beside the
+:mod:`mt.wordalign`) and quality scores (``quality``, ``similarity``, ``flagged``). Both are cached beside the
 translation (namespaces ``<engine namespace>|links`` and ``|quality``, keyed by the normalised
 sentence and its translation), so a cached document needs neither the translation model nor
 the embedding model. Neither may break a translation: when the engine cannot give attention or
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # imported for annotations only: keeps `mt segment` free of t
 log = logging.getLogger(__name__)
 
 LINKS_NAMESPACE = "|links"  # appended to the engine's cache namespace (docs/CONTRACTS.md)
-QUALITY_NAMESPACE = "|quality:e5-small"
+QUALITY_NAMESPACE = "|quality:e5-small:1"
 
 
 @dataclass
@@ -52,8 +52,10 @@ class SentencePair:
     tgt_words: list[str] = field(default_factory=list)
     tgt_word_spans: list[list[int]] = field(default_factory=list)
     alignment: list[list[int]] = field(default_factory=list)  # [vi word index, en word index]
-    quality: float | None = None  # cosine of source and translation embeddings; None: not scored
-    flagged: bool = False  # quality below mt.wordalign.QUALITY_THRESHOLD
+    # quality (mt.wordalign.quality_scores): None when not scored (bylines, no embedding model)
+    quality: float | None = None  # similarity minus the translation's similarity to unrelated Vietnamese
+    similarity: float | None = None  # plain cosine of the source and translation embeddings
+    flagged: bool = False  # low confidence: quality below threshold, or not English
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -227,33 +229,41 @@ def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine
 
 
 def fill_quality(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
-    """``quality`` and ``flagged`` of every translated pair: cache first, then one embedding call."""
-    from .wordalign import QUALITY_THRESHOLD, quality_scores
+    """``quality``, ``similarity`` and ``flagged`` of every translated pair: cache first, then ONE
+    embedding call for the whole document (see :func:`mt.wordalign.quality_scores`)."""
+    from .wordalign import flag, quality_scores
 
     started = time.perf_counter()
     namespace = engine.namespace(settings) + QUALITY_NAMESPACE
     keyed = {_pair_key(pair): pair for pair in pairs if _scored(pair)}
-    scores: dict[str, float] = {}
+    scores: dict[str, tuple[float, float, float]] = {}
     for key, value in (cache.get_many(namespace, list(keyed)) if keyed else {}).items():
         try:
-            scores[key] = float(value)
-        except ValueError:
-            pass
+            record = json.loads(value)
+            scores[key] = (float(record["s"]), float(record["q"]), float(record["e"]))
+        except (ValueError, KeyError, TypeError):
+            pass  # computed again below
     misses = [key for key in keyed if key not in scores]
     if misses:
         try:
-            values = quality_scores([keyed[k].normalized for k in misses], [keyed[k].translation for k in misses])
+            result = quality_scores([keyed[k].normalized for k in misses], [keyed[k].translation for k in misses])
         except Exception as error:  # noqa: BLE001 - the score must never cost the translation
             log.warning("quality scores unavailable: %s: %s", type(error).__name__, error)
-            values = None
-        if values is not None:
-            fresh = {key: round(float(value), 4) for key, value in zip(misses, values)}
+            result = None
+        if result is not None:
+            fresh = {}
+            for n, key in enumerate(misses):
+                fresh[key] = tuple(round(float(x[n]), 4) for x in (result.similarity, result.quality, result.english))
             scores.update(fresh)
-            cache.put_many(namespace, [(key, repr(value)) for key, value in fresh.items()])
+            cache.put_many(namespace, [(key, json.dumps({"s": s, "q": q, "e": e})) for key, (s, q, e) in fresh.items()])
     for pair in pairs:
-        score = scores.get(_pair_key(pair)) if _scored(pair) else None
-        pair.quality = score
-        pair.flagged = score is not None and score < QUALITY_THRESHOLD
+        found = scores.get(_pair_key(pair)) if _scored(pair) else None
+        if found is None:
+            pair.similarity = pair.quality = None
+            pair.flagged = False
+        else:
+            pair.similarity, pair.quality = found[0], found[1]
+            pair.flagged = bool(flag(found[1], found[2]))
     return {"quality_ms": (time.perf_counter() - started) * 1000}
 
 

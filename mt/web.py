@@ -562,6 +562,32 @@ def openapi_spec(*, max_chars: int, max_body_bytes: int, api_keys: bool, rate_li
                         "normalized": {"type": "string", "description": "What the model saw"},
                         "translation": {"type": "string"},
                         "cached": {"type": "boolean", "description": "Served from the sentence cache"},
+                        "src_words": {"type": "array", "items": {"type": "string"},
+                                      "description": "Vietnamese words as written (tên_lửa is one word in "
+                                                     "word-segmented input); punctuation marks are words too"},
+                        "src_word_spans": {"type": "array",
+                                           "items": {"type": "array", "items": {"type": "integer"}},
+                                           "description": "[start, end) of each Vietnamese word in the submitted text"},
+                        "tgt_words": {"type": "array", "items": {"type": "string"},
+                                      "description": "English words of the translation"},
+                        "tgt_word_spans": {"type": "array",
+                                           "items": {"type": "array", "items": {"type": "integer"}},
+                                           "description": "[start, end) of each English word in translation"},
+                        "alignment": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}},
+                                      "description": "Word links from the model's attention: [Vietnamese word "
+                                                     "index, English word index] pairs; each English word has "
+                                                     "at most one. Empty for bylines"},
+                        "quality": {"type": ["number", "null"],
+                                    "description": "How much closer the translation is to its source than to "
+                                                   "unrelated Vietnamese text (multilingual-e5-small cosines; "
+                                                   "human translations score about 0.07-0.2, unrelated "
+                                                   "sentences about 0); null when not scored (bylines)"},
+                        "similarity": {"type": ["number", "null"],
+                                       "description": "Plain cosine similarity of the source and translation "
+                                                      "embeddings; null when not scored"},
+                        "flagged": {"type": "boolean",
+                                    "description": "Low confidence: quality below the calibrated threshold, "
+                                                   "or the translation looks more Vietnamese than English"},
                     },
                 },
                 "TranslateResponse": {

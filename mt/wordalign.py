@@ -96,12 +96,17 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "MIN_LINK_WEIGHT",
+    "ENGLISH_THRESHOLD",
     "QUALITY_THRESHOLD",
+    "QualityScores",
     "TokenAttention",
     "WordAttention",
     "WordLinks",
     "alignment_choice",
+    "decoder_lead",
     "engine_attention",
+    "flag",
+    "forced_cross_attention",
     "is_punctuation",
     "links_from_matrix",
     "piece_spans",
@@ -113,7 +118,8 @@ __all__ = [
     "word_matrix",
 ]
 
-QUALITY_THRESHOLD = 0.80  # see the module docstring and benchmarks/quality.py
+QUALITY_THRESHOLD = 0.05  # see the module docstring and benchmarks/quality.py
+ENGLISH_THRESHOLD = -0.04
 MIN_LINK_WEIGHT = 0.10  # attention mass an English word must put on its Vietnamese word
 RECORD_VERSION = 1
 RECORD_MIN_WEIGHT = 0.005  # word attention below this is not stored in the cache record
@@ -262,6 +268,16 @@ def _match_at(text: str, i: int, surface: str) -> int | None:
 _SEARCH_WINDOW = 48
 
 
+def _find(text: str, surface: str, start: int, *, word_start: bool) -> int:
+    """First occurrence of ``surface`` at or after ``start`` (within a window), at the start of a
+    word when the piece carries the word-start mark; -1 if none."""
+    stop = start + _SEARCH_WINDOW + len(surface)
+    found = text.find(surface, start, stop)
+    while word_start and found > 0 and not text[found - 1].isspace():
+        found = text.find(surface, found + 1, stop)
+    return found
+
+
 def piece_spans(pieces: Sequence[str | None], text: str) -> list[tuple[int, int]]:
     """Char span in ``text`` of each piece, matching pieces left to right.
 
@@ -293,7 +309,7 @@ def piece_spans(pieces: Sequence[str | None], text: str) -> list[tuple[int, int]
         end = _match_at(text, j, surface)
         start = j
         if end is None:
-            found = text.find(surface, j, j + _SEARCH_WINDOW + len(surface))
+            found = _find(text, surface, j, word_start=piece.startswith(SPIECE))
             if found < 0:
                 pending.append(i)
                 continue
@@ -576,85 +592,78 @@ def _attention_batches(lengths: list[int], bytes_per_cell: int) -> list[list[int
     return batches
 
 
-def transformers_attention(engine: Any, sources: Sequence[str], translations: Sequence[str]) -> list[TokenAttention]:
-    """The ``attention`` of a :class:`mt.translate.TransformersEngine` (see the module docstring):
-    one teacher-forced forward pass per batch, ``output_attentions=True``, under the engine lock."""
-    import torch
-
-    sources, translations = list(sources), list(translations)
-    if len(sources) != len(translations):
-        raise ValueError("attention() needs one translation per source sentence")
-    empty = TokenAttention([], [], np.zeros((0, 0), dtype=np.float32))
-    out: list[TokenAttention] = [empty] * len(sources)
-    todo = [i for i in range(len(sources)) if sources[i].strip() and translations[i].strip()]
-    if not todo:
-        return out
-    spec, tok, model = engine.spec, engine.tokenizer, engine.model
-    prefix, strip_prefix = spec.prefix or "", spec.strip_prefix or ""
+def _shape(model) -> tuple[int, int, int]:
+    """(decoder layers, decoder heads, encoder layers) of a seq2seq model config."""
     cfg = model.config
-    n_layers = int(getattr(cfg, "decoder_layers", None) or getattr(cfg, "num_decoder_layers", None) or getattr(cfg, "num_layers"))
-    n_heads = int(getattr(cfg, "decoder_attention_heads", None) or getattr(cfg, "num_heads"))
-    layers, head = alignment_choice(spec.family, n_layers, n_heads)
+    n_layers = getattr(cfg, "decoder_layers", None) or getattr(cfg, "num_decoder_layers", None) or cfg.num_layers
+    n_heads = getattr(cfg, "decoder_attention_heads", None) or cfg.num_heads
+    n_enc = getattr(cfg, "encoder_layers", None) or getattr(cfg, "num_layers", None) or n_layers
+    return int(n_layers), int(n_heads), int(n_enc)
 
-    collapsed = [_collapse(sources[i]) for i in todo]
-    model_inputs = [prefix + text for text, _ in collapsed]
-    forced_texts = [strip_prefix + translations[i].strip() for i in todo]
-    gen = model.generation_config
+
+def decoder_lead(engine: Any) -> list[int]:
+    """Decoder input before the first target piece, as ``generate`` builds it for this engine:
+    the decoder start token, then the forced BOS (target language code) when there is one."""
+    model = engine.model
+    gen, cfg = model.generation_config, model.config
     family_kwargs = getattr(engine, "_gen_kwargs", {}) or {}
     start = family_kwargs.get("decoder_start_token_id")
     if start is None:
         start = gen.decoder_start_token_id if gen.decoder_start_token_id is not None else cfg.decoder_start_token_id
     forced_bos = family_kwargs.get("forced_bos_token_id", getattr(gen, "forced_bos_token_id", None))
-    lead = [int(start)] + ([int(forced_bos)] if forced_bos is not None else [])
-    eos = cfg.eos_token_id if isinstance(cfg.eos_token_id, int) else (gen.eos_token_id if isinstance(gen.eos_token_id, int) else 0)
+    return [int(start)] + ([int(forced_bos)] if forced_bos is not None else [])
+
+
+def forced_cross_attention(
+    engine: Any,
+    src_ids: Sequence[Sequence[int]],
+    tgt_ids: Sequence[Sequence[int]],
+    *,
+    layers: Sequence[int] | None = None,
+    head: int | None | str = "default",
+) -> list[np.ndarray]:
+    """Teacher-forced cross-attention: for each sentence, a float32 array (target pieces, source
+    positions) -- row t is the decoder step that predicts ``tgt_ids[t]``, columns are all of
+    ``src_ids`` (EOS and language codes included).
+
+    ``src_ids``: the encoder input (``engine._encode``); ``tgt_ids``: the target pieces without
+    the decoder lead or EOS. ``layers``/``head``: default :func:`alignment_choice`; ``head=None``
+    means the mean over heads, ``head="all"`` returns (layers, heads, T, S) per sentence instead
+    (for benchmarks/wordlinks.py). Takes the engine lock.
+    """
+    import torch
+
+    model = engine.model
+    cfg = model.config
+    n_layers, n_heads, n_enc = _shape(model)
+    if layers is None or head == "default":
+        default_layers, default_head = alignment_choice(engine.spec.family, n_layers, n_heads)
+        layers = default_layers if layers is None else [layer % n_layers for layer in layers]
+        head = default_head if head == "default" else head
+    lead = decoder_lead(engine)
+    eos = cfg.eos_token_id if isinstance(cfg.eos_token_id, int) else 0
     pad = cfg.pad_token_id if cfg.pad_token_id is not None else eos
-    special = set(tok.all_special_ids) - {tok.unk_token_id}
-
+    bytes_per_cell = 4 * n_heads * (n_enc + 3 * n_layers)
+    lengths = [max(len(s), len(t) + len(lead)) for s, t in zip(src_ids, tgt_ids)]
+    out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(src_ids)
     with engine._lock:
-        src_ids = engine._encode(model_inputs)
-        tgt_ids = _target_ids(tok, forced_texts)
-        # char spans: source pieces in "prefix + collapsed", target pieces in "strip_prefix + translation"
-        src_keep, src_spans, tgt_spans = [], [], []
-        for k, ids in enumerate(src_ids):
-            pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, tok.convert_ids_to_tokens(ids))]
-            positions = [j for j, t in enumerate(ids) if t not in special]
-            spans = piece_spans([pieces[j] for j in positions], model_inputs[k])
-            keep, kept_spans = [], []
-            where = collapsed[k][1]
-            for j, (a, b) in zip(positions, spans):
-                if b <= len(prefix) and len(prefix):
-                    continue  # the model's task prefix
-                a, b = max(a - len(prefix), 0), max(b - len(prefix), 0)
-                keep.append(j)
-                kept_spans.append((where[a], where[b - 1] + 1 if b > a else where[a]))
-            src_keep.append(keep)
-            src_spans.append(kept_spans)
-        for k, ids in enumerate(tgt_ids):
-            pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, tok.convert_ids_to_tokens(ids))]
-            spans = piece_spans(pieces, forced_texts[k])
-            shift = len(strip_prefix)
-            tgt_spans.append([(max(a - shift, 0), max(b - shift, 0)) for a, b in spans])
-
-        heads_total = n_heads * (n_layers * 3 + int(getattr(cfg, "encoder_layers", n_layers) or n_layers))
-        bytes_per_cell = 4 * max(1, heads_total)
-        lengths = [max(len(s), len(t) + len(lead) + 1) for s, t in zip(src_ids, tgt_ids)]
         impl = getattr(cfg, "_attn_implementation", None)
         eager = impl not in (None, "eager")
         if eager:  # sdpa/flash kernels return no attention weights
             model.set_attn_implementation("eager")
         try:
             for batch in _attention_batches(lengths, bytes_per_cell):
-                S = max(len(src_ids[k]) for k in batch)
-                seqs = [lead + tgt_ids[k] for k in batch]  # decoder input: the EOS step is not needed
-                T = max(len(s) for s in seqs)
+                S = max(max(len(src_ids[k]) for k in batch), 1)
+                seqs = [lead + list(tgt_ids[k]) for k in batch]  # the EOS step is not needed
+                T = max(len(q) for q in seqs)
                 input_ids = torch.full((len(batch), S), pad, dtype=torch.long)
                 attention_mask = torch.zeros((len(batch), S), dtype=torch.long)
                 decoder_ids = torch.full((len(batch), T), pad, dtype=torch.long)
                 decoder_mask = torch.zeros((len(batch), T), dtype=torch.long)
                 for r, k in enumerate(batch):
-                    input_ids[r, : len(src_ids[k])] = torch.tensor(src_ids[k])
+                    input_ids[r, : len(src_ids[k])] = torch.tensor(list(src_ids[k]), dtype=torch.long)
                     attention_mask[r, : len(src_ids[k])] = 1
-                    decoder_ids[r, : len(seqs[r])] = torch.tensor(seqs[r])
+                    decoder_ids[r, : len(seqs[r])] = torch.tensor(seqs[r], dtype=torch.long)
                     decoder_mask[r, : len(seqs[r])] = 1
                 with torch.inference_mode():
                     result = model(
@@ -666,18 +675,66 @@ def transformers_attention(engine: Any, sources: Sequence[str], translations: Se
                         use_cache=False,
                         return_dict=True,
                     )
-                    cross = torch.stack([result.cross_attentions[layer] for layer in layers]).float().mean(dim=0)
-                    cross = cross.mean(dim=1) if head is None else cross[:, head]
-                    cross = cross.cpu().numpy()  # (batch, T, S)
+                    if head == "all":
+                        cross = torch.stack(list(result.cross_attentions), dim=1).float()  # (B, L, H, T, S)
+                    else:
+                        cross = torch.stack([result.cross_attentions[layer] for layer in layers]).float().mean(dim=0)
+                        cross = cross.mean(dim=1) if head is None else cross[:, int(head)]  # (B, T, S)
+                    cross = cross.cpu().numpy()
                 del result
                 for r, k in enumerate(batch):
-                    n_t = len(tgt_ids[k])
-                    rows = np.arange(len(lead) - 1, len(lead) - 1 + n_t)  # row predicting target piece t
-                    weights = cross[r][np.ix_(rows, src_keep[k])] if n_t and src_keep[k] else np.zeros((n_t, len(src_keep[k])))
-                    out[todo[k]] = TokenAttention(src_spans[k], tgt_spans[k], np.ascontiguousarray(weights, dtype=np.float32))
+                    n_t, n_s = len(tgt_ids[k]), len(src_ids[k])
+                    rows = slice(len(lead) - 1, len(lead) - 1 + n_t)  # row i predicts decoder input i + 1
+                    out[k] = np.ascontiguousarray(cross[r][..., rows, :n_s], dtype=np.float32)
         finally:
             if eager:
                 model.set_attn_implementation(impl)
+    return out
+
+
+def transformers_attention(engine: Any, sources: Sequence[str], translations: Sequence[str]) -> list[TokenAttention]:
+    """The ``attention`` of a :class:`mt.translate.TransformersEngine` (the contract in
+    docs/CONTRACTS.md; see the module docstring): sources encoded exactly as ``translate`` does,
+    translations re-tokenised with the target tokenizer and forced as decoder input."""
+    sources, translations = list(sources), list(translations)
+    if len(sources) != len(translations):
+        raise ValueError("attention() needs one translation per source sentence")
+    out = [TokenAttention([], [], np.zeros((0, 0), dtype=np.float32)) for _ in sources]
+    todo = [i for i in range(len(sources)) if sources[i].strip() and translations[i].strip()]
+    if not todo:
+        return out
+    spec, tok = engine.spec, engine.tokenizer
+    prefix, strip_prefix = spec.prefix or "", spec.strip_prefix or ""
+    collapsed = [_collapse(sources[i]) for i in todo]
+    model_inputs = [prefix + text for text, _ in collapsed]
+    forced_texts = [strip_prefix + translations[i].strip() for i in todo]
+    special = set(tok.all_special_ids) - {tok.unk_token_id}
+
+    with engine._lock:
+        src_ids = engine._encode(model_inputs)
+        tgt_ids = _target_ids(tok, forced_texts)
+        matrices = forced_cross_attention(engine, src_ids, tgt_ids)
+    for k, i in enumerate(todo):
+        # source pieces: spans in "prefix + collapsed" -> in the sentence as given; specials and prefix dropped
+        ids = src_ids[k]
+        pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, tok.convert_ids_to_tokens(ids))]
+        positions = [j for j, t in enumerate(ids) if t not in special]
+        where = collapsed[k][1]
+        keep, src_spans = [], []
+        for j, (a, b) in zip(positions, piece_spans([pieces[j] for j in positions], model_inputs[k])):
+            if prefix and b <= len(prefix):
+                continue  # the model's task prefix
+            a, b = max(a - len(prefix), 0), max(b - len(prefix), 0)
+            keep.append(j)
+            src_spans.append((where[a], where[b - 1] + 1) if b > a else (where[a], where[a]))
+        # target pieces: spans in "strip_prefix + translation" -> in the translation
+        ids = tgt_ids[k]
+        pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, tok.convert_ids_to_tokens(ids))]
+        shift = len(strip_prefix)
+        tgt_spans = [(max(a - shift, 0), max(b - shift, 0)) for a, b in piece_spans(pieces, forced_texts[k])]
+        # pieces inside strip_prefix ("en: ") end at 0 after the shift and overlap no word
+        weights = matrices[k][:, keep] if keep else np.zeros((len(ids), 0), dtype=np.float32)
+        out[i] = TokenAttention(src_spans, tgt_spans, np.ascontiguousarray(weights, dtype=np.float32))
     return out
 
 
@@ -708,24 +765,86 @@ def engine_attention(engine: Any, sources: Sequence[str], translations: Sequence
 
 # --------------------------------------------------------------------------- quality
 
+# Unrelated everyday sentences (written for this module), the baselines of the quality scores:
+# how similar a translation is to Vietnamese, and to English, that is NOT its source.
+REFERENCE_VI = (
+    "Hôm nay trời nắng đẹp và có gió nhẹ.",
+    "Giá rau ở chợ tăng mạnh vào sáng nay.",
+    "Học sinh cả nước bắt đầu năm học mới.",
+    "Bác sĩ khuyên người dân uống đủ nước mỗi ngày.",
+    "Đội bóng của trường đã thắng trận đấu tối qua.",
+    "Thành phố sẽ xây thêm ba cây cầu mới.",
+    "Anh ấy làm việc ở một công ty phần mềm.",
+    "Chúng tôi đi du lịch Đà Lạt vào mùa hè.",
+    "Nông dân đang thu hoạch lúa ở đồng bằng.",
+    "Cuộc họp kéo dài đến chiều muộn.",
+    "Bà tôi thường kể chuyện cổ tích cho các cháu.",
+    "Quốc hội thông qua luật đất đai sửa đổi.",
+    "Cửa hàng mở cửa từ tám giờ sáng.",
+    "Con mèo ngủ trên ghế cạnh cửa sổ.",
+    "Xe buýt số mười chạy qua trung tâm thành phố.",
+    "Cô giáo giao bài tập về nhà cho cả lớp.",
+)
+REFERENCE_EN = (
+    "The weather is sunny today with a light breeze.",
+    "Vegetable prices at the market rose sharply this morning.",
+    "Students across the country start the new school year.",
+    "Doctors advise people to drink enough water every day.",
+    "The school team won last night's match.",
+    "The city will build three more bridges.",
+    "He works at a software company.",
+    "We went on holiday to Da Lat in the summer.",
+    "Farmers are harvesting rice in the delta.",
+    "The meeting lasted until late afternoon.",
+    "My grandmother often tells fairy tales to her grandchildren.",
+    "The National Assembly passed the amended land law.",
+    "The shop opens at eight in the morning.",
+    "The cat is sleeping on the chair by the window.",
+    "Bus number ten runs through the city centre.",
+    "The teacher gave the whole class homework.",
+)
+
+
+@dataclass(frozen=True)
+class QualityScores:
+    """Per-pair scores (float32 arrays, one entry per pair; 0 where a side is blank)."""
+
+    similarity: np.ndarray  # cosine of source and translation embeddings
+    quality: np.ndarray  # similarity minus the translation's mean cosine with REFERENCE_VI
+    english: np.ndarray  # translation's mean cosine with REFERENCE_EN minus that with REFERENCE_VI
+
+    def flagged(self) -> np.ndarray:
+        return flag(self.quality, self.english)
+
+
+def flag(quality, english):
+    """Low confidence: not clearly closer to its source than to unrelated Vietnamese text, or
+    closer to Vietnamese than to English (untranslated). Works on floats and arrays."""
+    return (np.asarray(quality) < QUALITY_THRESHOLD) | (np.asarray(english) < ENGLISH_THRESHOLD)
+
 
 def quality_scores(
     sources: Sequence[str], translations: Sequence[str], embed: Callable[[Sequence[str]], np.ndarray] | None = None
-) -> np.ndarray:
-    """Cosine similarity of each (source, translation) pair's e5 embeddings, in ONE embedding
-    call for all of them; 0.0 where either side is blank. ``embed`` defaults to
-    :func:`mt.align.embed` (L2-normalised rows)."""
+) -> QualityScores:
+    """Score each (source, translation) pair with ONE embedding call for all of them (the
+    reference sentences ride along; :func:`mt.align.embed` caches them per process).
+    ``embed`` defaults to :func:`mt.align.embed`."""
     if len(sources) != len(translations):
         raise ValueError("quality_scores needs one translation per source")
-    scores = np.zeros(len(sources), dtype=np.float32)
-    todo = [i for i in range(len(sources)) if str(sources[i]).strip() and str(translations[i]).strip()]
-    if not todo:
-        return scores
-    if embed is None:
-        from .align import embed
-    vectors = np.asarray(embed([sources[i] for i in todo] + [translations[i] for i in todo]), dtype=np.float32)
-    a, b = vectors[: len(todo)], vectors[len(todo) :]
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    cos = np.einsum("ij,ij->i", a, b) / np.maximum(norms, 1e-12)
-    scores[todo] = cos
-    return scores
+    n = len(sources)
+    similarity, quality, english = (np.zeros(n, dtype=np.float32) for _ in range(3))
+    todo = [i for i in range(n) if str(sources[i]).strip() and str(translations[i]).strip()]
+    if todo:
+        if embed is None:
+            from .align import embed
+        texts = [sources[i] for i in todo] + [translations[i] for i in todo] + list(REFERENCE_VI) + list(REFERENCE_EN)
+        vectors = np.asarray(embed(texts), dtype=np.float32)
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        k, r = len(todo), len(REFERENCE_VI)
+        src, tgt = vectors[:k], vectors[k : 2 * k]
+        ref_vi, ref_en = vectors[2 * k : 2 * k + r], vectors[2 * k + r :]
+        cos = np.einsum("ij,ij->i", src, tgt)
+        to_vi = (tgt @ ref_vi.T).mean(axis=1)
+        to_en = (tgt @ ref_en.T).mean(axis=1)
+        similarity[todo], quality[todo], english[todo] = cos, cos - to_vi, to_en - to_vi
+    return QualityScores(similarity, quality, english)

@@ -1,6 +1,6 @@
 /* mt-vi-en page behaviour: vanilla JS, no build step. The page works without it;
- * this adds the pair highlighting, keyboard navigation between rows, a character
- * counter and a busy state on submit. */
+ * this adds the pair highlighting, word-link highlighting, keyboard navigation between
+ * rows and words, a character counter and a busy state on submit. */
 (function () {
   "use strict";
 
@@ -32,14 +32,78 @@
       return node && node.closest ? node.closest(".pair") : null;
     };
 
+    // -- word links: a row's data-links is [[vi word, en word], ...] (JSON, from the server) ----
+    var lit = [];
+    var linksOf = function (row) {
+      if (!row.mtLinks) {
+        try {
+          row.mtLinks = JSON.parse(row.getAttribute("data-links") || "[]");
+        } catch (error) {
+          row.mtLinks = [];
+        }
+      }
+      return row.mtLinks;
+    };
+    var clearWords = function () {
+      lit.forEach(function (node) {
+        node.classList.remove("is-word", "is-linked");
+      });
+      lit = [];
+    };
+    var showWord = function (word) {
+      // the word gets is-word, the words it is linked to on the other side get is-linked
+      clearWords();
+      var row = rowOf(word);
+      if (!word || !row) {
+        return;
+      }
+      var fromVi = !!word.closest(".cell.vi");
+      var mine = fromVi ? 0 : 1;
+      var theirs = fromVi ? 1 : 0;
+      var index = parseInt(word.getAttribute("data-i"), 10);
+      var other = row.querySelector(fromVi ? ".cell.en" : ".cell.vi");
+      word.classList.add("is-word");
+      lit.push(word);
+      if (!other) {
+        return;
+      }
+      linksOf(row).forEach(function (link) {
+        if (link[mine] !== index) {
+          return;
+        }
+        var target = other.querySelector('.w[data-i="' + link[theirs] + '"]');
+        if (target && lit.indexOf(target) < 0) {
+          target.classList.add("is-linked");
+          lit.push(target);
+        }
+      });
+    };
+    var wordOf = function (node) {
+      return node && node.closest ? node.closest(".w") : null;
+    };
+
     aligned.addEventListener("mouseover", function (event) {
       var row = rowOf(event.target);
       if (row) {
         activate(row);
       }
+      var word = wordOf(event.target);
+      if (word) {
+        showWord(word);
+      } else if (lit.length) {
+        clearWords();
+      }
+    });
+    aligned.addEventListener("click", function (event) {
+      // touch screens: a tap shows a word's links
+      var word = wordOf(event.target);
+      if (word) {
+        showWord(word);
+      }
     });
     aligned.addEventListener("mouseleave", function () {
       // back to the focused row, if any, when the pointer leaves the table
+      clearWords();
       activate(rowOf(aligned.contains(document.activeElement) ? document.activeElement : null));
     });
     aligned.addEventListener("focusin", function (event) {
@@ -47,6 +111,7 @@
     });
     aligned.addEventListener("focusout", function (event) {
       if (!aligned.contains(event.relatedTarget)) {
+        clearWords();
         activate(null);
       }
     });
@@ -68,9 +133,21 @@
         next = rows[0];
       } else if (event.key === "End") {
         next = rows[rows.length - 1];
+      } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+        // ←/→ step through the row's Vietnamese words, showing each one's links
+        var words = Array.prototype.slice.call(row.querySelectorAll(".cell.vi .w"));
+        if (words.length) {
+          event.preventDefault();
+          var current = words.indexOf(lit[0]);
+          var step = event.key === "ArrowRight" ? 1 : -1;
+          var at = current < 0 ? (step > 0 ? 0 : words.length - 1) : Math.min(Math.max(current + step, 0), words.length - 1);
+          showWord(words[at]);
+        }
+        return;
       }
       if (next) {
         event.preventDefault();
+        clearWords();
         next.focus();
       }
     });
