@@ -354,7 +354,7 @@ def main(argv=None) -> int:
               f"(side random); seed {args.seed}")
     disk = DiskCachedEmbed(args.emb_cache) if args.emb_cache else None
     print(f"embeddings: {'on-disk cache ' + args.emb_cache + ' (warm)' if disk else 'cold in-process cache per level'}"
-          f"; {os.cpu_count()} CPU cores")
+          f"; {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start")
     print(f"parameters: {A.DEFAULT_PARAMS}")
 
     rows = []
@@ -383,7 +383,8 @@ def main(argv=None) -> int:
         for level in (None, "moderate"):
             talk, nv, ne, secs, nemb = time_talk(100, level, args.seed)
             print(f"100-line talk {talk} ({'clean' if not level else level}: {nv} vi / {ne} en lines), cold "
-                  f"cache, end to end: {secs:.2f} s ({nemb} texts embedded)")
+                  f"cache, end to end: {secs:.2f} s ({nemb} texts embedded; load average "
+                  f"{os.getloadavg()[0]:.1f})")
     return 0
 
 

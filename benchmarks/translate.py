@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 MAX_LEN_A, MAX_LEN_B = 1.2, 10
+ENGINE = os.environ.get("MT_BENCH_ENGINE", "transformers")  # set from --engine
 
 
 def article_segments(n: int) -> tuple[str, list[str]]:
@@ -99,11 +100,11 @@ def part_engine(model_dir: str, segments: list[str], beam: int) -> dict:
 
     from mt.translate import DecodingSettings, load_engine
 
-    engine = load_engine(model_dir)
+    engine = load_engine(model_dir, engine=ENGINE)
     loaded = peak_rss_mb()
     settings = DecodingSettings(beam=beam, max_len_a=MAX_LEN_A, max_len_b=MAX_LEN_B)
     counted = {"tokens": 0, "batches": 0}
-    generate_ids = engine.generate_ids
+    generate_ids = getattr(engine, "generate_ids", None)
 
     def counting(encoded, settings, **extra):  # count generated tokens, as in the naive loop
         inputs, out = generate_ids(encoded, settings, **extra)
@@ -111,7 +112,18 @@ def part_engine(model_dir: str, segments: list[str], beam: int) -> dict:
         counted["batches"] += 1
         return inputs, out
 
-    engine.generate_ids = counting
+    if generate_ids is not None:
+        engine.generate_ids = counting
+    else:  # another engine: count batches and the tokens of the decoded outputs
+        batch = engine._translate_batch
+
+        def counting_batch(encoded, settings):
+            counted["batches"] += 1
+            texts = batch(encoded, settings)
+            counted["tokens"] += sum(len(engine.tokenizer(text_target=t)["input_ids"]) for t in texts)
+            return texts
+
+        engine._translate_batch = counting_batch
     start, cpu = time.perf_counter(), time.process_time()
     outputs = engine.translate(segments, settings)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -124,7 +136,7 @@ def part_pipeline(model_dir: str, segments: list[str], beam: int) -> dict:
     from mt.pipeline import translate_document
     from mt.translate import DecodingSettings, load_engine
 
-    engine = load_engine(model_dir)
+    engine = load_engine(model_dir, engine=ENGINE)
     settings = DecodingSettings(beam=beam, max_len_a=MAX_LEN_A, max_len_b=MAX_LEN_B)
     text = article_text(segments)
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +164,8 @@ PARTS = {"naive": part_naive, "engine": part_engine, "pipeline": part_pipeline}
 
 
 def run_part(name: str, model_dir: Path, n: int, beam: int, threads: int) -> dict:
-    env = dict(os.environ, MT_THREADS=str(threads), OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1",
+    """Run one part in a fresh interpreter (own peak memory, own torch state); its JSON result."""
+    env = dict(os.environ, MT_BENCH_ENGINE=ENGINE, MT_THREADS=str(threads), OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, __file__, "--part", name, "--model-dir", str(model_dir), "--sentences", str(n), "--beams", str(beam)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -167,10 +180,14 @@ def main() -> int:
     parser.add_argument("--beams", default="1,4", help="comma-separated beam sizes (default 1,4)")
     parser.add_argument("--pipeline-beam", type=int, default=4)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--engine", default="transformers",
+                        help="engine of the engine rows and the pipeline (default transformers; e.g. auto, ctranslate2)")
     parser.add_argument("--model-dir", default=None, help="reuse a model built earlier (default: build one in a temp dir)")
     parser.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     beams = [int(b) for b in str(args.beams).split(",") if b.strip()]
+    global ENGINE
+    ENGINE = args.engine if not args.part else ENGINE
     _, segments = article_segments(args.sentences)
 
     if args.part:  # child process
@@ -202,7 +219,7 @@ def report(args, beams, segments, model_dir: Path, build_s: float) -> None:
           f"{cfg.encoder_attention_heads} heads, ffn {cfg.encoder_ffn_dim}, vocabulary {cfg.vocab_size:,} "
           f"({weights:.0f} MiB fp32; built in {build_s:.1f} s)")
     print(f"text    {source}: {len(segments)} segments, {src_tokens} source tokens")
-    print(f"setup   CPU, torch threads {args.threads}, fp32, output cap {MAX_LEN_A} x source tokens + {MAX_LEN_B}, "
+    print(f"setup   engine rows: load_engine(engine={args.engine!r}); CPU, torch threads {args.threads}, fp32, output cap {MAX_LEN_A} x source tokens + {MAX_LEN_B}, "
           f"each row in a fresh process\n")
     header = f"{'':<28}{'wall':>9}{'CPU':>9}{'sent/s':>8}{'gen tok/s':>10}{'tokens':>7}{'RSS load':>10}{'RSS peak':>10}"
     print(header)

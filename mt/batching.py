@@ -20,11 +20,17 @@ batches and makes one ``inner.translate(batch, settings)`` call per batch:
   lists as in fq_codel: a job that has not been served yet (``new``) goes before jobs that
   have already had a slice (``old``); a job with sentences left after its slice goes to the
   back of ``old``. A one-sentence request submitted while a 500-sentence article is being
-  translated is therefore in the very next batch, and two long articles alternate.
+  translated is therefore in the very next batch, and two long articles alternate. While old
+  jobs wait, new ones get at most half of a batch in their first turn, so a stream of new
+  requests cannot starve a half-done article either.
 * **Settings.** Only jobs with equal :class:`~mt.translate.DecodingSettings` share a call
   (``None`` means the engine's default, so it matches the same settings given explicitly);
   the others keep their place in the queue for a later batch.
 * **Dedup.** Identical sentences in one batch (from different requests) are translated once.
+* **Word links.** :meth:`BatchingEngine.attention` (the teacher-forced pass of the engine
+  attention contract, see :mod:`mt.wordalign`) goes through the same queue as its own kind of
+  job: concurrent requests share one forward pass, and all model work of the process runs on
+  the worker thread. Translation and attention never share a call.
 * **Errors.** An exception from the engine fails every job that had sentences in that batch
   (the callers see it, their remaining sentences are dropped); the worker carries on.
 
@@ -39,6 +45,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from concurrent.futures import Future
 from typing import Any, Sequence
@@ -47,6 +54,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SENTENCES = 32
 DEFAULT_BATCH_WAIT_MS = 10.0
+
+
+# The "settings" of attention jobs (teacher-forced word-link passes): never equal to a
+# DecodingSettings, so attention and translation never share a model call.
+ATTENTION = ("attention",)
 
 
 class BatcherClosed(RuntimeError):
@@ -58,7 +70,7 @@ class _Job:
 
     __slots__ = ("sentences", "settings", "results", "cursor", "done", "arrived", "future", "failed")
 
-    def __init__(self, sentences: list[str], settings: Any) -> None:
+    def __init__(self, sentences: list, settings: Any) -> None:
         self.sentences = sentences
         self.settings = settings
         self.results: list[str | None] = [None] * len(sentences)
@@ -99,6 +111,7 @@ class BatchingEngine:
         self.max_wait = float(max_wait_ms) / 1000.0
         self._closed = False
         self._reset()
+        _LIVE.add(self)
 
     def _reset(self) -> None:
         """Fresh queue, lock and (not yet started) worker: at construction and after a fork."""
@@ -107,9 +120,9 @@ class BatchingEngine:
         self._old: deque[_Job] = deque()
         self._pending = 0  # sentences queued and not yet put into a batch
         self._worker: threading.Thread | None = None
-        self._pid = os.getpid()
         self._stats = {"requests": 0, "batches": 0, "sentences": 0, "engine_sentences": 0, "deduplicated": 0,
-                       "errors": 0, "max_batch": 0, "busy_seconds": 0.0}
+                       "errors": 0, "max_batch": 0, "busy_seconds": 0.0,
+                       "attention_requests": 0, "attention_batches": 0}
 
     # -- the Engine interface ----------------------------------------------------------------
     @property
@@ -144,25 +157,42 @@ class BatchingEngine:
         sentences = list(sentences)
         if not sentences:
             return []
-        job = _Job(sentences, settings or self.inner.settings)
+        return self._submit(sentences, settings or self.inner.settings)
+
+    def attention(self, sources: Sequence[str], translations: Sequence[str]):
+        """The inner engine's teacher-forced attention (word links), batched on the same worker.
+
+        Concurrent requests' word-link passes share one forward pass, and every model call of
+        the process runs on the one worker thread. None when the inner engine cannot say.
+        """
+        if isinstance(sources, str) or isinstance(translations, str):
+            raise TypeError("attention() takes lists of sentences")
+        pairs = list(zip(sources, translations, strict=True))
+        if not pairs:
+            return []
+        results = self._submit(pairs, ATTENTION)
+        return None if any(result is None for result in results) else results
+
+    def _submit(self, items: list, key: Any) -> list:
+        job = _Job(items, key)
         with self._cond:
             if self._closed:
                 raise BatcherClosed("the batching engine is closed")
-            if self._pid != os.getpid():  # forked (gunicorn --preload): the worker stayed in the parent
-                self._reset()
-                return self.translate(sentences, settings)
-            self._stats["requests"] += 1
-            self._stats["sentences"] += len(sentences)
+            counter = "attention_requests" if key is ATTENTION else "requests"
+            self._stats[counter] += 1
+            if key is not ATTENTION:
+                self._stats["sentences"] += len(items)
             self._new.append(job)
-            self._pending += len(sentences)
+            self._pending += len(items)
             self._start_worker()
             self._cond.notify_all()
         return job.future.result()
 
     # -- control and statistics --------------------------------------------------------------
     def stats(self) -> dict:
-        """Counts since start: requests, sentences asked for, model calls (``batches``), sentences
-        sent to the model after dedup, mean batch size, errors; and what is queued now."""
+        """Counts since start: translation requests, sentences asked for, model calls
+        (``batches``), sentences sent to the model after dedup, mean batch size, errors, word-link
+        requests and calls (``attention_*``); and what is queued now."""
         with self._cond:
             stats = dict(self._stats)
             stats["busy_seconds"] = round(stats["busy_seconds"], 3)
@@ -270,16 +300,25 @@ class BatchingEngine:
         self._old.extend(job for job in served if id(job) not in was_old and job.left > 0)
         return settings, slices
 
+    def _call(self, settings, unique: list) -> list:
+        """The model call for one batch: translations, or attention records (None: not available)."""
+        if settings is ATTENTION:
+            from .wordalign import engine_attention
+
+            output = engine_attention(self.inner, [s for s, _ in unique], [t for _, t in unique])
+            return [None] * len(unique) if output is None else list(output)
+        return self.inner.translate(unique, settings)
+
     def _execute(self, settings, slices: list[tuple[_Job, int, int]]) -> None:
         """One model call for the batch (outside the lock); results or the error to every job."""
         unique = list(dict.fromkeys(s for job, start, end in slices for s in job.sentences[start:end]))
         started = time.perf_counter()
         error: BaseException | None = None
-        translations: dict[str, str] = {}
+        translations: dict = {}
         try:
-            output = self.inner.translate(unique, settings)
+            output = self._call(settings, unique)
             if len(output) != len(unique):
-                raise RuntimeError(f"the engine returned {len(output)} translations for {len(unique)} sentences")
+                raise RuntimeError(f"the engine returned {len(output)} results for {len(unique)} inputs")
             translations = dict(zip(unique, output))
         except BaseException as caught:  # noqa: BLE001 - handed to the callers, the worker lives on
             error = caught
@@ -288,10 +327,13 @@ class BatchingEngine:
         finished: list[_Job] = []
         failed: list[_Job] = []
         with self._cond:
-            self._stats["batches"] += 1
-            self._stats["engine_sentences"] += len(unique)
-            self._stats["deduplicated"] += sum(end - start for _, start, end in slices) - len(unique)
-            self._stats["max_batch"] = max(self._stats["max_batch"], len(unique))
+            if settings is ATTENTION:
+                self._stats["attention_batches"] += 1
+            else:
+                self._stats["batches"] += 1
+                self._stats["engine_sentences"] += len(unique)
+                self._stats["deduplicated"] += sum(end - start for _, start, end in slices) - len(unique)
+                self._stats["max_batch"] = max(self._stats["max_batch"], len(unique))
             self._stats["busy_seconds"] += elapsed
             for job, start, end in slices:
                 if job.failed:
@@ -334,3 +376,17 @@ class BatchingEngine:
         self._new.clear()
         self._old.clear()
         self._pending = 0
+
+
+# After a fork (gunicorn --preload, multiprocessing) the child has the queue but not the worker
+# thread, and a lock may be held by a thread that does not exist there: start afresh.
+_LIVE: "weakref.WeakSet[BatchingEngine]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_LIVE):
+        engine._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

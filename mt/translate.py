@@ -488,17 +488,41 @@ def load_engine(
 ) -> Engine:
     """Load a model (None = default, registry id[@rev], local dir or a ModelSpec) into an engine.
 
-    ``engine``: "auto" (default: the model's ``engine=`` in models.txt, else transformers) or
-    "transformers". Raises ConfigError (bad name/option) or ModelUnavailable (files missing).
+    ``engine`` (else ``$MT_ENGINE``, else "auto"): "transformers", "ctranslate2" or
+    "ctranslate2:COMPUTE_TYPE" (e.g. ``ctranslate2:float32``), or "auto": the model's ``engine=``
+    in models.txt, else the fastest engine for its family on this device (mt.ct2.auto_engine:
+    ctranslate2 int8 on CPU). An engine chosen automatically that cannot run the model (e.g.
+    conversion not supported) falls back to transformers with a logged warning; one asked for
+    by name raises. Raises ConfigError (bad name/option) or ModelUnavailable (files missing).
     """
     spec = resolve_model(model)
-    name = (engine or "auto").strip().lower()
-    if name == "auto":
-        name = spec.engine if spec.engine != "auto" else "transformers"
-    if name not in ENGINES:
-        raise ConfigError(f"unknown or unavailable engine {name!r} (available: auto, {', '.join(ENGINES)})")
+    requested = (engine or os.environ.get("MT_ENGINE") or "auto").strip().lower()
+    name, _, variant = requested.partition(":")
+    automatic = name == "auto"
     dev = pick_device(device)
+    if automatic:
+        if spec.engine != "auto":
+            name = spec.engine
+        else:
+            from .ct2 import auto_engine
+
+            name = auto_engine(spec, dev)
+    if name == "ctranslate2" and name not in ENGINES:
+        from .ct2 import CTranslate2Engine
+
+        ENGINES[name] = CTranslate2Engine
+    if name not in ENGINES:
+        raise ConfigError(f"unknown or unavailable engine {name!r} (available: auto, {', '.join(dict.fromkeys([*ENGINES, 'ctranslate2']))})")
+    if variant and name != "ctranslate2":
+        raise ConfigError(f"engine {requested!r}: only ctranslate2 takes a compute type (ctranslate2:int8, ...)")
     if dev == "cpu":
         configure_threads()
     model_dir = locate(spec)
-    return ENGINES[name](spec, model_dir, device=dev, settings=settings)
+    kwargs: dict[str, Any] = {"compute_type": variant} if variant else {}
+    try:
+        return ENGINES[name](spec, model_dir, device=dev, settings=settings, **kwargs)
+    except Exception as e:
+        if not automatic or name == "transformers":
+            raise
+        log.warning("engine %s cannot run model %s (%s); falling back to transformers", name, spec.ref, e)
+        return TransformersEngine(spec, model_dir, device=dev, settings=settings)

@@ -242,7 +242,10 @@ def test_cache_hits_never_reach_the_batcher(tiny_engine, greedy, tmp_path):
         again = translate_document(text, batcher, cache, settings=greedy)
         assert batcher.stats()["requests"] == after_first["requests"] == 1
     assert all(pair.cached for pair in again.sentences) and again.translation == first.translation
-    assert translate_document(text, tiny_engine, None, settings=greedy).translation == first.translation
+    plain = translate_document(text, tiny_engine, None, settings=greedy)
+    assert plain.translation == first.translation
+    assert [p.alignment for p in plain.sentences] == [p.alignment for p in first.sentences]
+    assert after_first["attention_requests"] == 1  # the word links of the misses: through the worker
     cache.close()
 
 
@@ -280,6 +283,60 @@ def test_close_is_clean(tiny_engine, greedy):
     with pytest.raises(BatcherClosed):
         batcher.translate(["Sau khi đóng."], greedy)
     batcher.close()  # twice is fine
+
+
+def test_word_link_passes_are_batched_too(tiny_engine, greedy):
+    """engine_attention through the batcher: same attention as the plain engine, shared calls."""
+    import numpy as np
+
+    from mt.wordalign import engine_attention
+
+    sources = [sentences(2, tag=f"a{i}-") for i in range(6)]
+    translations = [tiny_engine.translate(batch, greedy) for batch in sources]
+    expected = [engine_attention(tiny_engine, src, tgt) for src, tgt in zip(sources, translations)]
+    with BatchingEngine(tiny_engine, max_sentences=32, max_wait_ms=200) as batcher:
+        results = run_threads(6, lambda i: engine_attention(batcher, sources[i], translations[i]))
+        stats = batcher.stats()
+        assert batcher.attention([], []) == []
+    assert stats["attention_requests"] == 6 and stats["attention_batches"] < 6
+    assert stats["requests"] == 0 and stats["batches"] == 0  # translation counts are separate
+    for got, want in zip(results, expected):
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert a.src_spans == b.src_spans and a.tgt_spans == b.tgt_spans
+            np.testing.assert_allclose(a.weights, b.weights, atol=1e-5)
+
+
+def test_a_forked_child_gets_its_own_worker(tiny_engine, greedy):
+    """gunicorn --preload forks after the app is built: the child starts a worker of its own."""
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+
+    class Upper:  # a model-free engine: torch's thread pools do not survive a fork
+        spec, name, settings = tiny_engine.spec, "upper", greedy
+
+        def namespace(self, settings=None):
+            return "upper"
+
+        def translate(self, batch, settings=None):
+            return [s.upper() for s in batch]
+
+    batcher = BatchingEngine(Upper(), max_wait_ms=0)
+    assert batcher.translate(["một"]) == ["MỘT"] and batcher.stats()["running"]
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            fresh = batcher.stats()["requests"] == 0
+            code = 0 if fresh and batcher.translate(["hai", "ba"]) == ["HAI", "BA"] else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert batcher.translate(["bốn"]) == ["BỐN"] and batcher.stats()["requests"] == 2
+    batcher.close()
 
 
 def test_bad_options(tiny_engine):

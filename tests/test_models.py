@@ -252,7 +252,7 @@ def test_cached_hub_model_loads_without_network(tiny_model_dir, tmp_path, monkey
     ]
     assert {"id", "family", "license", "default", "cached", "comment"} <= set(rows[0])
 
-    engine = load_engine(None)
+    engine = load_engine(None, engine="transformers")
     assert engine.model_dir == snapshot
     assert engine.namespace().startswith(f"{DEFAULT_ID}@{snapshot.name}|transformers-fp32|")
     assert engine.translate(["Xin chào các bạn."])[0]

@@ -153,3 +153,78 @@ def test_upload_a_file(page, server, tmp_path):
     assert page.locator(".aligned .pair").count() == 2
     assert page.locator(".aligned .paragraph").count() == 2
     assert page.problems == []
+
+
+FIRST_LINKED = """() => {
+  for (const row of document.querySelectorAll('.aligned .pair')) {
+    const links = JSON.parse(row.dataset.links);
+    if (links.length) {
+      const vi = links[0][0];
+      return [row.dataset.index, vi, links.filter(l => l[0] === vi).map(l => l[1])];
+    }
+  }
+  return null;
+}"""
+
+
+def test_word_links_highlight_and_flags(page, server):
+    seed = SEED.read_text(encoding="utf-8")
+    submit(page, server, seed)
+    rows = page.locator(".aligned .pair")
+    # words as the user wrote them: the seed's word-segmented tên_lửa is one hoverable word
+    vi_words = page.locator(".aligned .cell.vi .w").all_inner_texts()
+    assert "tên_lửa" in vi_words and "tên" not in vi_words
+    assert rows.nth(0).locator(".cell.vi .text").inner_text().startswith("Hãng Sputnik nguồn_tin từ")
+
+    found = page.evaluate(FIRST_LINKED)
+    assert found is not None  # even a random model's attention has argmax links
+    index, vi, linked = found
+    row = page.locator(f".aligned .pair[data-index='{index}']")
+    word = row.locator(f".cell.vi .w[data-i='{vi}']")
+    word.hover()
+    assert "is-word" in classes(word)
+    lit = row.locator(".cell.en .w.is-linked")
+    assert lit.count() >= 1
+    assert sorted(int(lit.nth(k).get_attribute("data-i")) for k in range(lit.count())) == sorted(set(linked))
+    assert "is-active" in classes(row)  # the row highlight still works with words inside
+    assert page.locator(".aligned .w.is-linked").count() == lit.count()  # nothing lit elsewhere
+
+    # English -> Vietnamese
+    row.locator(f".cell.en .w[data-i='{linked[0]}']").hover()
+    assert row.locator(f".cell.vi .w.is-linked[data-i='{vi}']").count() == 1
+    # leaving the table clears the word highlight
+    page.mouse.move(2, 2)
+    assert page.locator(".aligned .w.is-linked, .aligned .w.is-word").count() == 0
+
+    # keyboard: → in a focused row walks its Vietnamese words
+    row.focus()
+    page.keyboard.press("ArrowRight")
+    assert "is-word" in classes(row.locator(".cell.vi .w").first)
+    page.keyboard.press("ArrowRight")
+    assert "is-word" in classes(row.locator(".cell.vi .w").nth(1))
+    assert "is-word" not in classes(row.locator(".cell.vi .w").first)
+
+    # the random model's gibberish is flagged: every translated row shows the badge with its score
+    assert page.locator(".aligned .pair.is-flagged").count() == 13
+    badges = page.locator(".aligned .badge-flagged")
+    assert badges.count() == 13 and "quality" in badges.first.get_attribute("title")
+    assert page.locator(".aligned .pair[data-kind='byline'] .badge-flagged").count() == 0
+    OUTPUT.mkdir(exist_ok=True)
+    word.hover()
+    page.screenshot(path=str(OUTPUT / "page-word-links.png"), full_page=False)
+    assert page.problems == []
+
+
+def test_word_spans_keep_user_text_inert(page, server):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    submit(page, server, XSS + " Xin chào các bạn.")
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    assert page.locator(".aligned img").count() == 0 and page.locator("main script").count() == 0
+    words = page.locator(".aligned .cell.vi .w").all_inner_texts()
+    assert "<" in words and "script" in words  # the attack's characters are words, as text
+    shown = page.locator(".aligned .cell.vi .text").first.inner_text()
+    assert XSS in shown  # rebuilt from word spans, still the literal text
+    page.locator(".aligned .cell.vi .w").nth(1).hover()  # hovering a word of the attack does nothing odd
+    assert dialogs == [] and page.problems == []

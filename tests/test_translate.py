@@ -152,7 +152,7 @@ def test_pruned_greedy_equals_plain_generate(tiny_engine, sentences, monkeypatch
 def test_pruned_greedy_failure_falls_back_to_plain_generate(tiny_model_dir, sentences, monkeypatch, caplog):
     import mt.translate as translate_module
 
-    engine = load_engine(str(tiny_model_dir))
+    engine = load_engine(str(tiny_model_dir), engine="transformers")
     expected = engine.translate(sentences[:5], GREEDY)
 
     def broken(*args, **kwargs):
@@ -176,7 +176,7 @@ def test_batch_limits_shrink_with_beam(tiny_engine, monkeypatch):
 def test_deterministic_across_calls_and_loads(tiny_engine, tiny_model_dir, sentences):
     first = tiny_engine.translate(sentences[:6])
     assert tiny_engine.translate(sentences[:6]) == first
-    other = load_engine(str(tiny_model_dir))
+    other = load_engine(str(tiny_model_dir), engine="transformers")
     assert other.translate(sentences[:6]) == first
 
 
@@ -237,7 +237,7 @@ def test_prefix_and_strip_prefix(tiny_model_dir, monkeypatch):
     spec = ModelSpec(
         str(tiny_model_dir), "marian", options={"prefix": "vi: ", "strip_prefix": "en: "}, path=tiny_model_dir
     )
-    engine = load_engine(spec)
+    engine = load_engine(spec, engine="transformers")
     seen = []
 
     def fake_batch(encoded, settings):
@@ -266,11 +266,11 @@ def test_namespace_follows_model_version_engine_and_settings(tiny_engine, tiny_m
     for f in copy.iterdir():
         src = tiny_model_dir / f.name
         os.utime(f, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns))
-    other = load_engine(str(copy))
+    other = load_engine(str(copy), engine="transformers")
     assert other.namespace().split("@", 1)[1] == ns.split("@", 1)[1]
     weights = copy / "model.safetensors"
     os.utime(weights, ns=(time.time_ns(), weights.stat().st_mtime_ns + 10**9))
-    assert load_engine(str(copy)).namespace() != other.namespace()
+    assert load_engine(str(copy), engine="transformers").namespace() != other.namespace()
 
 
 def test_corrupt_model_directory_is_model_unavailable(tiny_model_dir, tmp_path):
@@ -282,14 +282,12 @@ def test_corrupt_model_directory_is_model_unavailable(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ModelUnavailable, match="cannot load model .*broken"):
-        load_engine(str(broken))
+        load_engine(str(broken), engine="transformers")
 
 
 def test_load_engine_rejects_unknown_engine_and_device(tiny_model_dir):
     with pytest.raises(ConfigError, match="unknown or unavailable engine 'onnx'"):
         load_engine(str(tiny_model_dir), engine="onnx")
-    with pytest.raises(ConfigError, match="'ctranslate2'"):
-        load_engine(str(tiny_model_dir), engine="ctranslate2")
     with pytest.raises(ConfigError, match="unknown device"):
         load_engine(str(tiny_model_dir), device="toaster")
     assert load_engine(str(tiny_model_dir), engine="transformers", device="cpu").name == "transformers"

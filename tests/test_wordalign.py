@@ -27,6 +27,14 @@ def seed_text() -> str:
     return SEED.read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def tf_engine(tiny_model_dir):
+    """The tiny model on the transformers engine (``tiny_engine`` is whatever load_engine picks)."""
+    from mt.translate import load_engine
+
+    return load_engine(str(tiny_model_dir), engine="transformers")
+
+
 def words_of(text: str) -> list[str]:
     return [text[a:b] for a, b in W.split_words(text)]
 
@@ -167,12 +175,16 @@ def test_alignment_choice_defaults_and_overrides(monkeypatch):
 
 
 # -- the real tiny model -------------------------------------------------------------------------
-def test_attention_shapes_and_spans(tiny_engine):
+def test_attention_shapes_and_spans(tf_engine, tiny_engine):
     sources = ["Kazakhstan sẽ cùng  với Nga\nphát triển tên lửa.", "Tôi đi học.", "   ", "Xin chào"]
-    translations = tiny_engine.translate(sources)
+    translations = tf_engine.translate(sources)
     translations[3] = ""  # no translation: nothing to attend
-    result = W.transformers_attention(tiny_engine, sources, translations)
+    result = W.transformers_attention(tf_engine, sources, translations)
     assert len(result) == 4
+    # every engine gives the same pieces and spans (the contract); weights are its own
+    for mine, theirs in zip(result, W.engine_attention(tiny_engine, sources, translations)):
+        assert mine.src_spans == theirs.src_spans and mine.tgt_spans == theirs.tgt_spans
+        assert mine.weights.shape == theirs.weights.shape
     for source, translation, att in zip(sources, translations, result):
         assert att.weights.dtype == np.float32
         assert att.weights.shape == (len(att.tgt_spans), len(att.src_spans))
@@ -186,22 +198,22 @@ def test_attention_shapes_and_spans(tiny_engine):
         assert np.all(rows <= 1.0 + 1e-4) and np.all(rows > 0)
 
 
-def test_teacher_forcing_reproduces_generation(tiny_engine):
+def test_teacher_forcing_reproduces_generation(tf_engine):
     """The forced pass sees what generation saw: fed the generated pieces, its cross-attention
     equals generate()'s step by step; and the text round-trips through re-tokenisation."""
     from mt.translate import DecodingSettings
 
-    tok, model = tiny_engine.tokenizer, tiny_engine.model
+    tok, model = tf_engine.tokenizer, tf_engine.model
     greedy = DecodingSettings(beam=1, max_len_a=1.0, max_len_b=5)
     for sentence in iwslt_segments("tst2010", "vi")[:3]:
-        encoded = tiny_engine._encode([sentence])
-        with tiny_engine._lock:
-            _, output = tiny_engine.generate_ids(
+        encoded = tf_engine._encode([sentence])
+        with tf_engine._lock:
+            _, output = tf_engine.generate_ids(
                 encoded, greedy, output_attentions=True, return_dict_in_generate=True)
         generated = output.sequences[0].tolist()
         assert generated[0] == model.generation_config.decoder_start_token_id
         pieces = [t for t in generated[1:] if t not in (tok.eos_token_id, tok.pad_token_id)]
-        forced = W.forced_cross_attention(tiny_engine, encoded, [pieces])[0]
+        forced = W.forced_cross_attention(tf_engine, encoded, [pieces])[0]
         assert forced.shape == (len(pieces), len(encoded[0]))
         for step, layers in enumerate(output.cross_attentions[: len(pieces)]):
             expected = layers[-1][0, 0, -1].float().numpy()  # last layer, head 0, this step
@@ -215,7 +227,7 @@ def test_teacher_forcing_reproduces_generation(tiny_engine):
         if tok.unk_token_id not in ids:
             assert W._target_ids(tok, [text])[0] == ids
     sources = iwslt_segments("tst2010", "vi")[:12]
-    for translation in tiny_engine.translate(sources):
+    for translation in tf_engine.translate(sources):
         ids = W._target_ids(tok, [translation])[0]
         assert tok.decode(ids, skip_special_tokens=True, use_source_tokenizer=False) == translation
 
@@ -269,7 +281,7 @@ class CountingEngine:
 
     def attention(self, sources, translations):
         self.attended.append(list(sources))
-        return W.transformers_attention(self.inner, sources, translations)
+        return W.engine_attention(self.inner, sources, translations)
 
 
 def test_links_are_cached_beside_translations(tiny_engine, seed_text, tmp_path):

@@ -1,0 +1,582 @@
+"""CTranslate2 engine: the Hugging Face model converted once, int8 on CPU, float16 on CUDA.
+
+Conversion. ``ctranslate2.converters.TransformersConverter(model_dir).convert(out, quantization=q)``
+runs once per model version and quantisation; the result is kept in
+``$MT_CT2_DIR`` (default ``$XDG_CACHE_HOME/mt-vi-en/ct2``, else ``~/.cache/mt-vi-en/ct2``) as
+``<model>-<version>-<quantisation>/``, where version is the engine's ``model_version`` (pinned
+revision, hub snapshot commit, or a content hash of a local folder). The converter writes into a
+temporary folder beside it, which is renamed into place only when complete (with a marker file,
+``mt-ct2.json``, written last): a reader never sees half a model. A lock file serialises
+conversions of the same model between processes, so a second process waits and then reuses
+the first one's result instead of converting again. After a conversion, entries of local
+folders that can no longer be used (folder deleted, or an older version of the folder just
+converted) are removed; hub models are kept. Entries can also be deleted by hand at any time.
+
+Decoding is the same as :class:`mt.translate.TransformersEngine`'s: the same tokenizer and
+``_encode`` (ids -> pieces), the same batches (``Engine.translate`` / ``batches_by_tokens``), the
+same beam, the same output cap (``min(a × source tokens + b, positions - 1)`` new tokens per
+sentence, EOS and forced language code included), the model's generation config
+(``repetition_penalty``, ``no_repeat_ngram_size``, ``length_penalty``, ``bad_words_ids``), the
+tokenizer's decode (special tokens skipped) and ``strip_prefix``. CTranslate2 takes one
+``max_decoding_length`` per call: the batch runs to its longest sentence's cap and each output is
+cut at its own cap, which for greedy decoding is exactly what a per-sentence cap gives (a
+greedy prefix does not depend on the cap), so greedy translations do not depend on batch
+composition. Family specifics:
+
+* marian: CTranslate2's Marian loader drops the last vocabulary entry, assuming it is ``<pad>``
+  (the OPUS-MT convention, followed by :func:`mt.testing.build_tiny_marian`); a Marian model
+  whose ``<pad>`` is not last is refused (and ``auto`` falls back to transformers).
+* nllb, m2m100: ``target_prefix=[[tgt_lang code]]`` (``forced_bos_token_id`` in transformers);
+  the code is stripped from the output.
+* mbart: transformers is driven with ``decoder_start_token_id = tgt_lang code``; the converted
+  model's ``decoder_start_token`` is cleared so that CTranslate2 starts from the prefix
+  ``[tgt_lang code]`` in the same way.
+* t5: nothing special (task prefix and ``strip_prefix`` are handled by :class:`Engine`).
+
+Precision: ``compute_type`` argument, else ``$MT_CT2_COMPUTE_TYPE``, else int8 on CPU and float16
+on CUDA (``load_engine(engine="ctranslate2:float32")`` passes one). The model is converted with
+the same quantisation. It is part of the cache namespace (``ctranslate2-int8``), so int8 and
+float32 translations never share cache entries.
+
+Measured agreement with transformers on the random-weight test model (30 IWSLT sentences):
+float32 greedy: identical tokens (tests/test_ct2.py). float32 beam 4: identical for 28/30 when
+the model has no ``repetition_penalty`` (the two libraries normalise finished hypotheses
+slightly differently); with the test model's ``repetition_penalty=3`` only 1/30, because in beam
+search transformers applies the penalty to log-probabilities and CTranslate2 to logits. int8
+changes the outputs of a random model (flat distributions) but not its speed profile.
+
+Word links (``attention``): teacher-forced, ``translate_batch(source, target_prefix=<lead +
+translation pieces>, return_attention=True, beam_size=1, max_decoding_length=len(prefix))``.
+CTranslate2 returns the cross-attention of its alignment layer and heads, fixed at conversion:
+the last decoder layer (``alignment_layer=-1``); head 0 for marian (the converter's default
+``alignment_heads=1``: the guided-alignment head of OPUS-MT transformer-align models), the mean
+over all heads for the other families (``alignment_heads`` set to the number of heads), as
+:func:`mt.wordalign.alignment_choice` does by default for transformers. ``MT_ALIGN_LAYER`` /
+``MT_ALIGN_HEAD`` are not applied to this engine (a warning says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .errors import ConfigError, ModelUnavailable
+from .models import ModelSpec
+from .translate import DecodingSettings, Engine, TransformersEngine, batches_by_tokens
+
+log = logging.getLogger(__name__)
+
+FAMILIES = ("marian", "t5", "mbart", "nllb", "m2m100")  # every family CTranslate2 can convert
+MARKER = "mt-ct2.json"  # written last into a finished conversion
+COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32")
+_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16", "float": "float32"}
+# Families whose target language code is forced as the first target token (prefix) / is the start token.
+_PREFIX_FAMILIES = ("nllb", "m2m100", "mbart")
+
+
+class ConversionError(ConfigError):
+    """The model cannot be converted to (or loaded as) a CTranslate2 model."""
+
+
+def available() -> bool:
+    """True when the ctranslate2 package can be imported."""
+    try:
+        import ctranslate2  # noqa: F401
+    except Exception:  # ImportError, or a broken binary wheel
+        return False
+    return True
+
+
+def auto_engine(spec: ModelSpec, device: str) -> str:
+    """The engine ``auto`` picks: ctranslate2 on CPU for every family it converts (int8 is 3-4×
+    faster than transformers fp32 there, at half the memory), when installed; transformers
+    otherwise. On CUDA transformers: the GPU speed of the two was not measured here (choose
+    ``--engine ctranslate2`` or ``engine=ctranslate2`` in models.txt to use it there)."""
+    if device.startswith("cuda") or spec.family not in FAMILIES:
+        return "transformers"
+    return "ctranslate2" if available() else "transformers"
+
+
+def default_compute_type(device: str) -> str:
+    return "float16" if device.startswith("cuda") else "int8"
+
+
+def resolve_compute_type(requested: str | None, device: str) -> str:
+    """``requested``, else ``$MT_CT2_COMPUTE_TYPE``, else the device default; validated."""
+    value = (requested or os.environ.get("MT_CT2_COMPUTE_TYPE") or "auto").strip().lower()
+    value = _ALIASES.get(value, value)
+    if value in ("", "auto", "default"):
+        value = default_compute_type(device)
+    if value not in COMPUTE_TYPES:
+        raise ConfigError(f"unknown CTranslate2 compute type {value!r} (use one of: {', '.join(COMPUTE_TYPES)})")
+    import ctranslate2
+
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    try:
+        supported = ctranslate2.get_supported_compute_types(kind)
+    except Exception as e:  # no CUDA driver...
+        raise ConfigError(f"CTranslate2 cannot run on {device}: {e}") from None
+    if value not in supported:
+        raise ConfigError(
+            f"CTranslate2 compute type {value!r} is not supported on {device} here "
+            f"(supported: {', '.join(sorted(supported))})"
+        )
+    return value
+
+
+def cache_root() -> Path:
+    """``$MT_CT2_DIR``, else ``$XDG_CACHE_HOME/mt-vi-en/ct2``, else ``~/.cache/mt-vi-en/ct2``."""
+    explicit = os.environ.get("MT_CT2_DIR", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg and os.path.isabs(xdg):
+        base = Path(xdg)
+    else:
+        try:
+            base = Path.home() / ".cache"
+        except (RuntimeError, KeyError):
+            base = Path(tempfile.gettempdir())
+    return base / "mt-vi-en" / "ct2"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
+
+
+def conversion_key(spec: ModelSpec, model_dir: Path, version: str, quantization: str) -> str:
+    """Folder name of a conversion: ``<safe model name>-<version>-<quantisation>``."""
+    name = Path(model_dir).name if spec.path is not None else spec.id.replace("/", "--")
+    return f"{_safe(name)}-{_safe(version.replace(':', '-'))}-{quantization}"
+
+
+def is_converted(path: Path) -> bool:
+    return (path / MARKER).is_file() and (path / "model.bin").is_file()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _check_marian_vocabulary(model_dir: Path) -> None:
+    """CTranslate2's Marian loader drops the last vocabulary entry and the last weight row,
+    assuming they are ``<pad>`` (as in every OPUS-MT model); refuse models where they are not."""
+    try:
+        cfg = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConversionError(f"cannot read {model_dir}/config.json: {e}") from None
+    pad, size = cfg.get("pad_token_id"), cfg.get("decoder_vocab_size") or cfg.get("vocab_size")
+    if pad is not None and size is not None and int(pad) != int(size) - 1:
+        raise ConversionError(
+            f"Marian model {model_dir}: <pad> is token {pad}, not the last one ({int(size) - 1}); "
+            "the CTranslate2 converter only handles the OPUS-MT layout (<pad> last)"
+        )
+
+
+def _convert(model_dir: Path, out: Path, quantization: str, family: str) -> None:
+    """Run the CTranslate2 converter into ``out`` (an existing empty folder)."""
+    import numpy as np
+    from ctranslate2.converters import TransformersConverter
+    from transformers.utils import logging as hf_logging
+
+    class Converter(TransformersConverter):
+        def load_model(self, model_class, model_name_or_path, **kwargs):
+            model = super().load_model(model_class, model_name_or_path, **kwargs)
+            if getattr(model.config, "model_type", "") == "mbart" and not hasattr(model.config, "normalize_before"):
+                # The MBart loader reads BartConfig.normalize_before, which transformers 5 configs no
+                # longer have: mBART layers are pre-norm, with a layer norm on the embeddings.
+                model.config.normalize_before = True
+                model.config.normalize_embedding = True
+            return model
+
+        def _load(self):  # the spec as converted, with this project's alignment heads
+            spec = super()._load()
+            decoder = getattr(spec, "decoder", None)
+            if family != "marian" and decoder is not None and hasattr(decoder, "alignment_heads"):
+                decoder.alignment_heads = np.dtype("int16").type(int(decoder.num_heads))  # mean of all heads
+            return spec
+
+    if family == "marian":
+        _check_marian_vocabulary(model_dir)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        Converter(str(model_dir)).convert(str(out), quantization=quantization, force=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    cfg_path = out / "config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if family == "mbart":  # start from the target language code, as transformers does here
+        cfg["decoder_start_token"] = None
+    for key in ("bos_token", "eos_token", "unk_token"):  # the runtime wants strings (a tokenizer may lack <s>)
+        if cfg.get(key, "") is None:
+            cfg[key] = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}[key]
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def ensure_converted(
+    spec: ModelSpec,
+    model_dir: Path,
+    version: str,
+    quantization: str,
+    root: Path | None = None,
+) -> Path:
+    """The CTranslate2 conversion of a model, converting it first when not cached.
+
+    Atomic: converted into a temporary folder next to the final one, marker written last, then
+    renamed. Raises ConversionError (the converter's message) when conversion fails.
+    """
+    root = Path(root) if root is not None else cache_root()
+    key = conversion_key(spec, model_dir, version, quantization)
+    final = root / key
+    if is_converted(final):
+        return final
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConversionError(f"cannot create the CTranslate2 model cache {root}: {e}") from None
+    with _locked(root / f".{key}.lock"):
+        if is_converted(final):  # converted by another process while we waited
+            return final
+        for stale in root.glob(f".{key}.*.tmp"):  # left by a process that died converting
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=root))
+        try:
+            log.info("converting %s to CTranslate2 (%s) into %s (once per model version)", spec.ref, quantization, final)
+            start = time.perf_counter()
+            try:
+                _convert(Path(model_dir), tmp, quantization, spec.family)
+            except ConversionError:
+                raise
+            except Exception as e:  # unsupported architecture, activation, vocabulary...
+                why = re.sub(r"\s*\(supported configurations are:.*\)\s*$", "", str(e), flags=re.S)
+                raise ConversionError(f"CTranslate2 cannot convert model {spec.ref}: {type(e).__name__}: {why}") from None
+            import ctranslate2
+
+            marker = {
+                "model": spec.ref,
+                "model_dir": str(model_dir),
+                "local": spec.path is not None,
+                "family": spec.family,
+                "version": version,
+                "quantization": quantization,
+                "ctranslate2": ctranslate2.__version__,
+                "seconds": round(time.perf_counter() - start, 2),
+                "converted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            (tmp / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+            if final.exists():  # an incomplete folder (no marker): replace it
+                trash = root / f".{key}.{os.getpid()}.old.tmp"
+                os.rename(final, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    _prune(root, final, Path(model_dir), quantization)
+    log.info("converted %s in %.1f s", spec.ref, time.perf_counter() - start)
+    return final
+
+
+def _prune(root: Path, keep: Path, model_dir: Path, quantization: str) -> None:
+    """Delete conversions of local folders that can no longer be used: folder gone (temporary
+    models of tests and benchmarks), or an older version of the folder just converted. Hub
+    models (keyed by commit) are kept. Runs only after a conversion, so rarely."""
+    for entry in root.iterdir():
+        if entry == keep or entry.name.startswith(".") or not (entry / MARKER).is_file():
+            continue
+        try:
+            info = json.loads((entry / MARKER).read_text(encoding="utf-8"))
+            source = Path(info["model_dir"])
+            stale = bool(info.get("local")) and (
+                not (source / "config.json").is_file()
+                or (source == model_dir and info.get("quantization") == quantization)
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if stale:
+            log.info("removing unusable CTranslate2 conversion %s", entry)
+            trash = root / f".{entry.name}.{os.getpid()}.old.tmp"
+            try:
+                os.rename(entry, trash)  # atomically out of sight, then deleted
+            except OSError:
+                continue
+            shutil.rmtree(trash, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (root / f".{entry.name}.lock").unlink()
+
+
+def _threads() -> int:
+    env = os.environ.get("MT_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ConfigError(f"MT_THREADS={env!r} is not a whole number") from None
+        if n < 1:
+            raise ConfigError(f"MT_THREADS must be >= 1, not {n}")
+        return n
+    return os.cpu_count() or 1
+
+
+class CTranslate2Engine(Engine):
+    """CTranslate2 translator over the converted model; the HF tokenizer on both ends."""
+
+    name = "ctranslate2"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model_dir: Path,
+        *,
+        device: str = "cpu",
+        compute_type: str | None = None,
+        cache_dir: str | Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(spec, model_dir, device=device, **kwargs)
+        if spec.family not in FAMILIES:
+            raise ConversionError(f"model family {spec.family!r} is not supported by the CTranslate2 engine")
+        try:
+            import ctranslate2
+        except Exception as e:
+            raise ConfigError(f"the ctranslate2 engine is not available ({e}); install ctranslate2 or use --engine transformers") from None
+        from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+        self.compute_type = resolve_compute_type(compute_type, device)
+        self.precision = self.compute_type
+        tok_kwargs: dict[str, Any] = {}
+        if spec.family in ("mbart", "nllb", "m2m100"):
+            tok_kwargs = {"src_lang": spec.src_lang, "tgt_lang": spec.tgt_lang}
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), **tok_kwargs)
+            config = AutoConfig.from_pretrained(str(model_dir))
+        except Exception as e:
+            hint = "" if spec.path is not None else f" (the cached copy may be incomplete: run `mt download {spec.ref}`)"
+            raise ModelUnavailable(f"cannot load model {spec.ref} from {model_dir}: {e}{hint}") from None
+        try:
+            gen = GenerationConfig.from_pretrained(str(model_dir))
+        except Exception:  # no generation_config.json: transformers derives one from config.json
+            gen = GenerationConfig.from_model_config(config)
+
+        # Same limits as TransformersEngine.
+        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512
+        tok_max = getattr(self.tokenizer, "model_max_length", None) or positions
+        self.max_source_tokens = int(min(positions, tok_max if tok_max < 1e9 else positions))
+        self.max_target_tokens = int(positions) - 1
+
+        self.ct2_dir = ensure_converted(spec, Path(model_dir), self.model_version, self.compute_type, cache_dir)
+        kind, _, index = device.partition(":")
+        self.threads = _threads() if kind == "cpu" else 1
+        try:
+            self.translator = ctranslate2.Translator(
+                str(self.ct2_dir),
+                device=kind,
+                device_index=int(index or 0),
+                compute_type=self.compute_type,
+                inter_threads=1,
+                intra_threads=self.threads if kind == "cpu" else 0,
+            )
+        except Exception as e:
+            raise ConversionError(f"CTranslate2 cannot load {self.ct2_dir} on {device}: {e}") from None
+        # Target piece -> output id: the position in the converted vocabulary is the model's output
+        # index, so outputs decode to exactly the ids transformers would produce (the tokenizer's
+        # own lookup would turn pieces it does not know, e.g. M2M100's madeupwords, into <unk>).
+        self._target_index: dict[str, int] = {}
+        for i, piece in enumerate(self._target_vocabulary()):
+            self._target_index.setdefault(piece, i)
+
+        # Target language code: a forced first target token (nllb, m2m100) or the start token (mbart).
+        self.target_token: str | None = None
+        if spec.family in _PREFIX_FAMILIES and spec.tgt_lang:
+            lang_id = TransformersEngine._lang_id(self, spec.tgt_lang)  # same lookup, same ConfigError
+            self.target_token = self.tokenizer.convert_ids_to_tokens(lang_id)
+        # Tokens the cap counts besides the kept text: EOS, and the forced code (not mbart's start token).
+        self._forced = 1 if spec.family in ("nllb", "m2m100") and self.target_token else 0
+        self._options = self._decoding_options(gen)
+        self._decode_kwargs: dict[str, Any] = {"skip_special_tokens": True}
+        if spec.family == "marian":
+            self._decode_kwargs["use_source_tokenizer"] = False  # as TransformersEngine
+
+    # -- setup helpers -------------------------------------------------------------------------
+
+    def _target_vocabulary(self) -> list[str]:
+        for name in ("target_vocabulary.json", "shared_vocabulary.json"):
+            path = self.ct2_dir / name
+            if path.is_file():
+                try:
+                    return list(json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError):
+                    break
+        return []
+
+    def _piece_ids(self, pieces: Sequence[str]) -> list[int]:
+        index, tok = self._target_index, self.tokenizer
+        return [index[p] if p in index else tok.convert_tokens_to_ids(p) for p in pieces]
+
+    def _decoding_options(self, gen) -> dict[str, Any]:
+        """translate_batch options mirroring what ``generate`` takes from the generation config."""
+        options: dict[str, Any] = {
+            "repetition_penalty": float(getattr(gen, "repetition_penalty", None) or 1.0),
+            "no_repeat_ngram_size": int(getattr(gen, "no_repeat_ngram_size", None) or 0),
+            "length_penalty": float(1.0 if getattr(gen, "length_penalty", None) is None else gen.length_penalty),
+            "min_decoding_length": int(getattr(gen, "min_new_tokens", None) or 0),
+            "max_input_length": 0,  # _encode truncates, as for transformers
+        }
+        suppress = []
+        for seq in getattr(gen, "bad_words_ids", None) or []:
+            pieces = self.tokenizer.convert_ids_to_tokens(list(seq))
+            # <pad> of Marian is not in the converted vocabulary (never generated): nothing to ban.
+            if pieces and all(isinstance(p, str) and p in self._target_index for p in pieces):
+                suppress.append(pieces)
+        if suppress:
+            options["suppress_sequences"] = suppress
+        return options
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def _encode_ids(self, texts: list[str]) -> list[list[int]]:
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_source_tokens)
+        return [list(ids) for ids in enc["input_ids"]]
+
+    def _encode(self, texts: list[str]) -> list[list[str]]:
+        return [self.tokenizer.convert_ids_to_tokens(ids) for ids in self._encode_ids(texts)]
+
+    def decode_tokens(self, encoded: list[list[str]], settings: DecodingSettings) -> list[list[str]]:
+        """Run one batch; the target pieces of each sentence (no language code, no EOS), cut at
+        the sentence's own cap. Call with the engine lock held."""
+        caps = [min(settings.max_new_tokens(len(e)), self.max_target_tokens) for e in encoded]
+        # The cap counts EOS (and a forced language code) like max_new_tokens does; CTranslate2's
+        # max_decoding_length counts the prefix but not EOS.
+        keep = [max(0, cap - 1 - self._forced) for cap in caps]
+        prefix = [[self.target_token] for _ in encoded] if self.target_token else None
+        results = self.translator.translate_batch(
+            [list(e) for e in encoded],
+            target_prefix=prefix,
+            beam_size=settings.beam,
+            num_hypotheses=1,
+            max_batch_size=0,
+            max_decoding_length=max(1, max(keep) + self._forced),
+            **self._options,
+        )
+        out = []
+        for result, n in zip(results, keep):
+            pieces = list(result.hypotheses[0]) if result.hypotheses else []
+            if self._forced and pieces and pieces[0] == self.target_token:
+                pieces = pieces[1:]  # nllb, m2m100: the forced code (mbart's start code is not returned)
+            out.append(pieces[:n])
+        return out
+
+    def _translate_batch(self, encoded: list[list[str]], settings: DecodingSettings) -> list[str]:
+        pieces = self.decode_tokens(encoded, settings)
+        return self.tokenizer.batch_decode([self._piece_ids(p) for p in pieces], **self._decode_kwargs)
+
+    # -- word links ----------------------------------------------------------------------------
+
+    def forced_attention(self, src_pieces: Sequence[Sequence[str]], tgt_pieces: Sequence[Sequence[str]]) -> list:
+        """Teacher-forced cross-attention (alignment layer/heads of the conversion): per sentence
+        a float32 array (target pieces, all source positions); row t predicts ``tgt_pieces[t]``.
+
+        ``max_decoding_length=len(prefix)`` (not + 1): the rows of the forced prefix are all that
+        is needed, and one decoder position fewer keeps the longest translations within the
+        model's positions. Pieces beyond the decoder's positions get zero rows.
+        """
+        import numpy as np
+
+        lead = [self.target_token] if self.target_token else []
+        room = max(0, self.max_target_tokens - len(lead))  # decoder positions: start, lead, pieces
+        forced = [list(t)[:room] for t in tgt_pieces]
+        out: list = [np.zeros((len(t), len(s)), dtype=np.float32) for s, t in zip(src_pieces, tgt_pieces)]
+        todo = [k for k in range(len(forced)) if forced[k] and src_pieces[k]]
+        lengths = [max(len(src_pieces[k]), len(forced[k]) + len(lead)) for k in todo]
+        max_tokens, max_sentences = self.batch_limits(self.settings.replace(beam=1))
+        with self._lock:
+            for batch in batches_by_tokens(lengths, max_tokens, max_sentences):
+                batch = [todo[b] for b in batch]
+                prefixes = [lead + forced[k] for k in batch]
+                results = self.translator.translate_batch(
+                    [list(src_pieces[k]) for k in batch],
+                    target_prefix=prefixes,
+                    beam_size=1,
+                    max_batch_size=0,
+                    max_input_length=0,
+                    min_decoding_length=0,
+                    max_decoding_length=max(len(p) for p in prefixes),
+                    return_attention=True,
+                )
+                for k, result in zip(batch, results):
+                    rows = np.asarray(result.attention[0], dtype=np.float32).reshape(-1, len(src_pieces[k]))
+                    # rows follow the hypothesis: it holds nllb/m2m100's forced code, not mbart's start code
+                    got = rows[self._forced : self._forced + len(forced[k])]
+                    out[k][: len(got)] = got
+        return out
+
+    def attention(self, sources: list[str], translations: list[str]) -> list:
+        """The engine attention contract (docs/CONTRACTS.md): one ``TokenAttention`` per pair;
+        same pieces and spans as :func:`mt.wordalign.transformers_attention`."""
+        import numpy as np
+
+        from . import wordalign as wa
+
+        sources, translations = list(sources), list(translations)
+        if len(sources) != len(translations):
+            raise ValueError("attention() needs one translation per source sentence")
+        out = [wa.TokenAttention([], [], np.zeros((0, 0), dtype=np.float32)) for _ in sources]
+        todo = [i for i in range(len(sources)) if sources[i].strip() and translations[i].strip()]
+        if not todo:
+            return out
+        if os.environ.get("MT_ALIGN_LAYER") or os.environ.get("MT_ALIGN_HEAD"):
+            log.warning("MT_ALIGN_LAYER/MT_ALIGN_HEAD do not apply to the ctranslate2 engine: it uses the "
+                        "last decoder layer, head 0 (marian) or the mean of its heads (other families)")
+        tok, spec = self.tokenizer, self.spec
+        prefix, strip_prefix = spec.prefix or "", spec.strip_prefix or ""
+        collapsed = [wa._collapse(sources[i]) for i in todo]
+        model_inputs = [prefix + text for text, _ in collapsed]
+        forced_texts = [strip_prefix + translations[i].strip() for i in todo]
+        special = set(tok.all_special_ids) - {tok.unk_token_id}
+        with self._lock:
+            src_ids = self._encode_ids(model_inputs)
+            tgt_ids = wa._target_ids(tok, forced_texts)
+        src_pieces = [tok.convert_ids_to_tokens(ids) for ids in src_ids]
+        tgt_pieces = [tok.convert_ids_to_tokens(ids) for ids in tgt_ids]
+        matrices = self.forced_attention(src_pieces, tgt_pieces)
+        for k, i in enumerate(todo):
+            ids = src_ids[k]
+            pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, src_pieces[k])]
+            positions = [j for j, t in enumerate(ids) if t not in special]
+            where = collapsed[k][1]
+            keep, src_spans = [], []
+            for j, (a, b) in zip(positions, wa.piece_spans([pieces[j] for j in positions], model_inputs[k])):
+                if prefix and b <= len(prefix):
+                    continue  # the model's task prefix
+                a, b = max(a - len(prefix), 0), max(b - len(prefix), 0)
+                keep.append(j)
+                src_spans.append((where[a], where[b - 1] + 1) if b > a else (where[a], where[a]))
+            ids = tgt_ids[k]
+            pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, tgt_pieces[k])]
+            shift = len(strip_prefix)
+            tgt_spans = [(max(a - shift, 0), max(b - shift, 0)) for a, b in wa.piece_spans(pieces, forced_texts[k])]
+            weights = matrices[k][:, keep] if keep else np.zeros((len(ids), 0), dtype=np.float32)
+            out[i] = wa.TokenAttention(src_spans, tgt_spans, np.ascontiguousarray(weights, dtype=np.float32))
+        return out
