@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch a model into the local Hugging Face cache (needs internet)")
     download.add_argument("model", metavar="MODEL")
 
+    align = commands.add_parser("align", help="align a Vietnamese article with an existing English translation")
+    align.add_argument("vi_file", metavar="VI_FILE")
+    align.add_argument("en_file", metavar="EN_FILE")
+    align.add_argument("--lines", action="store_true",
+                       help="the files are already one sentence per line: align lines, don't split")
+    fmt = align.add_mutually_exclusive_group()
+    fmt.add_argument("--jsonl", dest="format", action="store_const", const="jsonl",
+                     help='one link per line: {"vi": [indices], "en": [indices]}')
+    fmt.add_argument("--tsv", dest="format", action="store_const", const="tsv",
+                     help="Vietnamese<TAB>English<TAB>score per link")
+    fmt.add_argument("--tmx", dest="format", action="store_const", const="tmx", help="TMX 1.4 of the linked pairs")
+
     cache = commands.add_parser("cache", help="inspect or clear the sentence cache")
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--cache", metavar="PATH", default=None, help="cache file (default: as for translate)")
@@ -150,6 +162,16 @@ def run_cache(args) -> int:
     return 0
 
 
+def run_align(args) -> int:
+    from .align import align_document
+    from .formats import alignment_jsonl, alignment_tmx, alignment_tsv, read_article
+
+    result = align_document(read_article(args.vi_file), read_article(args.en_file), lines=args.lines)
+    render = {"jsonl": alignment_jsonl, "tmx": alignment_tmx}.get(args.format, alignment_tsv)
+    sys.stdout.write(render(result))
+    return 0
+
+
 COMMANDS = {
     "segment": run_segment,
     "translate": run_translate,
@@ -157,6 +179,7 @@ COMMANDS = {
     "models": run_models,
     "download": run_download,
     "cache": run_cache,
+    "align": run_align,
 }
 
 

@@ -87,25 +87,55 @@ def xml_text(value: str) -> str:
     return escape(XML_INVALID.sub("", value))
 
 
-def to_tmx(document) -> str:
-    """TMX 1.4: one translation unit per translated segment, Vietnamese source and English target."""
-    header = (
+def tmx_header(model: str) -> str:
+    return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<tmx version="1.4">\n'
         f'  <header creationtool="mt-vi-en" creationtoolversion={quoteattr(__version__)} '
         f'datatype="plaintext" segtype="sentence" adminlang="en" srclang="vi" o-tmf="mt-vi-en"'
         f' o-encoding="UTF-8">\n'
-        f'    <prop type="x-model">{xml_text(document.model)}</prop>\n'
+        f'    <prop type="x-model">{xml_text(model)}</prop>\n'
         "  </header>\n  <body>\n"
     )
-    units = []
-    for pair in document.sentences:
-        if pair.kind == "byline" or not pair.translation:
-            continue
-        units.append(
-            "    <tu>\n"
-            f'      <tuv xml:lang="vi"><seg>{xml_text(pair.normalized)}</seg></tuv>\n'
-            f'      <tuv xml:lang="en"><seg>{xml_text(pair.translation)}</seg></tuv>\n'
-            "    </tu>\n"
-        )
-    return header + "".join(units) + "  </body>\n</tmx>\n"
+
+
+def tmx_unit(vietnamese: str, english: str) -> str:
+    return (
+        "    <tu>\n"
+        f'      <tuv xml:lang="vi"><seg>{xml_text(vietnamese)}</seg></tuv>\n'
+        f'      <tuv xml:lang="en"><seg>{xml_text(english)}</seg></tuv>\n'
+        "    </tu>\n"
+    )
+
+
+TMX_FOOTER = "  </body>\n</tmx>\n"
+
+
+def to_tmx(document) -> str:
+    """TMX 1.4: one translation unit per translated segment, Vietnamese source and English target."""
+    units = [
+        tmx_unit(pair.normalized, pair.translation)
+        for pair in document.sentences
+        if pair.kind != "byline" and pair.translation
+    ]
+    return tmx_header(document.model) + "".join(units) + TMX_FOOTER
+
+
+def alignment_jsonl(result) -> str:
+    """One link per line, {"vi": [indices], "en": [indices]}: every unit of both sides exactly once."""
+    return "".join(json.dumps({"vi": list(link.vi), "en": list(link.en)}) + "\n" for link in result.links)
+
+
+def alignment_tsv(result) -> str:
+    """Vietnamese group, English group and similarity per link; an empty side marks no counterpart."""
+    rows = []
+    for link in result.links:
+        vi, en = result.vi_text(link), result.en_text(link)
+        rows.append(f"{tsv_cell(vi)}\t{tsv_cell(en)}\t{link.score:.3f}\n")
+    return "".join(rows)
+
+
+def alignment_tmx(result) -> str:
+    """TMX 1.4 of the links that have both sides (unmatched sentences have no translation unit)."""
+    units = [tmx_unit(result.vi_text(link), result.en_text(link)) for link in result.links if link.vi and link.en]
+    return tmx_header("sentence-alignment") + "".join(units) + TMX_FOOTER
