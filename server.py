@@ -6,7 +6,7 @@
                      [--batch-sentences N] [--batch-wait-ms T] [--no-batching]
 
 Every option has an environment variable (MT_MODEL, MT_ENGINE, MT_DEVICE, MT_HOST, MT_PORT,
-MT_CACHE, MT_NO_CACHE, MT_MAX_CHARS, MT_MAX_BODY_BYTES, MT_THREADS, MT_API_KEYS,
+MT_CACHE, MT_NO_CACHE, MT_MAX_CHARS, MT_MAX_BODY_BYTES, MT_HTTP_THREADS, MT_API_KEYS,
 MT_RATE_LIMIT, MT_RATE_LIMIT_STORAGE, MT_BATCH_SENTENCES, MT_BATCH_WAIT_MS, MT_NO_BATCHING);
 a command-line option wins over its variable.
 Defaults: http://127.0.0.1:5000, 8 threads sharing one model, 100,000 characters per request.
@@ -95,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-body-bytes", type=int, default=env_int(parser, "MT_MAX_BODY_BYTES", None),
                         help="most bytes per request body, checked before parsing [MT_MAX_BODY_BYTES] "
                         "(default: 10 × max-chars + 64 KiB); more: 413")
-    parser.add_argument("--threads", type=int, default=env_int(parser, "MT_THREADS", DEFAULT_THREADS),
-                        help=f"worker threads sharing the one model [MT_THREADS] (default {DEFAULT_THREADS})")
+    parser.add_argument("--threads", type=int, default=env_int(parser, "MT_HTTP_THREADS", DEFAULT_THREADS),
+                        help=f"HTTP worker threads sharing the one model [MT_HTTP_THREADS] (default {DEFAULT_THREADS})")
     parser.add_argument("--api-keys", metavar="FILE", default=os.environ.get("MT_API_KEYS") or None,
                         help="require an API key (one per line in FILE; # comments) on every endpoint that "
                         "translates [MT_API_KEYS]; off by default")

@@ -44,7 +44,7 @@ def test_segment_stdin_plain_lines():
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("Tiếng Việt".encode("utf-16"), "not valid UTF-8"),
+        ("Tiếng Việt".encode("utf-8")[:-1] + b"\xe1\xba", "not valid UTF-8"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     ],
 )

@@ -527,3 +527,35 @@ def test_wsgi_app_for_gunicorn(tiny_model_dir, tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "max 5000" in result.stdout
+
+
+# -- word links and quality (issue 6) ---------------------------------------------------------------
+def test_word_links_and_quality_over_http(server, seed_text):
+    """Every translated sentence carries its words, links and quality, in the API and in JSONL;
+    a second request gets them from the cache (no model, no embedder)."""
+    first = server.post_json("/api/translate", {"text": seed_text + "\n\nMột câu mới về tên_lửa ."}).json()
+    again = server.post_json("/api/translate", {"text": seed_text + "\n\nMột câu mới về tên_lửa ."}).json()
+    assert again["timings"]["links_sentences"] == 0 and again["timings"]["model_sentences"] == 0
+    linked = 0
+    for pair, repeat in zip(first["sentences"], again["sentences"]):
+        assert {"src_words", "src_word_spans", "tgt_words", "tgt_word_spans", "alignment", "quality",
+                "similarity", "flagged"} <= set(pair)
+        for key in ("src_words", "src_word_spans", "tgt_words", "alignment", "quality", "flagged"):
+            assert repeat[key] == pair[key], key
+        if pair["kind"] == "byline":
+            assert pair["alignment"] == pair["src_words"] == [] and pair["quality"] is None
+            continue
+        text = seed_text + "\n\nMột câu mới về tên_lửa ."
+        assert [text[a:b] for a, b in pair["src_word_spans"]] == pair["src_words"]
+        for v, e in pair["alignment"]:
+            assert 0 <= v < len(pair["src_words"]) and 0 <= e < len(pair["tgt_words"])
+        linked += bool(pair["alignment"])
+        assert isinstance(pair["quality"], float) and pair["flagged"] is True  # the random model
+    assert linked > 0
+    assert "tên_lửa" in first["sentences"][-1]["src_words"]
+
+    reply = server.post_multipart("/download/jsonl", {"text": seed_text, "model": "", "beam": ""})
+    rows = [json.loads(line) for line in reply.text.splitlines()]
+    assert all("alignment" in row and "src_word_spans" in row for row in rows)
+    spec = server.get("/openapi.json").json()["components"]["schemas"]["Segment"]["properties"]
+    assert spec["alignment"]["type"] == "array" and "flagged" in spec
