@@ -75,10 +75,12 @@ def test_translate_text_and_jsonl(tiny_model_dir, tmp_path):
     plain = run_mt("translate", SEED, "--model", tiny_model_dir, "--cache", cache)
     assert plain.stdout.decode().strip().endswith("Đan Nguyên")
 
-    stats = run_mt("cache", "stats", "--cache", cache)
-    assert json.loads(stats.stdout)["entries"] == 13
+    stats = json.loads(run_mt("cache", "stats", "--cache", cache).stdout)
+    translations = [count for name, count in stats["namespaces"].items() if not name.endswith(("|links", "|quality"))]
+    assert translations == [13], stats["namespaces"]  # one model/settings namespace, 13 sentences
     cleared = run_mt("cache", "clear", "--cache", cache)
-    assert "removed 13" in cleared.stdout.decode()
+    assert f"removed {stats['entries']}" in cleared.stdout.decode()
+    assert json.loads(run_mt("cache", "stats", "--cache", cache).stdout)["entries"] == 0
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):

@@ -58,9 +58,9 @@ def test_only_misses_reach_model_in_one_call(tiny_engine, seed_text, tmp_path):
     assert all(pair.cached for pair in second.sentences if pair.kind != "byline")
     assert [p.translation for p in first.sentences] == [p.translation for p in second.sentences]
 
-    extended = seed_text + "\n\nMột câu hoàn toàn mới ở cuối bài."
+    extended = "Một câu hoàn toàn mới ở đầu bài.\n\n" + seed_text
     third = translate_document(extended, counting, cache)
-    assert counting.calls[-1] == ["Một câu hoàn toàn mới ở cuối bài."]
+    assert counting.calls[-1] == ["Một câu hoàn toàn mới ở đầu bài."]
     assert third.cache_hits == 13
 
 
