@@ -195,14 +195,16 @@ class TranslatorService:
         return dataclasses.replace(engine.settings, beam=beam)
 
     # -- translation -----------------------------------------------------------------------
-    def document(self, text: str, model: str | None = None, beam: int | None = None) -> Document:
-        """Translate one article through the shared pipeline (cache first, then the model)."""
+    def document(self, text: str, model: str | None = None, beam: int | None = None, *,
+                 details: bool = True) -> Document:
+        """Translate one article through the shared pipeline (cache first, then the model).
+
+        ``details=False`` skips word links and quality scores: LibreTranslate clients only read text.
+        """
         self.check_model(model)
         engine = self.ensure_loaded()
-        return translate_document(text, engine, self.cache, settings=self.settings_for(engine, beam))
-
-    def documents(self, texts: list[str], model: str | None = None, beam: int | None = None) -> list[Document]:
-        return [self.document(text, model=model, beam=beam) for text in texts]
+        return translate_document(text, engine, self.cache, settings=self.settings_for(engine, beam),
+                                  links=details, quality=details)
 
     def model_rows(self) -> list[dict]:
         """The registry with, for each model, whether this process serves it."""
@@ -905,9 +907,9 @@ def create_app(
         return render_template("docs.html", spec=spec, operations=docs_operations, schemas=docs_schemas(spec))
 
     # -- JSON API ----------------------------------------------------------------------------
-    def translate_or_fail(text: str, model: str | None, beam: int | None) -> Document:
+    def translate_or_fail(text: str, model: str | None, beam: int | None, details: bool = True) -> Document:
         try:
-            return service.document(text, model=model, beam=beam)
+            return service.document(text, model=model, beam=beam, details=details)
         except ModelUnavailable as error:
             raise ApiError(503, "model_unavailable", unavailable_message(str(error))) from None
         except InputError as error:
@@ -979,7 +981,7 @@ def create_app(
             # LibreTranslate normalises form line endings the same way
             texts = [newline_normalised(text) for text in texts]
         check_size(sum(len(text) for text in texts))
-        translations = [translate_or_fail(text, model, beam).translation if text.strip() else "" for text in texts]
+        translations = [translate_or_fail(text, model, beam, details=False).translation if text.strip() else "" for text in texts]
         answer: dict[str, Any] = {"translatedText": translations if batch else translations[0]}
         if source == "auto":
             detected = {"confidence": 100, "language": "vi"}
