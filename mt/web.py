@@ -445,6 +445,32 @@ def openapi_spec(*, max_chars: int, max_body_bytes: int, api_keys: bool, rate_li
                     **common_errors,
                 },
             }},
+            "/api/align": {"post": {
+                "tags": ["API"],
+                "summary": "Align a Vietnamese article with an existing English translation",
+                "description": (
+                    "Both sides are split into sentences (or taken line by line with `lines: true`), embedded with "
+                    "multilingual-e5-small and aligned by a two-pass dynamic programme. Every unit of both sides "
+                    "appears in exactly one link, in order; shapes 1-1, 1-2, 2-1, 1-3, 3-1, 1-0, 0-1 (a unit with "
+                    "no counterpart has an empty other side). Needs no translation model."
+                ),
+                "security": secured,
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["vi", "en"], "properties": {
+                        "vi": {"type": "string"}, "en": {"type": "string"}, "lines": {"type": "boolean"}}},
+                    "example": {"vi": "Tôi đi học. Trời mưa.", "en": "I go to school. It is raining."}}}},
+                "responses": {
+                    "200": {"description": "Units of both sides (offsets into the submitted texts) and the links",
+                            "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                "vi_sentences": {"type": "array", "items": {"type": "object"}},
+                                "en_sentences": {"type": "array", "items": {"type": "object"}},
+                                "links": {"type": "array", "items": {"type": "object", "properties": {
+                                    "vi": {"type": "array", "items": {"type": "integer"}},
+                                    "en": {"type": "array", "items": {"type": "integer"}},
+                                    "score": {"type": "number"}}}}}}}}},
+                    **{code: answer for code, answer in common_errors.items() if code != "503"},
+                },
+            }},
             "/translate": {"post": {
                 "tags": ["LibreTranslate"],
                 "summary": "LibreTranslate-compatible translation",
@@ -932,6 +958,26 @@ def create_app(
         if not text.strip():
             raise ApiError(400, "empty_text", "text is empty")
         return json_response(translate_or_fail(text, model, beam).to_dict())
+
+    @app.post("/api/align")
+    @limited
+    @needs_api_key
+    def api_align():
+        from .align import align_document
+
+        data = read_json_object()
+        for field in ("vi", "en"):
+            if field not in data:
+                raise ApiError(400, "invalid_field", f"{field} is required")
+        vi, en = check_text(data["vi"], "vi"), check_text(data["en"], "en")
+        lines = data.get("lines", False)
+        if not isinstance(lines, bool):
+            raise ApiError(400, "invalid_field", "lines must be true or false")
+        check_size(len(vi) + len(en))
+        try:
+            return json_response(align_document(vi, en, lines=lines).to_dict())
+        except InputError as error:
+            raise ApiError(400, "invalid_input", str(error)) from None
 
     @app.get("/api/models")
     @needs_api_key

@@ -97,7 +97,7 @@ def test_openapi_describes_every_endpoint(server):
     spec = reply.json()
     assert spec["openapi"].startswith("3.1")
     for path in ("/api/translate", "/translate", "/api/models", "/healthz", "/readyz", "/openapi.json",
-                 "/docs", "/", "/download/{format}"):
+                 "/docs", "/", "/download/{format}", "/api/align"):
         assert path in spec["paths"], path
     assert "post" in spec["paths"]["/api/translate"] and "post" in spec["paths"]["/translate"]
 
