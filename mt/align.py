@@ -34,7 +34,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -502,7 +502,7 @@ class _Aligner:
 
     # -- pass 2: many-to-many DP
     def _dp(self, rows):
-        n, m = self.n, self.m
+        n = self.n
         NEG = -math.inf
         shapes = [(1, 0, 0.0), (0, 1, 0.0)] + self.shapes
         F = [np.full(hi - lo + 1, NEG) for lo, hi in rows]
@@ -642,11 +642,14 @@ def align_sentences(vi: Sequence[str], en: Sequence[str], *, embed: EmbedFn | No
     """Align Vietnamese units to English units (sentences or lines).
 
     Returns links in document order: every index of ``vi`` and of ``en`` appears in exactly
-    one link, groups are consecutive, and shapes are 1-1, 1-2, 2-1, 1-3, 3-1 (up to
-    ``max_group``), 1-0 and 0-1.  ``embed`` maps texts to L2-normalised vectors (default:
-    :func:`embed`).  ``vi_translations`` — machine translations of ``vi`` into English,
-    one per unit — add an English↔English similarity to the cross-lingual one.
-    Blank units are never linked (they come out as 1-0 / 0-1 links).
+    one link, groups are consecutive, and shapes are 1-1, 1-2, 2-1, 1-3, 3-1 (groups up to
+    ``max_group`` units; 1 gives 1-1 only, values above 3 act as 3), 1-0 and 0-1.
+    ``embed`` maps texts to L2-normalised vectors (default: :func:`embed`).
+    ``vi_translations`` — machine translations of ``vi`` into English, one per unit — mix
+    an English↔English similarity into the cross-lingual one (weight ``params.mt_weight``,
+    not tuned: no MT model was available when the parameters were tuned).
+    Blank units are never linked (they come out as 1-0 / 0-1 links).  ``Link.score`` is
+    the cosine similarity of the linked groups' embeddings.
     """
     vi, en = _clean(vi, "vi"), _clean(en, "en")
     if max_group < 1:

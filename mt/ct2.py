@@ -46,7 +46,10 @@ search transformers applies the penalty to log-probabilities and CTranslate2 to 
 changes the outputs of a random model (flat distributions) but not its speed profile.
 
 Word links (``attention``): teacher-forced, ``translate_batch(source, target_prefix=<lead +
-translation pieces>, return_attention=True, beam_size=1, max_decoding_length=len(prefix))``.
+translation pieces>, return_attention=True, beam_size=1, max_decoding_length=len(prefix))``;
+for a translation this engine has just produced (same source pieces, and the translation
+re-tokenises to the generated pieces) the attention recorded while decoding is used instead
+(``return_attention`` costs ~3 % of decoding; the forced pass costs as much as decoding).
 CTranslate2 returns the cross-attention of its alignment layer and heads, fixed at conversion:
 the last decoder layer (``alignment_layer=-1``); head 0 for marian (the converter's default
 ``alignment_heads=1``: the guided-alignment head of OPUS-MT transformer-align models), the mean
@@ -65,6 +68,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -415,6 +419,13 @@ class CTranslate2Engine(Engine):
         # Tokens the cap counts besides the kept text: EOS, and the forced code (not mbart's start token).
         self._forced = 1 if spec.family in ("nllb", "m2m100") and self.target_token else 0
         self._options = self._decoding_options(gen)
+        # Cross-attention recorded while translating (return_attention costs ~3 %), so that word
+        # links of fresh translations need no second, teacher-forced pass (which costs as much as
+        # the translation): (source pieces, translation) -> (generated pieces, rows), least
+        # recently used dropped; 0 turns it off.
+        self.attention_memo_size = 1024
+        self._attention_memo: OrderedDict[tuple, Any] = OrderedDict()
+        self._last_rows: list = []
         self._decode_kwargs: dict[str, Any] = {"skip_special_tokens": True}
         if spec.family == "marian":
             self._decode_kwargs["use_source_tokenizer"] = False  # as TransformersEngine
@@ -465,7 +476,8 @@ class CTranslate2Engine(Engine):
 
     def decode_tokens(self, encoded: list[list[str]], settings: DecodingSettings) -> list[list[str]]:
         """Run one batch; the target pieces of each sentence (no language code, no EOS), cut at
-        the sentence's own cap. Call with the engine lock held."""
+        the sentence's own cap. Call with the engine lock held. The cross-attention rows of each
+        output are left in ``self._last_rows`` (for the attention memo)."""
         caps = [min(settings.max_new_tokens(len(e)), self.max_target_tokens) for e in encoded]
         # The cap counts EOS (and a forced language code) like max_new_tokens does; CTranslate2's
         # max_decoding_length counts the prefix but not EOS.
@@ -478,19 +490,65 @@ class CTranslate2Engine(Engine):
             num_hypotheses=1,
             max_batch_size=0,
             max_decoding_length=max(1, max(keep) + self._forced),
+            return_attention=self.attention_memo_size > 0,
             **self._options,
         )
-        out = []
+        out, self._last_rows = [], []
         for result, n in zip(results, keep):
             pieces = list(result.hypotheses[0]) if result.hypotheses else []
+            skip = 0
             if self._forced and pieces and pieces[0] == self.target_token:
-                pieces = pieces[1:]  # nllb, m2m100: the forced code (mbart's start code is not returned)
-            out.append(pieces[:n])
+                skip = 1  # nllb, m2m100: the forced code (mbart's start code is not returned)
+            pieces = pieces[skip : skip + n]
+            out.append(pieces)
+            rows = list(result.attention[0][skip : skip + len(pieces)]) if result.attention else None
+            self._last_rows.append(rows)
+        if settings.beam > 1 and len(encoded) > 1 and self.attention_memo_size > 0:
+            self._fix_first_rows(encoded, out)
         return out
+
+    def _fix_first_rows(self, encoded: list[list[str]], pieces: list[list[str]]) -> None:
+        """CTranslate2 4.x returns a wrong first attention row from batched beam search (right
+        for greedy and for a batch of one): recompute it with one forced step per sentence."""
+        todo = [j for j, p in enumerate(pieces) if p and self._last_rows[j]]
+        if not todo:
+            return
+        lead = [self.target_token] if self.target_token else []
+        results = self.translator.translate_batch(
+            [list(encoded[j]) for j in todo],
+            target_prefix=[lead + pieces[j][:1] for j in todo],
+            beam_size=1,
+            max_batch_size=0,
+            max_input_length=0,
+            min_decoding_length=0,
+            max_decoding_length=len(lead) + 1,
+            return_attention=True,
+        )
+        for j, result in zip(todo, results):
+            if result.attention and len(result.attention[0]) > self._forced:
+                self._last_rows[j][0] = result.attention[0][self._forced]
 
     def _translate_batch(self, encoded: list[list[str]], settings: DecodingSettings) -> list[str]:
         pieces = self.decode_tokens(encoded, settings)
-        return self.tokenizer.batch_decode([self._piece_ids(p) for p in pieces], **self._decode_kwargs)
+        texts = self.tokenizer.batch_decode([self._piece_ids(p) for p in pieces], **self._decode_kwargs)
+        rows = getattr(self, "_last_rows", None) or []
+        if self.attention_memo_size > 0 and len(rows) == len(texts):
+            for source, out, text, att in zip(encoded, pieces, texts, rows):
+                if att is not None and out:
+                    self._remember(source, self._postprocess(text), out, att)
+        self._last_rows = []
+        return texts
+
+    def _remember(self, source: Sequence[str], translation: str, pieces: list[str], rows: list) -> None:
+        """Keep what decoding saw: (source pieces, final translation) -> (target pieces, rows)."""
+        import numpy as np
+
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(pieces), len(source))
+        memo, key = self._attention_memo, (tuple(source), translation)
+        memo[key] = (list(pieces), matrix)
+        memo.move_to_end(key)
+        while len(memo) > self.attention_memo_size:
+            memo.popitem(last=False)
 
     # -- word links ----------------------------------------------------------------------------
 
@@ -533,8 +591,12 @@ class CTranslate2Engine(Engine):
         return out
 
     def attention(self, sources: list[str], translations: list[str]) -> list:
-        """The engine attention contract (docs/CONTRACTS.md): one ``TokenAttention`` per pair;
-        same pieces and spans as :func:`mt.wordalign.transformers_attention`."""
+        """The engine attention contract (docs/CONTRACTS.md): one ``TokenAttention`` per pair.
+
+        Pieces and spans are built as :func:`mt.wordalign.transformers_attention` builds them.
+        For a translation this engine produced itself (still in its memo) the target pieces are
+        the generated ones and the weights those recorded while decoding; otherwise the
+        translation is re-tokenised and forced (:meth:`forced_attention`)."""
         import numpy as np
 
         from . import wordalign as wa
@@ -557,10 +619,24 @@ class CTranslate2Engine(Engine):
         special = set(tok.all_special_ids) - {tok.unk_token_id}
         with self._lock:
             src_ids = self._encode_ids(model_inputs)
-            tgt_ids = wa._target_ids(tok, forced_texts)
-        src_pieces = [tok.convert_ids_to_tokens(ids) for ids in src_ids]
-        tgt_pieces = [tok.convert_ids_to_tokens(ids) for ids in tgt_ids]
-        matrices = self.forced_attention(src_pieces, tgt_pieces)
+            src_pieces = [tok.convert_ids_to_tokens(ids) for ids in src_ids]
+            remembered = [self._attention_memo.get((tuple(src_pieces[k]), translations[i].strip()))
+                          for k, i in enumerate(todo)]
+        tgt: list = [None] * len(todo)  # per sentence: (target pieces, ids) and the weights
+        matrices: list = [None] * len(todo)
+        for k, found in enumerate(remembered):
+            if found is not None:
+                pieces, matrices[k] = found
+                tgt[k] = (pieces, self._piece_ids(pieces))
+        misses = [k for k in range(len(todo)) if tgt[k] is None]
+        if misses:
+            with self._lock:
+                miss_ids = wa._target_ids(tok, [forced_texts[k] for k in misses])
+            for k, ids in zip(misses, miss_ids):
+                tgt[k] = (tok.convert_ids_to_tokens(ids), ids)
+            forced = self.forced_attention([src_pieces[k] for k in misses], [tgt[k][0] for k in misses])
+            for k, matrix in zip(misses, forced):
+                matrices[k] = matrix
         for k, i in enumerate(todo):
             ids = src_ids[k]
             pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, src_pieces[k])]
@@ -573,10 +649,11 @@ class CTranslate2Engine(Engine):
                 a, b = max(a - len(prefix), 0), max(b - len(prefix), 0)
                 keep.append(j)
                 src_spans.append((where[a], where[b - 1] + 1) if b > a else (where[a], where[a]))
-            ids = tgt_ids[k]
-            pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, tgt_pieces[k])]
+            pieces, ids = tgt[k]
+            rows = [r for r, t in enumerate(ids) if t not in special]  # generated specials print nothing
+            pieces = [None if ids[r] == tok.unk_token_id else pieces[r] for r in rows]
             shift = len(strip_prefix)
             tgt_spans = [(max(a - shift, 0), max(b - shift, 0)) for a, b in wa.piece_spans(pieces, forced_texts[k])]
-            weights = matrices[k][:, keep] if keep else np.zeros((len(ids), 0), dtype=np.float32)
+            weights = matrices[k][rows][:, keep] if keep else np.zeros((len(rows), 0), dtype=np.float32)
             out[i] = wa.TokenAttention(src_spans, tgt_spans, np.ascontiguousarray(weights, dtype=np.float32))
         return out

@@ -129,6 +129,26 @@ def test_output_length_cap(ct2_fp32, hf_engine, sentences):
             assert pieces == hf_pieces(hf_engine, sentences, settings)
 
 
+def forced_only(engine):
+    """The engine with its attention memo emptied and off: every attention() call is forced."""
+    engine._attention_memo.clear()
+    engine.attention_memo_size = 0
+    return engine
+
+
+def check_memo_matches_forced(engine, texts, settings=GREEDY):
+    """Translate, then check the memo: what decoding recorded equals a forced pass on the same pieces."""
+    engine._attention_memo.clear()
+    engine.attention_memo_size = 1024
+    translations = engine.translate(texts, settings)
+    assert engine._attention_memo
+    for (source, translation), (pieces, matrix) in list(engine._attention_memo.items()):
+        assert translation in translations
+        forced = engine.forced_attention([list(source)], [pieces])[0]
+        np.testing.assert_allclose(matrix, forced, atol=1e-4)
+    return translations
+
+
 def test_attention_matches_transformers(hf_engine, ct2_fp32, sentences):
     from mt.wordalign import TokenAttention, transformers_attention
 
@@ -136,7 +156,7 @@ def test_attention_matches_transformers(hf_engine, ct2_fp32, sentences):
     translations = hf_engine.translate(sources, GREEDY)
     translations[-1] = ""  # no translation: empty result
     expected = transformers_attention(hf_engine, sources, translations)
-    got = ct2_fp32.attention(sources, translations)
+    got = forced_only(ct2_fp32).attention(sources, translations)
     assert len(got) == len(sources)
     for g, e in zip(got, expected):
         assert isinstance(g, TokenAttention)
@@ -149,10 +169,37 @@ def test_attention_matches_transformers(hf_engine, ct2_fp32, sentences):
 
 def test_int8_attention_shapes(ct2_int8, ct2_fp32, sentences):
     translations = ct2_int8.translate(sentences[:4], GREEDY)
-    a8, a32 = ct2_int8.attention(sentences[:4], translations), ct2_fp32.attention(sentences[:4], translations)
+    a8 = forced_only(ct2_int8).attention(sentences[:4], translations)
+    a32 = forced_only(ct2_fp32).attention(sentences[:4], translations)
     for x, y in zip(a8, a32):
         assert x.src_spans == y.src_spans and x.tgt_spans == y.tgt_spans
         assert np.abs(x.weights - y.weights).max() < 0.2
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_attention_of_fresh_translations_comes_from_decoding(ct2_fp32, sentences, monkeypatch, beam):
+    """Word links of what the engine just translated need no second pass: the attention recorded
+    while decoding is used, on the generated pieces, and equals a forced pass on them."""
+    from mt.wordalign import word_attention
+
+    texts = sentences[:8]
+    translations = check_memo_matches_forced(ct2_fp32, texts, GREEDY.replace(beam=beam))
+
+    def no_forced_pass(*args, **kwargs):
+        raise AssertionError("forced pass for a fresh translation")
+
+    monkeypatch.setattr(ct2_fp32, "forced_attention", no_forced_pass)
+    result = ct2_fp32.attention(texts, translations)
+    for text, translation, att in zip(texts, translations, result):
+        assert att.weights.shape == (len(att.tgt_spans), len(att.src_spans)) and att.weights.size
+        assert all(0 <= a <= b <= len(translation) for a, b in att.tgt_spans)
+        assert all(0 <= a <= b <= len(text) for a, b in att.src_spans)
+        assert max(b for _, b in att.tgt_spans) == len(translation)  # the pieces spell the translation
+        assert np.all(att.weights >= 0) and np.all(att.weights.sum(axis=1) <= 1.0 + 1e-4)
+        word_attention(att, " ".join(text.split()), translation)  # usable downstream
+    monkeypatch.undo()
+    forced_only(ct2_fp32)
+    assert len(ct2_fp32.attention(texts[:2], ["something else entirely", translations[1]])) == 2
 
 
 # --------------------------------------------------------------------------- identity, selection
@@ -431,7 +478,10 @@ def test_family_float32_greedy_same_as_transformers(family, tmp_path_factory, se
     if family in LANGS:  # the language code is forced, and not in the output
         assert ct2.target_token == hf.tokenizer.convert_ids_to_tokens(hf._lang_id(spec.tgt_lang))
         assert not any(ct2.target_token in t for t in expected)
+    for beam in (1, 4):  # attention recorded while decoding (forced code skipped)
+        check_memo_matches_forced(ct2, texts[:4], GREEDY.replace(beam=beam))
     translations = hf.translate(texts[:4], GREEDY)
+    forced_only(ct2)
     for got, want in zip(ct2.attention(texts[:4], translations), transformers_attention(hf, texts[:4], translations)):
         assert got.src_spans == want.src_spans and got.tgt_spans == want.tgt_spans
         rows = min(len(got.weights), 200)  # beyond the decoder's positions CTranslate2 gives zero rows
