@@ -130,22 +130,26 @@ CHUNK = 64                    # texts per call when timing thread settings
 
 
 def _passage(model, texts: list[str]) -> np.ndarray:
-    """model.passage with the OpenMP thread count chosen per chunk (see _ThreadChooser)."""
-    if _omp_set_threads is None or _omp_max_threads <= 1:
-        return np.asarray(model.passage(texts), dtype=np.float32)
-    if len(texts) < SMALL_BATCH:
-        _omp_set_threads(1)
-        return np.asarray(model.passage(texts), dtype=np.float32)
+    """model.passage with the OpenMP thread count chosen per chunk (see _ThreadChooser).
+
+    The model lock is taken per chunk, not per call, so a long article's embeddings
+    interleave with a short request's instead of holding it up to the end."""
+    if _omp_set_threads is None or _omp_max_threads <= 1 or len(texts) < SMALL_BATCH:
+        with _model_lock:
+            if _omp_set_threads is not None:
+                _omp_set_threads(1)
+            return np.asarray(model.passage(texts), dtype=np.float32)
     out = []
     n_chunks = max(1, round(len(texts) / CHUNK))
     step = -(-len(texts) // n_chunks)
     for k in range(0, len(texts), step):
         chunk = texts[k:k + step]
-        threads = _chooser.choose(_omp_max_threads)
-        _omp_set_threads(threads)
-        t0 = time.perf_counter()
-        out.append(np.asarray(model.passage(chunk), dtype=np.float32).reshape(len(chunk), -1))
-        _chooser.update(threads, time.perf_counter() - t0, sum(len(t) for t in chunk))
+        with _model_lock:
+            threads = _chooser.choose(_omp_max_threads)
+            _omp_set_threads(threads)
+            t0 = time.perf_counter()
+            out.append(np.asarray(model.passage(chunk), dtype=np.float32).reshape(len(chunk), -1))
+            _chooser.update(threads, time.perf_counter() - t0, sum(len(t) for t in chunk))
     return np.concatenate(out)
 
 
@@ -170,7 +174,8 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     if missing:
         todo = list(missing)
         with _model_lock:
-            vecs = _passage(_get_model(), todo)
+            model = _get_model()
+        vecs = _passage(model, todo)
         vecs = np.asarray(vecs, dtype=np.float32).reshape(len(todo), EMBED_DIM)
         with _cache_lock:
             for k, v in zip(todo, vecs):
