@@ -468,7 +468,7 @@ def report(args, env, work: Path, segments, seg_file: Path, article: Path, built
             say(f"{'   ' + label + ', ' + who:<44}{row['total']:>8.1f}{row['n'] / row['total']:>8.2f}{row['p50'] * 1000:>8.0f}"
                 f"{row['p95'] * 1000:>8.0f}{seq / row['total']:>8.1f}x{row['rss']:>8.0f}MB")
         if label == "batching":
-            server_speedup, server_rows = seq / rows[1]["total"], rows
+            server_speedup = seq / rows[1]["total"]
     say("")
     say("Goals")
     verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
