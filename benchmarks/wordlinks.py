@@ -76,7 +76,7 @@ def main() -> None:
             model = str(build_tiny_marian(Path(tmp) / "tiny"))
         else:
             model = args.model
-        engine = load_engine(model)
+        engine = load_engine(model, engine="transformers")  # reads torch attention directly
         sources = [normalize(s).text for s in iwslt_segments("dev2010", "vi")[: args.sentences]]
         translations = engine.translate(sources, DecodingSettings(beam=1, max_len_a=1.5, max_len_b=10))
         pairs = [(s, t) for s, t in zip(sources, translations) if s.strip() and t.strip()]

@@ -115,7 +115,9 @@ def run_translate(args) -> int:
 
     text = read_article(args.file)
     engine = load_engine_from(args)
-    document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine))
+    # word links and quality scores only appear in --jsonl: plain text output skips their cost
+    document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine),
+                                  links=args.jsonl, quality=args.jsonl)
     sys.stdout.write(to_jsonl(document) if args.jsonl else document.translation + "\n")
     return 0
 

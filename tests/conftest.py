@@ -22,6 +22,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # One torch thread: the test models are tiny, and on a busy machine spinning OpenMP threads
 # make them slower, not faster (inherited by the CLI/server subprocesses the tests start).
 os.environ.setdefault("MT_THREADS", "1")
+# Converted CTranslate2 models and default-path caches go to a throwaway folder, not the user's
+# ~/.cache (XDG_CACHE_HOME survives server_helpers.clean_env, which drops MT_* variables).
+if "XDG_CACHE_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mt-tests-cache-")
 
 
 @pytest.fixture(scope="session")
