@@ -332,16 +332,9 @@ def _prune(root: Path, keep: Path, model_dir: Path, quantization: str) -> None:
 
 
 def _threads() -> int:
-    env = os.environ.get("MT_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ConfigError(f"MT_THREADS={env!r} is not a whole number") from None
-        if n < 1:
-            raise ConfigError(f"MT_THREADS must be >= 1, not {n}")
-        return n
-    return os.cpu_count() or 1
+    from .translate import wanted_threads
+
+    return wanted_threads()
 
 
 class CTranslate2Engine(Engine):

@@ -440,21 +440,26 @@ ENGINES: dict[str, type[Engine]] = {"transformers": TransformersEngine}
 _THREADS_SET = False
 
 
+def wanted_threads() -> int:
+    """CPU threads for an engine: ``MT_THREADS`` if set, else all cores (both engines read this)."""
+    env = os.environ.get("MT_THREADS", "").strip()
+    if not env:
+        return os.cpu_count() or 1
+    try:
+        n = int(env)
+    except ValueError:
+        raise ConfigError(f"MT_THREADS={env!r} is not a whole number") from None
+    if n < 1:
+        raise ConfigError(f"MT_THREADS must be >= 1, not {n}")
+    return n
+
+
 def configure_threads() -> int:
     """torch CPU threads: ``MT_THREADS`` if set, else all cores. Done once per process."""
     global _THREADS_SET
     import torch
 
-    env = os.environ.get("MT_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ConfigError(f"MT_THREADS={env!r} is not a whole number") from None
-        if n < 1:
-            raise ConfigError(f"MT_THREADS must be >= 1, not {n}")
-    else:
-        n = os.cpu_count() or 1
+    n = wanted_threads()
     if not _THREADS_SET:
         torch.set_num_threads(n)
         _THREADS_SET = True
