@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.segmentation import balanced, boundary_sets, prf
 from mt.segment import MAX_SEGMENT_WORDS, Segment, split_sentences
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -39,35 +40,20 @@ def check_offsets(text: str, segs: list[Segment]) -> None:
         prev_end, prev_par = s.end, s.paragraph
 
 
-def _nonspace_prefix(text: str) -> list[int]:
-    out = [0] * (len(text) + 1)
-    c = 0
-    for i, ch in enumerate(text):
-        out[i] = c
-        if not ch.isspace():
-            c += 1
-    out[len(text)] = c
-    return out
-
-
 def boundary_prf(docs: list[dict], rendering: str) -> tuple[float, float, float]:
-    """Boundary precision/recall/F1: gold boundaries are spans[i][0] for i >= 1,
-    compared as counts of non-whitespace characters before the boundary."""
+    """Boundary precision/recall/F1, scored exactly as benchmarks/segmentation.py prints them
+    (gold boundaries spans[i][0], i >= 1, compared as counts of non-whitespace characters)."""
     tp = fp = fn = 0
     for d in docs:
         r = d[rendering]
         text = r["text"]
         segs = split_sentences(text)
         check_offsets(text, segs)
-        pre = _nonspace_prefix(text)
-        gold = {pre[s] for s, _ in r["spans"][1:]}
-        pred = {pre[s.start] for s in segs[1:]}
+        gold, pred = boundary_sets(text, r["spans"], [seg.start for seg in segs[1:]])
         tp += len(gold & pred)
         fp += len(pred - gold)
         fn += len(gold - pred)
-    p = tp / (tp + fp) if tp + fp else 1.0
-    rc = tp / (tp + fn) if tp + fn else 1.0
-    return p, rc, (2 * p * rc / (p + rc) if p + rc else 0.0)
+    return prf(tp, fp, fn)
 
 
 def _load(name: str) -> list[dict]:
@@ -86,11 +72,6 @@ def vtb() -> list[dict]:
 @pytest.fixture(scope="module")
 def tuecl() -> list[dict]:
     return _load("tuecl.jsonl")
-
-
-def _balanced(doc: dict) -> bool:
-    r = doc["plain"]
-    return all(r["text"][s:e].count('"') % 2 == 0 for s, e in r["spans"])
 
 
 # --- the seed article ----------------------------------------------------------------
@@ -169,7 +150,7 @@ def test_vtb_f1(vtb, rendering):
 
 @pytest.mark.parametrize("rendering", ["plain", "wordseg", "spaced"])
 def test_vtb_balanced_quote_f1(vtb, rendering):
-    docs = [d for d in vtb if _balanced(d)]
+    docs = [d for d in vtb if balanced(d)]
     assert len(docs) == 95
     p, r, f = boundary_prf(docs, rendering)
     assert f >= 0.99, (rendering, p, r, f)
