@@ -109,15 +109,16 @@ def _counting(engine) -> dict:
     """Wrap the engine's batch decoder to count generated tokens (EOS included) and batches."""
     counted = {"tokens": 0, "batches": 0}
     if engine.name == "ctranslate2":
-        decode = engine.decode_tokens
+        decode, lock = engine._decode, threading.Lock()  # batches may run in parallel threads
 
         def counting(encoded, settings):
-            out = decode(encoded, settings)
-            counted["tokens"] += sum(len(p) + 1 for p in out)  # + EOS (natural or forced at the cap)
-            counted["batches"] += 1
-            return out
+            pieces, rows = decode(encoded, settings)
+            with lock:
+                counted["tokens"] += sum(len(p) + 1 for p in pieces)  # + EOS (natural or forced at the cap)
+                counted["batches"] += 1
+            return pieces, rows
 
-        engine.decode_tokens = counting
+        engine._decode = counting
     else:
         generate_ids = engine.generate_ids
         pad = engine.tokenizer.pad_token_id

@@ -69,11 +69,13 @@ import shutil
 import tempfile
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .errors import ConfigError, ModelUnavailable
 from .models import ModelSpec
+from .pieces import MarianPieces
 from .translate import DecodingSettings, Engine, TransformersEngine, batches_by_tokens
 
 log = logging.getLogger(__name__)
@@ -331,6 +333,45 @@ def _prune(root: Path, keep: Path, model_dir: Path, quantization: str) -> None:
                 (root / f".{entry.name}.lock").unlink()
 
 
+def _model_configs(model_dir: Path) -> tuple[dict, Any]:
+    """config.json, and the generation settings (generation_config.json, else config.json, as
+    transformers derives them), read as JSON: no transformers import on the engine's start."""
+    from types import SimpleNamespace
+
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if not isinstance(config, dict):
+        raise ValueError("config.json is not a JSON object")
+    gen_path = model_dir / "generation_config.json"
+    gen = config
+    if gen_path.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            loaded = json.loads(gen_path.read_text(encoding="utf-8"))
+            gen = loaded if isinstance(loaded, dict) else config
+    return config, SimpleNamespace(**gen)
+
+
+def thread_split(threads: int) -> tuple[int, int]:
+    """(batches decoded at once, threads per batch) for ``threads`` CPU threads.
+
+    CTranslate2 runs ``inter_threads`` batches in parallel on one copy of the weights. On the
+    2-core machine of benchmarks/speed.py two batches on one thread each decode 2.0× faster
+    than one batch on one thread, while one batch on two threads is *slower* than on one
+    (int8 GEMMs this small do not split well). Up to 4 batches at once; threads left over go
+    to each batch. ``$MT_CT2_INTER_THREADS`` overrides the first number."""
+    threads = max(1, threads)
+    env = os.environ.get("MT_CT2_INTER_THREADS", "").strip()
+    if env:
+        try:
+            inter = int(env)
+        except ValueError:
+            raise ConfigError(f"MT_CT2_INTER_THREADS={env!r} is not a whole number") from None
+        if inter < 1:
+            raise ConfigError(f"MT_CT2_INTER_THREADS must be >= 1, not {inter}")
+    else:
+        inter = min(threads, 4)
+    return inter, max(1, threads // inter)
+
+
 def _threads() -> int:
     from .translate import wanted_threads
 
@@ -359,41 +400,39 @@ class CTranslate2Engine(Engine):
             import ctranslate2
         except Exception as e:
             raise ConfigError(f"the ctranslate2 engine is not available ({e}); install ctranslate2 or use --engine transformers") from None
-        from transformers import AutoConfig, AutoTokenizer, GenerationConfig
-
         self.compute_type = resolve_compute_type(compute_type, device)
         self.precision = self.compute_type
-        tok_kwargs: dict[str, Any] = {}
-        if spec.family in ("mbart", "nllb", "m2m100"):
-            tok_kwargs = {"src_lang": spec.src_lang, "tgt_lang": spec.tgt_lang}
+        self._hf_tokenizer = None
+        # Marian: SentencePiece alone on the translation path (no transformers, no torch: a
+        # faster start); the transformers tokenizer is loaded when word links first need it.
+        self.pieces = MarianPieces(Path(model_dir)) if spec.family == "marian" and MarianPieces.usable(model_dir) else None
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), **tok_kwargs)
-            config = AutoConfig.from_pretrained(str(model_dir))
+            if self.pieces is None:
+                self._hf_tokenizer = self._load_tokenizer()
+            config, gen = _model_configs(Path(model_dir))
         except Exception as e:
             hint = "" if spec.path is not None else f" (the cached copy may be incomplete: run `mt download {spec.ref}`)"
             raise ModelUnavailable(f"cannot load model {spec.ref} from {model_dir}: {e}{hint}") from None
-        try:
-            gen = GenerationConfig.from_pretrained(str(model_dir))
-        except Exception:  # no generation_config.json: transformers derives one from config.json
-            gen = GenerationConfig.from_model_config(config)
 
         # Same limits as TransformersEngine.
-        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512
-        tok_max = getattr(self.tokenizer, "model_max_length", None) or positions
+        positions = config.get("max_position_embeddings") or config.get("n_positions") or 512
+        tok_max = (self.pieces or self.tokenizer).model_max_length or positions
         self.max_source_tokens = int(min(positions, tok_max if tok_max < 1e9 else positions))
         self.max_target_tokens = int(positions) - 1
 
         self.ct2_dir = ensure_converted(spec, Path(model_dir), self.model_version, self.compute_type, cache_dir)
         kind, _, index = device.partition(":")
         self.threads = _threads() if kind == "cpu" else 1
+        inter, intra = thread_split(self.threads) if kind == "cpu" else (1, 0)
+        self.parallel_batches = inter
         try:
             self.translator = ctranslate2.Translator(
                 str(self.ct2_dir),
                 device=kind,
                 device_index=int(index or 0),
                 compute_type=self.compute_type,
-                inter_threads=1,
-                intra_threads=self.threads if kind == "cpu" else 0,
+                inter_threads=inter,
+                intra_threads=intra,
             )
         except Exception as e:
             raise ConversionError(f"CTranslate2 cannot load {self.ct2_dir} on {device}: {e}") from None
@@ -418,12 +457,28 @@ class CTranslate2Engine(Engine):
         # recently used dropped; 0 turns it off.
         self.attention_memo_size = 1024
         self._attention_memo: OrderedDict[tuple, Any] = OrderedDict()
-        self._last_rows: list = []
         self._decode_kwargs: dict[str, Any] = {"skip_special_tokens": True}
         if spec.family == "marian":
             self._decode_kwargs["use_source_tokenizer"] = False  # as TransformersEngine
 
     # -- setup helpers -------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        """The transformers tokenizer; for Marian models loaded on first use (word links)."""
+        if self._hf_tokenizer is None:
+            with self._lock:
+                if self._hf_tokenizer is None:
+                    self._hf_tokenizer = self._load_tokenizer()
+        return self._hf_tokenizer
+
+    def _load_tokenizer(self):
+        from transformers import AutoTokenizer
+
+        kwargs: dict[str, Any] = {}
+        if self.spec.family in ("mbart", "nllb", "m2m100"):
+            kwargs = {"src_lang": self.spec.src_lang, "tgt_lang": self.spec.tgt_lang}
+        return AutoTokenizer.from_pretrained(str(self.model_dir), **kwargs)
 
     def _target_vocabulary(self) -> list[str]:
         for name in ("target_vocabulary.json", "shared_vocabulary.json"):
@@ -450,7 +505,7 @@ class CTranslate2Engine(Engine):
         }
         suppress = []
         for seq in getattr(gen, "bad_words_ids", None) or []:
-            pieces = self.tokenizer.convert_ids_to_tokens(list(seq))
+            pieces = (self.pieces or self.tokenizer).convert_ids_to_tokens(list(seq))
             # <pad> of Marian is not in the converted vocabulary (never generated): nothing to ban.
             if pieces and all(isinstance(p, str) and p in self._target_index for p in pieces):
                 suppress.append(pieces)
@@ -465,12 +520,24 @@ class CTranslate2Engine(Engine):
         return [list(ids) for ids in enc["input_ids"]]
 
     def _encode(self, texts: list[str]) -> list[list[str]]:
+        if self.pieces is not None and all(MarianPieces.handles(t) for t in texts):
+            return [self.pieces.encode(t, self.max_source_tokens) for t in texts]
         return [self.tokenizer.convert_ids_to_tokens(ids) for ids in self._encode_ids(texts)]
+
+    def _decode_texts(self, pieces: list[list[str]]) -> list[str]:
+        if self.pieces is not None:
+            return [self.pieces.decode(p) for p in pieces]
+        return self.tokenizer.batch_decode([self._piece_ids(p) for p in pieces], **self._decode_kwargs)
 
     def decode_tokens(self, encoded: list[list[str]], settings: DecodingSettings) -> list[list[str]]:
         """Run one batch; the target pieces of each sentence (no language code, no EOS), cut at
-        the sentence's own cap. Call with the engine lock held. The cross-attention rows of each
-        output are left in ``self._last_rows`` (for the attention memo)."""
+        the sentence's own cap."""
+        return self._decode(encoded, settings)[0]
+
+    def _decode(self, encoded: list[list[str]], settings: DecodingSettings) -> tuple[list[list[str]], list]:
+        """:meth:`decode_tokens`, plus each output's cross-attention rows (None when not recorded)
+        for the attention memo. Safe to call from several threads at once: CTranslate2 decodes
+        up to ``parallel_batches`` batches in parallel, and nothing here touches shared state."""
         caps = [min(settings.max_new_tokens(len(e)), self.max_target_tokens) for e in encoded]
         # The cap counts EOS (and a forced language code) like max_new_tokens does; CTranslate2's
         # max_decoding_length counts the prefix but not EOS.
@@ -486,7 +553,7 @@ class CTranslate2Engine(Engine):
             return_attention=self.attention_memo_size > 0,
             **self._options,
         )
-        out, self._last_rows = [], []
+        out, all_rows = [], []
         for result, n in zip(results, keep):
             pieces = list(result.hypotheses[0]) if result.hypotheses else []
             skip = 0
@@ -494,16 +561,15 @@ class CTranslate2Engine(Engine):
                 skip = 1  # nllb, m2m100: the forced code (mbart's start code is not returned)
             pieces = pieces[skip : skip + n]
             out.append(pieces)
-            rows = list(result.attention[0][skip : skip + len(pieces)]) if result.attention else None
-            self._last_rows.append(rows)
+            all_rows.append(list(result.attention[0][skip : skip + len(pieces)]) if result.attention else None)
         if settings.beam > 1 and len(encoded) > 1 and self.attention_memo_size > 0:
-            self._fix_first_rows(encoded, out)
-        return out
+            self._fix_first_rows(encoded, out, all_rows)
+        return out, all_rows
 
-    def _fix_first_rows(self, encoded: list[list[str]], pieces: list[list[str]]) -> None:
+    def _fix_first_rows(self, encoded: list[list[str]], pieces: list[list[str]], all_rows: list) -> None:
         """CTranslate2 4.x returns a wrong first attention row from batched beam search (right
         for greedy and for a batch of one): recompute it with one forced step per sentence."""
-        todo = [j for j, p in enumerate(pieces) if p and self._last_rows[j]]
+        todo = [j for j, p in enumerate(pieces) if p and all_rows[j]]
         if not todo:
             return
         lead = [self.target_token] if self.target_token else []
@@ -519,18 +585,24 @@ class CTranslate2Engine(Engine):
         )
         for j, result in zip(todo, results):
             if result.attention and len(result.attention[0]) > self._forced:
-                self._last_rows[j][0] = result.attention[0][self._forced]
+                all_rows[j][0] = result.attention[0][self._forced]
 
     def _translate_batch(self, encoded: list[list[str]], settings: DecodingSettings) -> list[str]:
-        pieces = self.decode_tokens(encoded, settings)
-        texts = self.tokenizer.batch_decode([self._piece_ids(p) for p in pieces], **self._decode_kwargs)
-        rows = getattr(self, "_last_rows", None) or []
-        if self.attention_memo_size > 0 and len(rows) == len(texts):
-            for source, out, text, att in zip(encoded, pieces, texts, rows):
-                if att is not None and out:
-                    self._remember(source, self._postprocess(text), out, att)
-        self._last_rows = []
+        pieces, all_rows = self._decode(encoded, settings)
+        with self._lock:  # the tokenizer and the memo are shared
+            texts = self._decode_texts(pieces)
+            if self.attention_memo_size > 0:
+                for source, out, text, rows in zip(encoded, pieces, texts, all_rows):
+                    if rows is not None and out:
+                        self._remember(source, self._postprocess(text), out, rows)
         return texts
+
+    def _run_batches(self, batches: list[list[list[str]]], settings: DecodingSettings) -> list[list[str]]:
+        """Batches decoded ``parallel_batches`` at a time (CTranslate2 releases the GIL)."""
+        if self.parallel_batches <= 1 or len(batches) <= 1:
+            return super()._run_batches(batches, settings)
+        with ThreadPoolExecutor(max_workers=min(self.parallel_batches, len(batches))) as pool:
+            return list(pool.map(lambda batch: self._translate_batch(batch, settings), batches))
 
     def _remember(self, source: Sequence[str], translation: str, pieces: list[str], rows: list) -> None:
         """Keep what decoding saw: (source pieces, final translation) -> (target pieces, rows)."""
