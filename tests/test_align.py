@@ -120,6 +120,81 @@ def test_embed_shape_norm_and_cache():
     assert A.embed([]).shape == (0, A.EMBED_DIM)
 
 
+def test_concurrent_small_batches_share_one_model_call():
+    """Eight callers of two texts each, queued while the model is busy, are embedded in one
+    call by whichever gets the model first, and each gets its own rows."""
+    import threading
+
+    pairs = [[f"Câu thử số {i} về thời tiết hôm nay.", f"Test sentence number {i} about today's weather."]
+             for i in range(8)]
+    A.clear_embed_cache()
+    alone = [A.embed(p) for p in pairs]
+    A.clear_embed_cache()
+    calls = []
+    real = A._get_model()
+
+    class Counting:  # the real model; counts its calls
+        def passage(self, t):
+            calls.append(len(t))
+            return real.passage(t)
+
+    orig = A._get_model
+    A._get_model = lambda: Counting()
+    results: dict[int, np.ndarray] = {}
+    try:
+        with A._model_lock:  # the model is busy: every caller queues
+            threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, A.embed(pairs[i]))) for i in range(8)]
+            for t in threads:
+                t.start()
+            while True:
+                with A._waiting_lock:
+                    if len(A._waiting) == 8:
+                        break
+        for t in threads:
+            t.join(60)
+    finally:
+        A._get_model = orig
+    assert calls == [16]
+    for i in range(8):
+        assert np.allclose(results[i], alone[i], atol=1e-5)
+
+
+def test_an_embedding_error_reaches_every_waiting_caller():
+    import threading
+
+    A.clear_embed_cache()
+
+    class Broken:
+        def passage(self, t):
+            raise RuntimeError("engine failed")
+
+    orig = A._get_model
+    A._get_model = lambda: Broken()
+    errors = []
+
+    def call(i):
+        try:
+            A.embed([f"văn bản {i}"])
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    try:
+        with A._model_lock:
+            threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
+            for t in threads:
+                t.start()
+            while True:
+                with A._waiting_lock:
+                    if len(A._waiting) == 3:
+                        break
+        for t in threads:
+            t.join(60)
+    finally:
+        A._get_model = orig
+    assert errors == ["engine failed"] * 3
+    assert A._waiting == []
+
+
 @pytest.mark.parametrize("k", range(2))
 def test_identity_alignment_is_all_one_to_one(k):
     vi, en = _talks()[k]
