@@ -103,7 +103,7 @@ def available() -> bool:
 
 def auto_engine(spec: ModelSpec, device: str) -> str:
     """The engine ``auto`` picks: ctranslate2 on CPU for every family it converts (int8 measured
-    2.6× faster than transformers fp32 greedy, 6.1× at beam 4, at under half the memory:
+    2.3× faster than transformers fp32 greedy, 6.7× at beam 4, at about a quarter of the memory:
     benchmarks/speed.py), when installed; transformers otherwise. On CUDA transformers: the GPU speed of the two was not measured here (choose
     ``--engine ctranslate2`` or ``engine=ctranslate2`` in models.txt to use it there)."""
     if device.startswith("cuda") or spec.family not in FAMILIES:
