@@ -174,7 +174,11 @@ def build_app(args: argparse.Namespace):
     def load():
         from mt.translate import load_engine
 
-        return load_engine(args.model, engine=args.engine, device=args.device)
+        engine = load_engine(args.model, engine=args.engine, device=args.device)
+        # every page and /api/translate request shows word links, which need the transformers
+        # tokenizer (CTranslate2 + Marian loads it lazily): load it now, not in the first request
+        getattr(engine, "tokenizer", None)
+        return engine
 
     return create_app(
         load, cache,
