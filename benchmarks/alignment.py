@@ -106,11 +106,17 @@ def perturb(vi: list[str], en: list[str], merge_rate: float, delete_rate: float,
         used.update(span)
         groups.append((start, size, rng.choice("ve")))
         covered += size
-    gstart = {g[0]: g for g in groups}
+    return perturbed(vi, en, deleted, {start: (size, side) for start, size, side in groups})
+
+
+def perturbed(vi: list[str], en: list[str], deleted: dict[int, str], groups: dict[int, tuple[int, str]]):
+    """The talk with line ``i`` of side ``deleted[i]`` ("v" or "e") removed and the ``size``
+    lines from ``start`` merged on ``side`` for each ``groups[start] = (size, side)``; returns
+    (vi lines, en lines, gold links as (vi indices, en indices) tuples)."""
     pv: list[str] = []
     pe: list[str] = []
     gold = []
-    i = 0
+    i, n = 0, len(vi)
     while i < n:
         if i in deleted:
             if deleted[i] == "v":  # vi line removed -> en line is a 0-1 link
@@ -120,8 +126,8 @@ def perturb(vi: list[str], en: list[str], merge_rate: float, delete_rate: float,
                 gold.append(((len(pv),), ()))
                 pv.append(vi[i])
             i += 1
-        elif i in gstart:
-            _, size, side = gstart[i]
+        elif i in groups:
+            size, side = groups[i]
             if side == "v":
                 gold.append(((len(pv),), tuple(range(len(pe), len(pe) + size))))
                 pv.append(" ".join(vi[i:i + size]))

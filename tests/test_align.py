@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
+from benchmarks.alignment import perturbed
 from mt import align as A
 from mt.align import Link, align_sentences, split_english
 from shared_data import iwslt_talks
@@ -39,7 +40,8 @@ def _check_invariants(links: list[Link], n: int, m: int, allowed=ALLOWED):
 
 
 def _perturb(vi, en, seed, n_merge=3, n_delete=2):
-    """Merge runs of 2-3 lines on a random side and delete lines; returns texts and gold links."""
+    """Merge runs of 2-3 lines on a random side and delete lines (a fixed number of each, merges
+    kept away from deletions); the documents and gold links are built by the benchmark's code."""
     rng = random.Random(seed)
     n = len(vi)
     used: set[int] = set()
@@ -56,34 +58,7 @@ def _perturb(vi, en, seed, n_merge=3, n_delete=2):
         if not any(k in used or k - 1 in deleted or k + 1 in deleted for k in range(s, s + size)):
             groups[s] = (size, rng.choice("ve"))
             used.update(range(s, s + size))
-    pv, pe, gold = [], [], []
-    i = 0
-    while i < n:
-        if i in deleted:
-            if deleted[i] == "v":
-                gold.append(((), (len(pe),)))
-                pe.append(en[i])
-            else:
-                gold.append(((len(pv),), ()))
-                pv.append(vi[i])
-            i += 1
-        elif i in groups:
-            size, side = groups[i]
-            if side == "v":
-                gold.append(((len(pv),), tuple(range(len(pe), len(pe) + size))))
-                pv.append(" ".join(vi[i:i + size]))
-                pe.extend(en[i:i + size])
-            else:
-                gold.append((tuple(range(len(pv), len(pv) + size)), (len(pe),)))
-                pv.extend(vi[i:i + size])
-                pe.append(" ".join(en[i:i + size]))
-            i += size
-        else:
-            gold.append(((len(pv),), (len(pe),)))
-            pv.append(vi[i])
-            pe.append(en[i])
-            i += 1
-    return pv, pe, gold
+    return perturbed(vi, en, deleted, groups)
 
 
 def _fake_embed(texts):
