@@ -39,9 +39,8 @@ class MarianPieces:
         self.target = spm.SentencePieceProcessor(model_file=str(model_dir / "target.spm"))
         vocab = json.loads((model_dir / "vocab.json").read_text(encoding="utf-8"))
         self.source_vocab = frozenset(vocab)
-        target_file = config.get("target_vocab_file")
-        if config.get("separate_vocabs") and target_file:
-            vocab = json.loads((model_dir / Path(target_file).name).read_text(encoding="utf-8"))
+        if config.get("separate_vocabs"):
+            vocab = json.loads((model_dir / _target_vocab_name(config)).read_text(encoding="utf-8"))
         self.id_to_piece = {int(i): p for p, i in vocab.items()}
         self.model_max_length = int(config.get("model_max_length") or 512)
 
@@ -57,6 +56,8 @@ class MarianPieces:
         if config.get("sp_model_kwargs") or config.get("split_special_tokens"):
             return False  # sampling or other options that change the pieces
         if config.get("clean_up_tokenization_spaces"):
+            return False
+        if config.get("separate_vocabs") and not (model_dir / _target_vocab_name(config)).is_file():
             return False
         tokens = {config.get(k, d) for k, d in (("eos_token", "</s>"), ("unk_token", "<unk>"), ("pad_token", "<pad>"))}
         return tokens <= set(SPECIAL)
@@ -82,6 +83,11 @@ class MarianPieces:
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str | None]:
         return [self.id_to_piece.get(int(i)) for i in ids]
+
+
+def _target_vocab_name(config: dict) -> str:
+    """The target vocabulary of a Marian model with separate vocabularies (transformers' default name)."""
+    return Path(config.get("target_vocab_file") or "target_vocab.json").name
 
 
 def _tokenizer_config(model_dir: Path) -> dict | None:

@@ -11,6 +11,7 @@ and torch. A CTranslate2 engine is one more subclass registered in ``ENGINES``.
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import logging
 import os
@@ -487,9 +488,14 @@ def configure_threads() -> int:
     return torch.get_num_threads()
 
 
-def _nvidia_device_present() -> bool:
-    """True when the kernel shows an NVIDIA GPU (then torch is asked whether CUDA works)."""
-    return any(os.path.exists(p) for p in ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/gpus"))
+GPU_DEVICE_NODES = ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/gpus",  # NVIDIA
+                    "/dev/dxg",  # WSL2
+                    "/dev/kfd")  # AMD ROCm (torch.cuda on ROCm builds)
+
+
+def _gpu_device_present() -> bool:
+    """True when the kernel shows a GPU torch could use (then torch is asked whether it works)."""
+    return any(os.path.exists(p) for p in GPU_DEVICE_NODES) or bool(glob.glob("/dev/nvhost-*"))  # + Jetson
 
 
 def pick_device(device: str | None = None) -> str:
@@ -498,7 +504,7 @@ def pick_device(device: str | None = None) -> str:
     On a machine with no NVIDIA device node, auto is "cpu" without importing torch: that import
     is ~0.8 s of every CLI start, and the CTranslate2 engine does not need torch at all."""
     device = (device or os.environ.get("MT_DEVICE") or "auto").strip().lower()
-    if device == "auto" and not _nvidia_device_present():
+    if device == "auto" and not _gpu_device_present():
         return "cpu"
     import torch
 

@@ -84,6 +84,12 @@ def test_unusual_tokenizer_settings_are_not_taken_over(tiny_model_dir, tmp_path)
     cfg["sp_model_kwargs"] = {"enable_sampling": True}
     (odd / "tokenizer_config.json").write_text(json.dumps(cfg))
     assert not MarianPieces.usable(odd)
+    cfg.pop("sp_model_kwargs")
+    cfg["separate_vocabs"] = True  # a target vocabulary it does not have
+    (odd / "tokenizer_config.json").write_text(json.dumps(cfg))
+    assert not MarianPieces.usable(odd)
+    (odd / "target_vocab.json").write_text((odd / "vocab.json").read_text())
+    assert MarianPieces.usable(odd)
     (odd / "source.spm").unlink()
     assert not MarianPieces.usable(odd)
 
