@@ -501,7 +501,7 @@ def _gpu_device_present() -> bool:
 def pick_device(device: str | None = None) -> str:
     """``device`` or ``$MT_DEVICE`` or auto (cuda when available, else cpu); validated.
 
-    On a machine with no NVIDIA device node, auto is "cpu" without importing torch: that import
+    On a machine with no GPU device node, auto is "cpu" without importing torch: that import
     is ~0.8 s of every CLI start, and the CTranslate2 engine does not need torch at all."""
     device = (device or os.environ.get("MT_DEVICE") or "auto").strip().lower()
     if device == "auto" and not _gpu_device_present():
