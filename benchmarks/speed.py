@@ -246,11 +246,12 @@ def child_env(args, ct2_dir: Path) -> dict[str, str]:
     return env
 
 
-def spawn(cmd: list[str], env: dict, out_path: Path) -> tuple[int, float, float]:
-    """Run a command with stdout+stderr to a file; (exit status, wall seconds, peak RSS MB from wait4)."""
+def spawn(cmd: list[str], env: dict, out_path: Path, err_path: Path | None = None) -> tuple[int, float, float]:
+    """Run a command with stdout (and stderr, unless ``err_path``) to a file; (exit status, wall
+    seconds, peak RSS MB from wait4)."""
     start = time.perf_counter()
-    with open(out_path, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    with open(out_path, "wb") as out, open(err_path or os.devnull, "wb") as err:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=err if err_path else subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, time.perf_counter() - start, usage.ru_maxrss / 1024
@@ -399,9 +400,10 @@ def report(args, env, work: Path, segments, seg_file: Path, article: Path, built
         out_file = work / f"mt-beam{beam}.txt"
         cmd = [sys.executable, "-m", "mt", "translate", str(article), "--model", str(args.model_dir), "--no-cache"]
         cmd += [] if beam == BEAM else ["--beam", "1"]
-        rc, wall, rss = spawn(cmd, env, out_file)
+        err_file = work / f"mt-beam{beam}.err"  # kept apart: only the translation is counted
+        rc, wall, rss = spawn(cmd, env, out_file, err_file)
         if rc != 0:
-            raise SystemExit(f"mt translate failed:\n{out_file.read_text()[-3000:]}")
+            raise SystemExit(f"mt translate failed:\n{err_file.read_text()[-3000:]}")
         paragraphs = [line for line in out_file.read_text(encoding="utf-8").splitlines() if line.strip()]
         runs[f"mt{beam}"] = {"wall": wall, "rss": rss, "texts": paragraphs, "segments": len(segments)}
         naive_cmd = [sys.executable, __file__, "--child", "naive", "--model-dir", str(args.model_dir), "--segments",
