@@ -76,7 +76,7 @@ from typing import Any, Iterator, Sequence
 from .errors import ConfigError, ModelUnavailable
 from .models import ModelSpec
 from .pieces import MarianPieces
-from .translate import DecodingSettings, Engine, TransformersEngine, batches_by_tokens
+from .translate import DecodingSettings, Engine, TransformersEngine, batches_by_tokens, env_count
 
 log = logging.getLogger(__name__)
 
@@ -359,16 +359,7 @@ def thread_split(threads: int) -> tuple[int, int]:
     (int8 GEMMs this small do not split well). Up to 4 batches at once; threads left over go
     to each batch. ``$MT_CT2_INTER_THREADS`` overrides the first number."""
     threads = max(1, threads)
-    env = os.environ.get("MT_CT2_INTER_THREADS", "").strip()
-    if env:
-        try:
-            inter = int(env)
-        except ValueError:
-            raise ConfigError(f"MT_CT2_INTER_THREADS={env!r} is not a whole number") from None
-        if inter < 1:
-            raise ConfigError(f"MT_CT2_INTER_THREADS must be >= 1, not {inter}")
-    else:
-        inter = min(threads, 4)
+    inter = env_count("MT_CT2_INTER_THREADS") or min(threads, 4)
     return inter, max(1, threads // inter)
 
 

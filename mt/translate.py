@@ -464,15 +464,21 @@ _THREADS_SET = False
 
 def wanted_threads() -> int:
     """CPU threads for an engine: ``MT_THREADS`` if set, else all cores (both engines read this)."""
-    env = os.environ.get("MT_THREADS", "").strip()
+    return env_count("MT_THREADS") or os.cpu_count() or 1
+
+
+def env_count(name: str) -> int | None:
+    """A count (>= 1) from environment variable ``name``; None when unset or blank, ConfigError
+    naming the variable when it is not a whole number >= 1."""
+    env = os.environ.get(name, "").strip()
     if not env:
-        return os.cpu_count() or 1
+        return None
     try:
         n = int(env)
     except ValueError:
-        raise ConfigError(f"MT_THREADS={env!r} is not a whole number") from None
+        raise ConfigError(f"{name}={env!r} is not a whole number") from None
     if n < 1:
-        raise ConfigError(f"MT_THREADS must be >= 1, not {n}")
+        raise ConfigError(f"{name} must be >= 1, not {n}")
     return n
 
 
