@@ -647,34 +647,27 @@ class CTranslate2Engine(Engine):
         return out
 
     def attention(self, sources: list[str], translations: list[str]) -> list:
-        """The engine attention contract (docs/CONTRACTS.md): one ``TokenAttention`` per pair.
+        """The engine attention contract (mt.engines.attention): one ``TokenAttention`` per pair.
 
-        Pieces and spans are built as :func:`mt.wordalign.transformers_attention` builds them.
-        For a translation this engine produced itself (still in its memo) the target pieces are
-        the generated ones and the weights those recorded while decoding; otherwise the
-        translation is re-tokenised and forced (:meth:`forced_attention`)."""
-        import numpy as np
-
-        from . import wordalign as wa
+        Pieces and spans are built as for TransformersEngine (:class:`AttentionRequest`). For a
+        translation this engine produced itself (still in its memo) the target pieces are the
+        generated ones and the weights those recorded while decoding; otherwise the translation
+        is re-tokenised and forced (:meth:`forced_attention`)."""
+        from .engines.attention import AttentionRequest, empty_attention, target_ids
 
         sources, translations = list(sources), list(translations)
-        if len(sources) != len(translations):
-            raise ValueError("attention() needs one translation per source sentence")
-        out = [wa.TokenAttention([], [], np.zeros((0, 0), dtype=np.float32)) for _ in sources]
-        todo = [i for i in range(len(sources)) if sources[i].strip() and translations[i].strip()]
+        request = AttentionRequest.build(self.spec, sources, translations)
+        out = [empty_attention() for _ in sources]
+        todo = request.todo
         if not todo:
             return out
         if os.environ.get("MT_ALIGN_LAYER") or os.environ.get("MT_ALIGN_HEAD"):
             log.warning("MT_ALIGN_LAYER/MT_ALIGN_HEAD do not apply to the ctranslate2 engine: it uses the "
                         "last decoder layer, head 0 (marian) or the mean of its heads (other families)")
-        tok, spec = self.tokenizer, self.spec
-        prefix, strip_prefix = spec.prefix or "", spec.strip_prefix or ""
-        collapsed = [wa._collapse(sources[i]) for i in todo]
-        model_inputs = [prefix + text for text, _ in collapsed]
-        forced_texts = [strip_prefix + translations[i].strip() for i in todo]
+        tok = self.tokenizer
         special = set(tok.all_special_ids) - {tok.unk_token_id}
         with self._lock:
-            src_ids = self._encode_ids(model_inputs)
+            src_ids = self._encode_ids(request.model_inputs)
             src_pieces = [tok.convert_ids_to_tokens(ids) for ids in src_ids]
             remembered = [self._attention_memo.get((tuple(src_pieces[k]), translations[i].strip()))
                           for k, i in enumerate(todo)]
@@ -687,29 +680,14 @@ class CTranslate2Engine(Engine):
         misses = [k for k in range(len(todo)) if tgt[k] is None]
         if misses:
             with self._lock:
-                miss_ids = wa._target_ids(tok, [forced_texts[k] for k in misses])
+                miss_ids = target_ids(tok, [request.forced_texts[k] for k in misses])
             for k, ids in zip(misses, miss_ids):
                 tgt[k] = (tok.convert_ids_to_tokens(ids), ids)
             forced = self.forced_attention([src_pieces[k] for k in misses], [tgt[k][0] for k in misses])
             for k, matrix in zip(misses, forced):
                 matrices[k] = matrix
         for k, i in enumerate(todo):
-            ids = src_ids[k]
-            pieces = [None if t == tok.unk_token_id else p for t, p in zip(ids, src_pieces[k])]
-            positions = [j for j, t in enumerate(ids) if t not in special]
-            where = collapsed[k][1]
-            keep, src_spans = [], []
-            for j, (a, b) in zip(positions, wa.piece_spans([pieces[j] for j in positions], model_inputs[k])):
-                if prefix and b <= len(prefix):
-                    continue  # the model's task prefix
-                a, b = max(a - len(prefix), 0), max(b - len(prefix), 0)
-                keep.append(j)
-                src_spans.append((where[a], where[b - 1] + 1) if b > a else (where[a], where[a]))
             pieces, ids = tgt[k]
             rows = [r for r, t in enumerate(ids) if t not in special]  # generated specials print nothing
-            pieces = [None if ids[r] == tok.unk_token_id else pieces[r] for r in rows]
-            shift = len(strip_prefix)
-            tgt_spans = [(max(a - shift, 0), max(b - shift, 0)) for a, b in wa.piece_spans(pieces, forced_texts[k])]
-            weights = matrices[k][rows][:, keep] if keep else np.zeros((len(rows), 0), dtype=np.float32)
-            out[i] = wa.TokenAttention(src_spans, tgt_spans, np.ascontiguousarray(weights, dtype=np.float32))
+            out[i] = request.token_attention(tok, k, src_ids[k], src_pieces[k], ids, pieces, matrices[k], rows)
         return out

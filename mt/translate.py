@@ -353,6 +353,30 @@ class TransformersEngine(Engine):
             decode_kwargs["use_source_tokenizer"] = False
         return self.tokenizer.batch_decode(sequences.tolist(), **decode_kwargs)
 
+    def attention(self, sources: Sequence[str], translations: Sequence[str]) -> list:
+        """The engine attention contract (mt.engines.attention): sources encoded exactly as
+        ``translate`` does, translations re-tokenised with the target tokenizer and forced as
+        decoder input (:func:`mt.engines.forced_attention.forced_cross_attention`)."""
+        from .engines.attention import AttentionRequest, empty_attention, target_ids
+        from .engines.forced_attention import forced_cross_attention
+
+        sources, translations = list(sources), list(translations)
+        request = AttentionRequest.build(self.spec, sources, translations)
+        out = [empty_attention() for _ in sources]
+        if not request.todo:
+            return out
+        tok = self.tokenizer
+        with self._lock:
+            src_ids = self._encode(request.model_inputs)
+            tgt_ids = target_ids(tok, request.forced_texts)
+            matrices = forced_cross_attention(self, src_ids, tgt_ids)
+        for k, i in enumerate(request.todo):
+            out[i] = request.token_attention(
+                tok, k, src_ids[k], tok.convert_ids_to_tokens(src_ids[k]),
+                tgt_ids[k], tok.convert_ids_to_tokens(tgt_ids[k]), matrices[k])
+        return out
+
+
 
 @functools.lru_cache(maxsize=None)
 def _sentence_caps_processor():
@@ -456,6 +480,11 @@ def _greedy_pruned(model, input_ids, logits_processor, stopping_criteria, genera
     for i, seq in done_rows.items():
         result[i, : len(seq)] = seq
     return result
+
+
+def transformers_attention(engine: Any, sources: Sequence[str], translations: Sequence[str]) -> list:
+    """:meth:`TransformersEngine.attention` of ``engine`` (kept for callers of the old function)."""
+    return TransformersEngine.attention(engine, sources, translations)
 
 
 ENGINES: dict[str, type[Engine]] = {"transformers": TransformersEngine}

@@ -150,12 +150,12 @@ def check_memo_matches_forced(engine, texts, settings=GREEDY):
 
 
 def test_attention_matches_transformers(hf_engine, ct2_fp32, sentences):
-    from mt.wordalign import TokenAttention, transformers_attention
+    from mt.engines.attention import TokenAttention
 
     sources = sentences[:6] + ["", "Xin chào."]
     translations = hf_engine.translate(sources, GREEDY)
     translations[-1] = ""  # no translation: empty result
-    expected = transformers_attention(hf_engine, sources, translations)
+    expected = hf_engine.attention(sources, translations)
     got = forced_only(ct2_fp32).attention(sources, translations)
     assert len(got) == len(sources)
     for g, e in zip(got, expected):
@@ -463,8 +463,6 @@ def build_tiny_family(out: Path, family: str) -> Path:
 
 @pytest.mark.parametrize("family", ["t5", "mbart", "nllb", "m2m100"])
 def test_family_float32_greedy_same_as_transformers(family, tmp_path_factory, sentences):
-    from mt.wordalign import transformers_attention
-
     model_dir = build_tiny_family(tmp_path_factory.mktemp(family) / f"tiny-{family}", family)
     spec = spec_from_dir(model_dir)
     assert spec.family == family
@@ -482,7 +480,7 @@ def test_family_float32_greedy_same_as_transformers(family, tmp_path_factory, se
         check_memo_matches_forced(ct2, texts[:4], GREEDY.replace(beam=beam))
     translations = hf.translate(texts[:4], GREEDY)
     forced_only(ct2)
-    for got, want in zip(ct2.attention(texts[:4], translations), transformers_attention(hf, texts[:4], translations)):
+    for got, want in zip(ct2.attention(texts[:4], translations), hf.attention(texts[:4], translations)):
         assert got.src_spans == want.src_spans and got.tgt_spans == want.tgt_spans
         rows = min(len(got.weights), 200)  # beyond the decoder's positions CTranslate2 gives zero rows
         np.testing.assert_allclose(got.weights[:rows], want.weights[:rows], atol=1e-4)
