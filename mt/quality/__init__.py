@@ -1,1 +1,1 @@
-"""quality layer."""
+"""Quality layer: sentence embeddings (e5) and the per-sentence quality scores built on them."""

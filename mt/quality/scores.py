@@ -1,0 +1,108 @@
+"""Per-sentence quality scores and the low-confidence flag (calibration: docs/DESIGN.md,
+"Quality flag"; ``benchmarks/quality.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ENGLISH_THRESHOLD",
+    "QUALITY_THRESHOLD",
+    "REFERENCE_EN",
+    "REFERENCE_VI",
+    "QualityScores",
+    "flag",
+    "quality_scores",
+]
+
+QUALITY_THRESHOLD = 0.065  # the dev2010 equal-error points (docs/DESIGN.md)
+ENGLISH_THRESHOLD = -0.04
+
+# Unrelated everyday sentences (written for this module), the baselines of the quality scores:
+# how similar a translation is to Vietnamese, and to English, that is NOT its source.
+REFERENCE_VI = (
+    "Hôm nay trời nắng đẹp và có gió nhẹ.",
+    "Giá rau ở chợ tăng mạnh vào sáng nay.",
+    "Học sinh cả nước bắt đầu năm học mới.",
+    "Bác sĩ khuyên người dân uống đủ nước mỗi ngày.",
+    "Đội bóng của trường đã thắng trận đấu tối qua.",
+    "Thành phố sẽ xây thêm ba cây cầu mới.",
+    "Anh ấy làm việc ở một công ty phần mềm.",
+    "Chúng tôi đi du lịch Đà Lạt vào mùa hè.",
+    "Nông dân đang thu hoạch lúa ở đồng bằng.",
+    "Cuộc họp kéo dài đến chiều muộn.",
+    "Bà tôi thường kể chuyện cổ tích cho các cháu.",
+    "Quốc hội thông qua luật đất đai sửa đổi.",
+    "Cửa hàng mở cửa từ tám giờ sáng.",
+    "Con mèo ngủ trên ghế cạnh cửa sổ.",
+    "Xe buýt số mười chạy qua trung tâm thành phố.",
+    "Cô giáo giao bài tập về nhà cho cả lớp.",
+)
+REFERENCE_EN = (
+    "The weather is sunny today with a light breeze.",
+    "Vegetable prices at the market rose sharply this morning.",
+    "Students across the country start the new school year.",
+    "Doctors advise people to drink enough water every day.",
+    "The school team won last night's match.",
+    "The city will build three more bridges.",
+    "He works at a software company.",
+    "We went on holiday to Da Lat in the summer.",
+    "Farmers are harvesting rice in the delta.",
+    "The meeting lasted until late afternoon.",
+    "My grandmother often tells fairy tales to her grandchildren.",
+    "The National Assembly passed the amended land law.",
+    "The shop opens at eight in the morning.",
+    "The cat is sleeping on the chair by the window.",
+    "Bus number ten runs through the city centre.",
+    "The teacher gave the whole class homework.",
+)
+
+
+@dataclass(frozen=True)
+class QualityScores:
+    """Per-pair scores (float32 arrays, one entry per pair; 0 where a side is blank)."""
+
+    similarity: np.ndarray  # cosine of source and translation embeddings
+    quality: np.ndarray  # similarity minus the translation's mean cosine with REFERENCE_VI
+    english: np.ndarray  # translation's mean cosine with REFERENCE_EN minus that with REFERENCE_VI
+
+    def flagged(self) -> np.ndarray:
+        return flag(self.quality, self.english)
+
+
+def flag(quality, english):
+    """Low confidence: not clearly closer to its source than to unrelated Vietnamese text, or
+    closer to Vietnamese than to English (untranslated). Works on floats and arrays."""
+    return (np.asarray(quality) < QUALITY_THRESHOLD) | (np.asarray(english) < ENGLISH_THRESHOLD)
+
+
+def quality_scores(
+    sources: Sequence[str], translations: Sequence[str], embed: Callable[[Sequence[str]], np.ndarray] | None = None
+) -> QualityScores:
+    """Score each (source, translation) pair with ONE embedding call for all of them (the
+    reference sentences ride along; :func:`mt.quality.embeddings.embed`, the default ``embed``,
+    caches them per process)."""
+    if len(sources) != len(translations):
+        raise ValueError("quality_scores needs one translation per source")
+    n = len(sources)
+    similarity, quality, english = (np.zeros(n, dtype=np.float32) for _ in range(3))
+    todo = [i for i in range(n) if str(sources[i]).strip() and str(translations[i]).strip()]
+    if todo:
+        if embed is None:
+            from . import embeddings
+
+            embed = embeddings.embed
+        texts = [sources[i] for i in todo] + [translations[i] for i in todo] + list(REFERENCE_VI) + list(REFERENCE_EN)
+        vectors = np.asarray(embed(texts), dtype=np.float32)
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        k, r = len(todo), len(REFERENCE_VI)
+        src, tgt = vectors[:k], vectors[k : 2 * k]
+        ref_vi, ref_en = vectors[2 * k : 2 * k + r], vectors[2 * k + r :]
+        cos = np.einsum("ij,ij->i", src, tgt)
+        to_vi = (tgt @ ref_vi.T).mean(axis=1)
+        to_en = (tgt @ ref_en.T).mean(axis=1)
+        similarity[todo], quality[todo], english[todo] = cos, cos - to_vi, to_en - to_vi
+    return QualityScores(similarity, quality, english)
