@@ -1,4 +1,4 @@
-"""Sentence-boundary benchmark for ``mt.segment.split_sentences``.
+"""Sentence-boundary benchmark for ``mt.text.segment.split_sentences``.
 
 Data: ``../shared/data/segmentation/{vtb,tuecl}.jsonl`` (derived from UD Vietnamese-VTB
 and UD Vietnamese-TueCL, CC BY-SA 4.0; see the README there).  Gold boundaries are
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mt.segment import split_sentences  # noqa: E402
+from mt.text.segment import split_sentences  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "segmentation"
 RENDERINGS = ("plain", "wordseg", "spaced")

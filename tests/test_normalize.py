@@ -1,4 +1,4 @@
-"""mt.normalize on real text: the seed article, the UD Vietnamese-VTB benchmark renderings
+"""mt.text.normalize on real text: the seed article, the UD Vietnamese-VTB benchmark renderings
 (CC BY-SA 4.0, see ../shared/data/segmentation/README.md) and hand-made hard cases."""
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mt.errors import ConfigError
-from mt.normalize import TONE_STYLES, Normalized, is_word_segmented, normalize, normalize_tones
+from mt.text.normalize import TONE_STYLES, Normalized, is_word_segmented, normalize, normalize_tones
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SEED = SHARED / "seed" / "000_10fae895d14971dd.txt"

@@ -1,4 +1,4 @@
-"""Tests for mt.segment.split_sentences.
+"""Tests for mt.text.segment.split_sentences.
 
 Data (read, not copied): ``../shared/data/seed`` (a news article, word-segmented) and
 ``../shared/data/segmentation/{vtb,tuecl}.jsonl`` (derived from UD Vietnamese-VTB and
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.segmentation import balanced, boundary_sets, prf
-from mt.segment import MAX_SEGMENT_WORDS, Segment, split_sentences
+from mt.text.segment import MAX_SEGMENT_WORDS, Segment, split_sentences
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SEED = DATA / "seed" / "000_10fae895d14971dd.txt"
