@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, MTError
-from .formats import english_text, read_article, to_jsonl, to_tmx, write_atomic
-from .pipeline import translate_document
-from .segment import split_sentences
+from mt.errors import InputError, MTError
+from mt.io.formats import english_text, read_article, to_jsonl, to_tmx, write_atomic
+from mt.pipeline import translate_document
+from mt.segment import split_sentences
 
 # Written in this order; the English text last, so its presence means the other two exist too.
 OUTPUTS = ((".jsonl", to_jsonl), (".tmx", to_tmx), (".en.txt", english_text))

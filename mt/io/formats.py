@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from . import __version__
-from .errors import InputError
+from mt import __version__
+from mt.errors import InputError
 
 # Characters XML 1.0 forbids even when escaped: dropped from TMX output.
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
