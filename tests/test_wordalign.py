@@ -1,4 +1,5 @@
-"""Word links and the quality flag (mt.wordalign, and their integration in mt.pipeline).
+"""Word links and the quality flag (mt.links, mt.quality.scores, the engine attention contract of
+mt.engines.attention, and their integration in mt.pipeline).
 
 Real pieces throughout: the tiny random-weight Marian model of conftest (real tokenizer, real
 transformers forward pass), the real segmenter/normaliser, the SQLite cache, IWSLT'15 text, the
@@ -14,9 +15,13 @@ import json
 import numpy as np
 import pytest
 
-from mt import wordalign as W
+from mt import links as L
+from mt.engines import attention as EA
+from mt.engines.forced_attention import forced_cross_attention
+from mt.quality import scores as Q
+from mt.text.words import is_punctuation, split_words
 from mt.cache import open_cache
-from mt.normalize import normalize
+from mt.text.normalize import normalize
 from mt.pipeline import translate_document
 from mt.testing import iwslt_segments
 from shared_data import SEED
@@ -30,18 +35,18 @@ def seed_text() -> str:
 @pytest.fixture(scope="module")
 def tf_engine(tiny_model_dir):
     """The tiny model on the transformers engine (``tiny_engine`` is whatever load_engine picks)."""
-    from mt.translate import load_engine
+    from mt.engines.loader import load_engine
 
     return load_engine(str(tiny_model_dir), engine="transformers")
 
 
 def words_of(text: str) -> list[str]:
-    return [text[a:b] for a, b in W.split_words(text)]
+    return [text[a:b] for a, b in split_words(text)]
 
 
 # -- words -------------------------------------------------------------------------------------
 def test_split_words_word_segmented_seed(seed_text):
-    spans = W.split_words(seed_text)
+    spans = split_words(seed_text)
     words = [seed_text[a:b] for a, b in spans]
     assert "tên_lửa" in words and "Không_gian" in words and "Baikonur" in words
     assert "tên" not in words[:200]  # the segmenter's tokens are the words: never cut at '_'
@@ -62,18 +67,18 @@ def test_split_words_plain_text_and_english():
     assert words_of("Russia,Kazakhstan 10:30") == ["Russia", ",", "Kazakhstan", "10:30"]
     decomposed = "vie\u0302\u0323c la\u0300m"  # combining marks stay inside their word
     assert words_of(decomposed) == ["vie\u0302\u0323c", "la\u0300m"]
-    assert W.is_punctuation(",") and W.is_punctuation("...") and not W.is_punctuation("2,000")
+    assert is_punctuation(",") and is_punctuation("...") and not is_punctuation("2,000")
 
 
 def test_piece_spans_sentencepiece_pieces():
     text = "Kazakhstan sẽ cùng, Nga…"
     pieces = ["▁Ka", "zakh", "stan", "▁s", "ẽ", "▁", "cùng", ",", "▁Nga", "..."]
-    spans = W.piece_spans(pieces, text)
+    spans = EA.piece_spans(pieces, text)
     assert [text[a:b] for a, b in spans] == ["Ka", "zakh", "stan", "s", "ẽ", "", "cùng", ",", "Nga", "…"]
     # unknown pieces share the text between their neighbours; nothing is lost
-    spans = W.piece_spans(["▁Ka", None, "▁s", "ẽ", None, None], "Kazakhstan sẽ cùng")
+    spans = EA.piece_spans(["▁Ka", None, "▁s", "ẽ", None, None], "Kazakhstan sẽ cùng")
     assert [("Kazakhstan sẽ cùng")[a:b] for a, b in spans] == ["Ka", "zakhstan", "s", "ẽ", "cùng", "cùng"]
-    assert W.piece_spans([], "abc") == []
+    assert EA.piece_spans([], "abc") == []
 
 
 # -- pieces -> words -> links, by hand -------------------------------------------------------------
@@ -85,13 +90,13 @@ def test_word_matrix_hand_built():
         [0.0, 0.0, 0.2, 0.6, 0.2],
         [0.0, 0.0, 0.6, 0.2, 0.2],
     ], dtype=np.float32)
-    M = W.word_matrix(A, [[0], [0], [1], [1, 2], []], [[0], [1], [1]], n_src=3, n_tgt=2)
+    M = L.word_matrix(A, [[0], [0], [1], [1, 2], []], [[0], [1], [1]], n_src=3, n_tgt=2)
     expected = np.array([
         [0.8, 0.1, 0.0],  # sum over a source word's pieces
         [0.0, (0.2 + 0.3 + 0.6 + 0.1) / 2, (0.3 + 0.1) / 2],  # mean over the target word's pieces
     ])
     np.testing.assert_allclose(M, expected, atol=1e-6)
-    assert W.links_from_matrix(M, [False] * 3, [False] * 2) == [[0, 0], [1, 1]]
+    assert L.links_from_matrix(M, [False] * 3, [False] * 2) == [[0, 0], [1, 1]]
 
 
 def test_links_rules_floor_punctuation_intersection():
@@ -102,10 +107,10 @@ def test_links_rules_floor_punctuation_intersection():
         [0.10, 0.10, 0.60],  # en 3 -> vi 2, but vi 2 is punctuation and en 3 is not: no link
     ], dtype=np.float32)
     src_punct, tgt_punct = [False, False, True], [False, False, False, False]
-    assert W.links_from_matrix(M, src_punct, tgt_punct) == [[0, 0], [0, 1]]
-    assert W.links_from_matrix(M, src_punct, tgt_punct, intersect=True) == [[0, 0]]
-    assert W.links_from_matrix(M, src_punct, [False, False, False, True]) == [[0, 0], [0, 1], [2, 3]]
-    assert W.links_from_matrix(np.zeros((0, 0), dtype=np.float32), [], []) == []
+    assert L.links_from_matrix(M, src_punct, tgt_punct) == [[0, 0], [0, 1]]
+    assert L.links_from_matrix(M, src_punct, tgt_punct, intersect=True) == [[0, 0]]
+    assert L.links_from_matrix(M, src_punct, [False, False, False, True]) == [[0, 0], [0, 1], [2, 3]]
+    assert L.links_from_matrix(np.zeros((0, 0), dtype=np.float32), [], []) == []
 
 
 def test_sentence_links_maps_normalised_pieces_to_words_as_written():
@@ -129,10 +134,10 @@ def test_sentence_links_maps_normalised_pieces_to_words_as_written():
     A[3, 3], A[3, 4] = 0.3, 0.3  # rock -> tên + lửa
     A[4, 4] = 0.6  # ets -> lửa
     A[5, 5] = 0.8  # . -> .
-    attention = W.word_attention(W.TokenAttention(src_pieces, tgt_pieces, A), norm.text, translation)
+    attention = L.word_attention(EA.TokenAttention(src_pieces, tgt_pieces, A), norm.text, translation)
     assert attention.weights.shape == (4, 6)  # 4 English words x 6 normalised Vietnamese words
     start = 100  # the segment's offset in its article
-    links = W.sentence_links(source, start, norm, translation, attention.compacted())
+    links = L.sentence_links(source, start, norm, translation, attention.compacted())
     assert links.src_words == ["Nga", "phát_triển", "tên_lửa", "."]
     assert links.src_word_spans == [[100, 103], [104, 114], [115, 122], [123, 124]]
     assert links.tgt_words == ["Russia", "develops", "rockets", "."]
@@ -140,38 +145,38 @@ def test_sentence_links_maps_normalised_pieces_to_words_as_written():
     assert links.alignment == [[0, 0], [1, 1], [2, 2], [3, 3]]
     # written the plain way, the same normalised sentence links syllable by syllable
     plain = "Nga phát triển tên lửa."
-    links = W.sentence_links(plain, 0, normalize(plain, word_segmented=False), translation, attention)
+    links = L.sentence_links(plain, 0, normalize(plain, word_segmented=False), translation, attention)
     assert links.src_words == ["Nga", "phát", "triển", "tên", "lửa", "."]
     assert links.alignment == [[0, 0], [2, 1], [4, 2], [5, 3]]
 
 
 def test_word_attention_record_round_trip():
     weights = np.array([[0.5, 0.25, 0.001], [0.0, 0.0, 0.0]], dtype=np.float32)
-    attention = W.WordAttention([(0, 3), (4, 7), (8, 9)], [(0, 2), (3, 5)], weights)
-    back = W.WordAttention.from_record(attention.to_record())
+    attention = L.WordAttention([(0, 3), (4, 7), (8, 9)], [(0, 2), (3, 5)], weights)
+    back = L.WordAttention.from_record(attention.to_record())
     assert back.src_spans == attention.src_spans and back.tgt_spans == attention.tgt_spans
     np.testing.assert_allclose(back.weights, [[0.5, 0.25, 0.0], [0.0, 0.0, 0.0]], atol=1e-3)
     with pytest.raises(ValueError):
-        W.WordAttention.from_record(json.dumps({"v": 999}))
+        L.WordAttention.from_record(json.dumps({"v": 999}))
 
 
 def test_alignment_choice_defaults_and_overrides(monkeypatch):
     monkeypatch.delenv("MT_ALIGN_LAYER", raising=False)
     monkeypatch.delenv("MT_ALIGN_HEAD", raising=False)
-    assert W.alignment_choice("marian", 6, 8) == ([5], 0)  # the guided-alignment head
-    assert W.alignment_choice("nllb", 12, 16) == ([11], None)  # mean over the last layer's heads
+    assert EA.alignment_choice("marian", 6, 8) == ([5], 0)  # the guided-alignment head
+    assert EA.alignment_choice("nllb", 12, 16) == ([11], None)  # mean over the last layer's heads
     monkeypatch.setenv("MT_ALIGN_LAYER", "-2,-1")
     monkeypatch.setenv("MT_ALIGN_HEAD", "mean")
-    assert W.alignment_choice("marian", 6, 8) == ([4, 5], None)
+    assert EA.alignment_choice("marian", 6, 8) == ([4, 5], None)
     monkeypatch.setenv("MT_ALIGN_HEAD", "3")
-    assert W.alignment_choice("t5", 6, 8) == ([4, 5], 3)
+    assert EA.alignment_choice("t5", 6, 8) == ([4, 5], 3)
     from mt.errors import ConfigError
 
     for layer, head in (("6", "0"), ("x", "0"), ("-1", "8"), ("-1", "first")):
         monkeypatch.setenv("MT_ALIGN_LAYER", layer)
         monkeypatch.setenv("MT_ALIGN_HEAD", head)
         with pytest.raises(ConfigError):
-            W.alignment_choice("marian", 6, 8)
+            EA.alignment_choice("marian", 6, 8)
 
 
 # -- the real tiny model -------------------------------------------------------------------------
@@ -179,10 +184,10 @@ def test_attention_shapes_and_spans(tf_engine, tiny_engine):
     sources = ["Kazakhstan sẽ cùng  với Nga\nphát triển tên lửa.", "Tôi đi học.", "   ", "Xin chào"]
     translations = tf_engine.translate(sources)
     translations[3] = ""  # no translation: nothing to attend
-    result = W.transformers_attention(tf_engine, sources, translations)
+    result = tf_engine.attention(sources, translations)
     assert len(result) == 4
     # every engine gives the same pieces and spans (the contract); weights are its own
-    for mine, theirs in zip(result, W.engine_attention(tiny_engine, sources, translations)):
+    for mine, theirs in zip(result, EA.engine_attention(tiny_engine, sources, translations)):
         assert mine.src_spans == theirs.src_spans and mine.tgt_spans == theirs.tgt_spans
         assert mine.weights.shape == theirs.weights.shape
     for source, translation, att in zip(sources, translations, result):
@@ -201,7 +206,7 @@ def test_attention_shapes_and_spans(tf_engine, tiny_engine):
 def test_teacher_forcing_reproduces_generation(tf_engine):
     """The forced pass sees what generation saw: fed the generated pieces, its cross-attention
     equals generate()'s step by step; and the text round-trips through re-tokenisation."""
-    from mt.translate import DecodingSettings
+    from mt.engines.base import DecodingSettings
 
     tok, model = tf_engine.tokenizer, tf_engine.model
     greedy = DecodingSettings(beam=1, max_len_a=1.0, max_len_b=5)
@@ -213,7 +218,7 @@ def test_teacher_forcing_reproduces_generation(tf_engine):
         generated = output.sequences[0].tolist()
         assert generated[0] == model.generation_config.decoder_start_token_id
         pieces = [t for t in generated[1:] if t not in (tok.eos_token_id, tok.pad_token_id)]
-        forced = W.forced_cross_attention(tf_engine, encoded, [pieces])[0]
+        forced = forced_cross_attention(tf_engine, encoded, [pieces])[0]
         assert forced.shape == (len(pieces), len(encoded[0]))
         for step, layers in enumerate(output.cross_attentions[: len(pieces)]):
             expected = layers[-1][0, 0, -1].float().numpy()  # last layer, head 0, this step
@@ -225,10 +230,10 @@ def test_teacher_forcing_reproduces_generation(tf_engine):
         ids = tok(text_target=[english], add_special_tokens=False)["input_ids"][0]
         text = tok.decode(ids, skip_special_tokens=True, use_source_tokenizer=False)
         if tok.unk_token_id not in ids:
-            assert W._target_ids(tok, [text])[0] == ids
+            assert EA.target_ids(tok, [text])[0] == ids
     sources = iwslt_segments("tst2010", "vi")[:12]
     for translation in tf_engine.translate(sources):
-        ids = W._target_ids(tok, [translation])[0]
+        ids = EA.target_ids(tok, [translation])[0]
         assert tok.decode(ids, skip_special_tokens=True, use_source_tokenizer=False) == translation
 
 
@@ -251,7 +256,7 @@ def test_seed_document_links_invariants(tiny_engine, seed_text):
         assert english_linked == sorted(english_linked)
         for v, e in pair.alignment:
             assert 0 <= v < len(pair.src_words) and 0 <= e < len(pair.tgt_words)
-            assert W.is_punctuation(pair.src_words[v]) == W.is_punctuation(pair.tgt_words[e])
+            assert is_punctuation(pair.src_words[v]) == is_punctuation(pair.tgt_words[e])
         linked += bool(pair.alignment)
         # the view's runs rebuild both texts exactly
         assert "".join(text for text, _ in pair.source_runs()) == pair.source
@@ -281,7 +286,7 @@ class CountingEngine:
 
     def attention(self, sources, translations):
         self.attended.append(list(sources))
-        return W.engine_attention(self.inner, sources, translations)
+        return EA.engine_attention(self.inner, sources, translations)
 
 
 def test_links_are_cached_beside_translations(tiny_engine, seed_text, tmp_path):
@@ -307,7 +312,7 @@ def test_links_are_cached_beside_translations(tiny_engine, seed_text, tmp_path):
 
 
 def test_links_through_batching_engine(tiny_engine):
-    from mt.batching import BatchingEngine
+    from mt.engines.request_queue import BatchingEngine
 
     text = "Tôi đi học. Trời mưa to."
     with BatchingEngine(tiny_engine) as batcher:
@@ -361,28 +366,28 @@ def iwslt_pairs():
 
 def test_quality_separates_real_from_mismatched_and_untranslated(iwslt_pairs):
     vi, en = iwslt_pairs
-    real = W.quality_scores(vi, en)
-    mismatched = W.quality_scores(vi, en[7:] + en[:7])
-    copies = W.quality_scores(vi, vi)  # untranslated output: very "similar" to its source
+    real = Q.quality_scores(vi, en)
+    mismatched = Q.quality_scores(vi, en[7:] + en[:7])
+    copies = Q.quality_scores(vi, vi)  # untranslated output: very "similar" to its source
     assert real.quality.shape == (len(vi),) and real.quality.dtype == np.float32
-    assert np.mean(real.quality >= W.QUALITY_THRESHOLD) >= 0.9
+    assert np.mean(real.quality >= Q.QUALITY_THRESHOLD) >= 0.9
     assert np.mean(~real.flagged()) >= 0.9  # human translations pass
     assert np.mean(mismatched.flagged()) >= 0.85  # unrelated English sentences do not
     assert np.mean(copies.flagged()) >= 0.85 and np.all(copies.similarity > 0.99)
     assert real.quality.mean() > mismatched.quality.mean() + 0.05
-    blank = W.quality_scores(["Xin chào", ""], ["", "Hello"])
+    blank = Q.quality_scores(["Xin chào", ""], ["", "Hello"])
     assert blank.similarity.tolist() == blank.quality.tolist() == [0.0, 0.0]
 
 
 def test_random_model_translations_are_all_flagged(tiny_engine, seed_text, tmp_path, monkeypatch):
-    import mt.align
+    from mt.quality import embeddings
 
     calls = []
-    real_embed = mt.align.embed
-    monkeypatch.setattr(mt.align, "embed", lambda texts: calls.append(len(texts)) or real_embed(texts))
+    real_embed = embeddings.embed
+    monkeypatch.setattr(embeddings, "embed", lambda texts: calls.append(len(texts)) or real_embed(texts))
     cache = open_cache(tmp_path / "c.sqlite")
     document = translate_document(seed_text, tiny_engine, cache, links=False)
-    references = len(W.REFERENCE_VI) + len(W.REFERENCE_EN)
+    references = len(Q.REFERENCE_VI) + len(Q.REFERENCE_EN)
     assert calls == [26 + references]  # one embedding call: 13 sources + 13 translations (+ references)
     scored = [p for p in document.sentences if p.kind != "byline"]
     assert len(scored) == 13

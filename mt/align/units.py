@@ -54,7 +54,7 @@ def line_units(text: str) -> list[Unit]:
 
 
 def vietnamese_units(text: str) -> list[Unit]:
-    from ..segment import split_sentences
+    from ..text.segment import split_sentences
 
     return [Unit(seg.start, seg.end, seg.text) for seg in split_sentences(text)]
 
@@ -69,7 +69,7 @@ def align_document(vi_text: str, en_text: str, *, lines: bool = False) -> Docume
     Vietnamese units are normalised (word segmentation undone, tone marks) before embedding,
     and the links' Vietnamese text is that natural form: what a parallel corpus wants.
     """
-    from ..normalize import normalize
+    from ..text.normalize import normalize
 
     vi = line_units(vi_text) if lines else vietnamese_units(vi_text)
     en = line_units(en_text) if lines else english_units(en_text)

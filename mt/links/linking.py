@@ -12,7 +12,7 @@ from .record import WordAttention
 
 if TYPE_CHECKING:
     from ..engines.attention import TokenAttention
-    from ..normalize import Normalized
+    from ..text.normalize import Normalized
 
 __all__ = ["MIN_LINK_WEIGHT", "WordLinks", "links_from_matrix", "sentence_links", "word_attention", "word_matrix"]
 
@@ -115,7 +115,7 @@ def sentence_links(
     """Words of a segment as written (spans offset by ``source_start``: offsets into the article)
     and of its translation, linked through ``attention`` (None: words only, no links).
 
-    ``normalized`` is :func:`mt.normalize.normalize` of ``source``; ``attention`` is the
+    ``normalized`` is :func:`mt.text.normalize.normalize` of ``source``; ``attention`` is the
     :class:`WordAttention` of ``normalized.text`` and ``translation``. Its columns are merged
     (summed) into the words as written, through ``normalized.offsets``."""
     src_local = split_words(source)
