@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mt import align as A  # noqa: E402
+from mt.quality import embeddings as EM  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/iwslt15"
 DEV_SPLITS = ("dev2010", "tst2010", "tst2011", "tst2012")
@@ -197,7 +198,7 @@ def summarise(counts: list[dict[str, int]]) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- embeddings
 class DiskCachedEmbed:
-    """Wraps mt.align.embed with a pickle cache on disk (tuning runs only)."""
+    """Wraps mt.quality.embeddings.embed with a pickle cache on disk (tuning runs only)."""
 
     def __init__(self, path: str):
         self.path = path
@@ -210,10 +211,10 @@ class DiskCachedEmbed:
     def __call__(self, texts):
         miss = list(dict.fromkeys(t for t in texts if t not in self.store))
         if miss:
-            for t, v in zip(miss, A.embed(miss)):
+            for t, v in zip(miss, EM.embed(miss)):
                 self.store[t] = v
             self.dirty = True
-        return np.stack([self.store[t] for t in texts]) if texts else np.zeros((0, A.EMBED_DIM), np.float32)
+        return np.stack([self.store[t] for t in texts]) if texts else np.zeros((0, EM.EMBED_DIM), np.float32)
 
     def save(self):
         if self.dirty:
@@ -309,7 +310,7 @@ def run_split(splits, levels, embed_fn, *, quick=False, seed=0, params=None, bas
 
 
 class CountingEmbed:
-    """mt.align.embed, counting how many texts were actually sent to the model."""
+    """mt.quality.embeddings.embed, counting how many texts were actually sent to the model."""
 
     def __init__(self, inner=None):
         self.inner = inner
@@ -320,9 +321,9 @@ class CountingEmbed:
         self.calls += 1
         if self.inner is not None:
             return self.inner(texts)
-        before = len(A._cache)
-        out = A.embed(texts)
-        self.texts += len(A._cache) - before
+        before = len(EM._cache)
+        out = EM.embed(texts)
+        self.texts += len(EM._cache) - before
         return out
 
 
@@ -333,7 +334,7 @@ def time_talk(n_lines: int = 100, level: str | None = None, seed: int = 0):
     if level:
         mr, dr = LEVELS[level]
         vi, en, _ = perturb(vi, en, mr, dr, talk_seed(talk, level, seed))
-    A.clear_embed_cache()
+    EM.clear_embed_cache()
     counter = CountingEmbed()
     t0, c0 = time.perf_counter(), time.process_time()
     A.align_sentences(vi, en, embed=counter)
@@ -368,8 +369,8 @@ def main(argv=None) -> int:
 
     rows = []
     for lev in args.levels.split(","):
-        A.clear_embed_cache()
-        res = run_split(splits, [lev], disk or A.embed, quick=args.quick, seed=args.seed,
+        EM.clear_embed_cache()
+        res = run_split(splits, [lev], disk or EM.embed, quick=args.quick, seed=args.seed,
                         baseline=not args.no_baseline, verbose=args.verbose)[lev]
         rows.append((lev, "e5 two-pass DP (ours)", res["ours"], res["lines"] / max(res["t_ours"], 1e-9),
                      res["lines"] / max(res["cpu_ours"], 1e-9)))

@@ -1,9 +1,9 @@
-"""Calibrate the per-sentence quality flag (``mt.wordalign``) on real data.
+"""Calibrate the per-sentence quality flag (``mt.quality.scores``) on real data.
 
 Data: IWSLT'15 TED en–vi (``../shared/data/iwslt15``, CC BY-NC-ND 3.0): line i of the
 ``.vi.xml`` file is the human translation of line i of the ``.en.xml`` file.
 
-Scores (:func:`mt.wordalign.quality_scores`, multilingual-e5-small via ``mt.align.embed``; s, t =
+Scores (:func:`mt.quality.scores.quality_scores`, multilingual-e5-small via ``mt.quality.embeddings``; s, t =
 embeddings of the source and the translation, R_vi / R_en = fixed unrelated reference sentences):
 
 * ``similarity`` = cos(s, t) -- the plain cosine;
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mt.testing import iwslt_segments  # noqa: E402
-from mt.wordalign import ENGLISH_THRESHOLD, QUALITY_THRESHOLD, quality_scores  # noqa: E402
+from mt.quality.scores import ENGLISH_THRESHOLD, QUALITY_THRESHOLD, quality_scores  # noqa: E402
 
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 
@@ -105,7 +105,7 @@ def main() -> None:
         import tempfile
 
         from mt.testing import build_tiny_marian
-        from mt.translate import load_engine
+        from mt.engines.loader import load_engine
 
         with tempfile.TemporaryDirectory() as tmp:
             engine = load_engine(str(build_tiny_marian(Path(tmp) / "tiny")))

@@ -1,8 +1,8 @@
 """Which cross-attention layer/head to take word links from: a per-head report for a real model.
 
-No real weights were available where ``mt.wordalign`` was written, so its choice (Marian /
-OPUS-MT ``transformer-align``: last decoder layer, head 0, the head trained with guided
-alignment; other families: mean over the last layer's heads) is from the training recipe, not
+No real weights were available where the word links (``mt.links``, ``mt.engines.attention``)
+were written, so their choice (Marian / OPUS-MT ``transformer-align``: last decoder layer, head 0,
+the head trained with guided alignment; other families: mean over the last layer's heads) is from the training recipe, not
 measured. With a model directory at hand, this prints for every decoder layer × head, on real
 IWSLT'15 sentences translated by that model (teacher-forced on its own greedy output):
 
@@ -33,10 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mt import wordalign as W  # noqa: E402
-from mt.normalize import normalize  # noqa: E402
+from mt.engines.attention import TokenAttention, alignment_choice, piece_spans, target_ids  # noqa: E402
+from mt.engines.forced_attention import forced_cross_attention  # noqa: E402
+from mt.links import word_attention  # noqa: E402
+from mt.text.normalize import normalize  # noqa: E402
 from mt.testing import iwslt_segments  # noqa: E402
-from mt.translate import DecodingSettings, load_engine  # noqa: E402
+from mt.engines.base import DecodingSettings  # noqa: E402
+from mt.engines.loader import load_engine  # noqa: E402
 
 
 def word_argmax(engine, source: str, translation: str, matrix: np.ndarray, src_ids, tgt_ids) -> list[int]:
@@ -46,16 +49,16 @@ def word_argmax(engine, source: str, translation: str, matrix: np.ndarray, src_i
     keep = [j for j, t in enumerate(src_ids) if t not in special]
     src_pieces = [None if t == tok.unk_token_id else p for t, p in zip(src_ids, tok.convert_ids_to_tokens(src_ids))]
     text = engine.spec.prefix + " ".join(source.split())
-    src_spans = W.piece_spans([src_pieces[j] for j in keep], text)
+    src_spans = piece_spans([src_pieces[j] for j in keep], text)
     shift = len(engine.spec.prefix)
     src_spans = [(max(a - shift, 0), max(b - shift, 0)) for a, b in src_spans]
     forced = engine.spec.strip_prefix + translation
     tgt_pieces = [None if t == tok.unk_token_id else p for t, p in zip(tgt_ids, tok.convert_ids_to_tokens(tgt_ids))]
     shift = len(engine.spec.strip_prefix)
-    tgt_spans = [(max(a - shift, 0), max(b - shift, 0)) for a, b in W.piece_spans(tgt_pieces, forced)]
-    token = W.TokenAttention(src_spans, tgt_spans, matrix[:, keep])
+    tgt_spans = [(max(a - shift, 0), max(b - shift, 0)) for a, b in piece_spans(tgt_pieces, forced)]
+    token = TokenAttention(src_spans, tgt_spans, matrix[:, keep])
     collapsed = " ".join(source.split())
-    words = W.word_attention(token, collapsed, translation)
+    words = word_attention(token, collapsed, translation)
     M = words.weights
     return [int(row.argmax()) if row.max() > 0 else -1 for row in M]
 
@@ -82,12 +85,12 @@ def main() -> None:
         pairs = [(s, t) for s, t in zip(sources, translations) if s.strip() and t.strip()]
         tok = engine.tokenizer
         src_ids = engine._encode([engine.spec.prefix + " ".join(s.split()) for s, _ in pairs])
-        tgt_ids = W._target_ids(tok, [engine.spec.strip_prefix + t for _, t in pairs])
-        full = W.forced_cross_attention(engine, src_ids, tgt_ids, layers=None, head="all")  # (L, H, T, S) each
-        current = W.forced_cross_attention(engine, src_ids, tgt_ids)  # the module's choice
+        tgt_ids = target_ids(tok, [engine.spec.strip_prefix + t for _, t in pairs])
+        full = forced_cross_attention(engine, src_ids, tgt_ids, layers=None, head="all")  # (L, H, T, S) each
+        current = forced_cross_attention(engine, src_ids, tgt_ids)  # the module's choice
         n_layers, n_heads = full[0].shape[:2]
         special = set(tok.all_special_ids) - {tok.unk_token_id}
-        chosen = W.alignment_choice(engine.spec.family, n_layers, n_heads)
+        chosen = alignment_choice(engine.spec.family, n_layers, n_heads)
         print(f"{engine!r}: {len(pairs)} sentences; current choice: layers {chosen[0]}, head "
               f"{'mean' if chosen[1] is None else chosen[1]}")
         reference = [word_argmax(engine, s, t, m, si, ti) for (s, t), m, si, ti in zip(pairs, current, src_ids, tgt_ids)]
