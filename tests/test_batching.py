@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from mt.batching import BatcherClosed, BatchingEngine
+from mt.engines.request_queue import BatcherClosed, BatchingEngine
 from mt.cache import open_cache
 from mt.pipeline import translate_document
 
@@ -289,7 +289,7 @@ def test_word_link_passes_are_batched_too(tiny_engine, greedy):
     """engine_attention through the batcher: same attention as the plain engine, shared calls."""
     import numpy as np
 
-    from mt.wordalign import engine_attention
+    from mt.engines.attention import engine_attention
 
     sources = [sentences(2, tag=f"a{i}-") for i in range(6)]
     translations = [tiny_engine.translate(batch, greedy) for batch in sources]

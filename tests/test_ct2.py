@@ -1,4 +1,4 @@
-"""CTranslate2 engine (mt/ct2.py) against the transformers engine, on random-weight models built
+"""CTranslate2 engine (mt/engines/ctranslate2.py, conversion.py) against the transformers engine, on random-weight models built
 offline: the project's tiny Marian model (tests/conftest.py) and, built here, tiny t5, mbart,
 nllb and m2m100 models with real tokenizers (SentencePiece trained on the spot on IWSLT text)
 and the tokenizer/config conventions of the published checkpoints; plus a tiny NLLB-MoE, an
@@ -17,21 +17,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mt.ct2 import (
+from mt.engines.conversion import (
     MARKER,
     ConversionError,
-    CTranslate2Engine,
     _check_marian_vocabulary,
-    auto_engine,
     conversion_key,
     ensure_converted,
     is_converted,
     resolve_compute_type,
 )
+from mt.engines.ctranslate2 import CTranslate2Engine
 from mt.errors import ConfigError
 from mt.models import ModelSpec, resolve_model, spec_from_dir
 from mt.testing import sample_sentences
-from mt.translate import DecodingSettings, TransformersEngine, load_engine
+from mt.engines.base import DecodingSettings
+from mt.engines.loader import auto_engine, load_engine
+from mt.engines.transformers import TransformersEngine
 
 GREEDY = DecodingSettings(beam=1, max_len_a=1.5, max_len_b=10)
 
@@ -89,7 +90,7 @@ def test_float32_greedy_same_tokens_as_transformers(hf_engine, ct2_fp32, sentenc
 def test_beam_search_close_to_transformers_without_repetition_penalty(tiny_model_dir, tmp_path, sentences):
     """Beam search: CTranslate2 and transformers agree when the model has no repetition penalty
     (the test model's repetition_penalty=3 is applied to log-probs by transformers' beam search,
-    to logits by CTranslate2: then they differ, see mt/ct2.py)."""
+    to logits by CTranslate2: then they differ, see docs/DESIGN.md, Engines)."""
     plain = tmp_path / "no-penalty"
     shutil.copytree(tiny_model_dir, plain)
     cfg = json.loads((plain / "generation_config.json").read_text())
@@ -263,7 +264,7 @@ def test_compute_type_validation(monkeypatch):
 
 
 def test_conversion_is_cached_and_reused(tiny_model_dir, tmp_path, monkeypatch):
-    import mt.ct2 as ct2
+    import mt.engines.conversion as conversion
 
     spec = resolve_model(str(tiny_model_dir))
     first = CTranslate2Engine(spec, tiny_model_dir, compute_type="int8", cache_dir=tmp_path)
@@ -275,7 +276,7 @@ def test_conversion_is_cached_and_reused(tiny_model_dir, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(ct2, "_convert", refuse)
+    monkeypatch.setattr(conversion, "_convert", refuse)
     second = CTranslate2Engine(spec, tiny_model_dir, compute_type="int8", cache_dir=tmp_path)
     assert second.ct2_dir == first.ct2_dir
     assert (marker.stat().st_mtime_ns, (first.ct2_dir / "model.bin").stat().st_mtime_ns) == stamp
@@ -294,10 +295,10 @@ def test_conversion_key_names_model_version_and_quantisation(tiny_model_dir):
 def test_conversion_is_atomic_and_serialised(tiny_model_dir, tmp_path, monkeypatch):
     """Nothing appears at the final path before the model is complete; a failed conversion
     leaves nothing behind; concurrent loaders convert once; a half-written folder is replaced."""
-    import mt.ct2 as ct2
+    import mt.engines.conversion as conversion
 
     spec = resolve_model(str(tiny_model_dir))
-    real_convert = ct2._convert
+    real_convert = conversion._convert
     calls = []
     final = tmp_path / conversion_key(spec, tiny_model_dir, "v1", "float32")
 
@@ -308,7 +309,7 @@ def test_conversion_is_atomic_and_serialised(tiny_model_dir, tmp_path, monkeypat
         threading.Event().wait(0.3)  # others are waiting on the lock meanwhile
         assert not final.exists()
 
-    monkeypatch.setattr(ct2, "_convert", slow_convert)
+    monkeypatch.setattr(conversion, "_convert", slow_convert)
     results, errors = [], []
 
     def load():
@@ -329,14 +330,14 @@ def test_conversion_is_atomic_and_serialised(tiny_model_dir, tmp_path, monkeypat
         (out / "model.bin").write_bytes(b"half a model")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ct2, "_convert", broken)
+    monkeypatch.setattr(conversion, "_convert", broken)
     with pytest.raises(ConversionError, match="disk full"):
         ensure_converted(spec, tiny_model_dir, "v2", "float32", tmp_path)
     assert not (tmp_path / conversion_key(spec, tiny_model_dir, "v2", "float32")).exists()
     assert not list(tmp_path.glob("*.tmp"))
 
     # a folder without the marker (e.g. copied by hand, interrupted) is not used but replaced
-    monkeypatch.setattr(ct2, "_convert", real_convert)
+    monkeypatch.setattr(conversion, "_convert", real_convert)
     partial = tmp_path / conversion_key(spec, tiny_model_dir, "v3", "float32")
     partial.mkdir()
     (partial / "model.bin").write_bytes(b"half a model")

@@ -11,12 +11,13 @@ import unicodedata
 
 import pytest
 
-from mt.ct2 import CTranslate2Engine, thread_split
+from mt.engines.ctranslate2 import CTranslate2Engine
 from mt.errors import ConfigError
 from mt.models import resolve_model
-from mt.pieces import MarianPieces
+from mt.engines.marian_pieces import MarianPieces
 from mt.testing import sample_sentences
-from mt.translate import DecodingSettings, balanced_batch_size
+from mt.engines.base import DecodingSettings, balanced_batch_size
+from mt.engines.threads import thread_split
 
 GREEDY = DecodingSettings(beam=1, max_len_a=1.5, max_len_b=10)
 
@@ -124,7 +125,7 @@ def test_loading_a_marian_model_imports_neither_torch_nor_transformers(tiny_mode
     """The start-up saving this module exists for, checked in a fresh interpreter (the model
     converted before, by the fixture: converting needs transformers)."""
     code = (
-        "import sys; from mt.translate import load_engine; "
+        "import sys; from mt.engines.loader import load_engine; "
         f"e = load_engine({str(tiny_model_dir)!r}, engine='ctranslate2:float32'); "
         "print(e.translate(['Xin chào'])[0] != '', 'torch' in sys.modules, 'transformers' in sys.modules)"
     )

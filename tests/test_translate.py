@@ -11,13 +11,9 @@ import pytest
 from mt.errors import ConfigError
 from mt.models import ModelSpec, resolve_model
 from mt.testing import sample_sentences
-from mt.translate import (
-    DecodingSettings,
-    Engine,
-    TransformersEngine,
-    batches_by_tokens,
-    load_engine,
-)
+from mt.engines.base import DecodingSettings, Engine, batches_by_tokens
+from mt.engines.loader import load_engine
+from mt.engines.transformers import TransformersEngine
 
 GREEDY = DecodingSettings(beam=1, max_len_a=1.2, max_len_b=10)
 
@@ -150,7 +146,7 @@ def test_pruned_greedy_equals_plain_generate(tiny_engine, sentences, monkeypatch
 
 
 def test_pruned_greedy_failure_falls_back_to_plain_generate(tiny_model_dir, sentences, monkeypatch, caplog):
-    import mt.translate as translate_module
+    import mt.engines.transformers as transformers_module
 
     engine = load_engine(str(tiny_model_dir), engine="transformers")
     expected = engine.translate(sentences[:5], GREEDY)
@@ -158,7 +154,7 @@ def test_pruned_greedy_failure_falls_back_to_plain_generate(tiny_model_dir, sent
     def broken(*args, **kwargs):
         raise AttributeError("internal API moved")
 
-    monkeypatch.setattr(translate_module, "_greedy_pruned", broken)
+    monkeypatch.setattr(transformers_module, "_greedy_pruned", broken)
     with caplog.at_level("WARNING", logger="mt.translate"):
         assert engine.translate(sentences[:5], GREEDY) == expected
     assert not engine.prune_finished

@@ -1,0 +1,218 @@
+"""What every translation engine shares, whatever the inference library.
+
+:class:`Engine` handles empty sentences, the model's input prefix and output prefix (T5),
+grouping sentences into batches by token count (longest first, original order restored), the
+output length cap ``a × source tokens + b`` and the cache namespace. A subclass only tokenises
+(``_encode``) and decodes one batch (``_translate_batch``); see mt.engines.transformers and
+mt.engines.ctranslate2. Word links come from an engine's ``attention`` (mt.engines.attention).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from ..models import ModelSpec
+
+# Batch limits, counted in hypotheses: a batch holds at most max_batch_tokens / beam padded source
+# tokens and max_batch_sentences / beam sentences (memory and compute grow with the beam).
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
+DEFAULT_MAX_BATCH_SENTENCES = {"cpu": 64, "cuda": 512}
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """Beam size and output length cap: at most ``max_len_a × source tokens + max_len_b`` tokens."""
+
+    beam: int = 4
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.beam, int) or self.beam < 1:
+            raise ConfigError(f"beam must be a whole number >= 1, not {self.beam!r}")
+        if not (isinstance(self.max_len_a, (int, float)) and 0 <= self.max_len_a < float("inf")):
+            raise ConfigError(f"max_len_a must be a number >= 0, not {self.max_len_a!r}")
+        if not isinstance(self.max_len_b, int) or self.max_len_b < 0:
+            raise ConfigError(f"max_len_b must be a whole number >= 0, not {self.max_len_b!r}")
+
+    def key(self) -> str:
+        """Stable text form, part of cache keys: ``beam=4,a=1.5,b=10``."""
+        return f"beam={self.beam},a={float(self.max_len_a):g},b={self.max_len_b}"
+
+    def max_new_tokens(self, source_tokens: int) -> int:
+        return max(1, int(self.max_len_a * source_tokens + self.max_len_b))
+
+    def replace(self, **changes: Any) -> "DecodingSettings":
+        return replace(self, **changes)
+
+    @classmethod
+    def for_spec(cls, spec: ModelSpec) -> "DecodingSettings":
+        return cls(beam=spec.beam, max_len_a=spec.max_len_a, max_len_b=spec.max_len_b)
+
+
+def batches_by_tokens(lengths: Sequence[int], max_tokens: int, max_sentences: int) -> list[list[int]]:
+    """Group sentence indices into batches, longest first.
+
+    A batch costs ``len(batch) × longest length`` (its padded size); batches stay within
+    ``max_tokens`` and ``max_sentences``. A sentence longer than ``max_tokens`` gets a batch of its
+    own. Sorting by length keeps padding small; ties keep input order (deterministic).
+    """
+    if max_tokens < 1 or max_sentences < 1:
+        raise ValueError("max_tokens and max_sentences must be >= 1")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i in order:
+        n = max(1, int(lengths[i]))
+        if current and (len(current) >= max_sentences or max(width, n) * (len(current) + 1) > max_tokens):
+            batches.append(current)
+            current, width = [], 0
+        current.append(i)
+        width = max(width, n)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def balanced_batch_size(n: int, max_sentences: int, parallel: int) -> int:
+    """Sentences per batch so that ``n`` sentences make a multiple of ``parallel`` batches of
+    near-equal size: with two batches decoded at once, 46 sentences as 4 × 12 keep both busy to
+    the end, where 16 + 16 + 14 would leave one idle for the last third."""
+    if parallel <= 1 or n <= 1:
+        return max_sentences
+    groups = parallel * -(-n // (parallel * max_sentences))
+    return max(1, -(-n // groups))
+
+
+def content_hash(directory: Path) -> str:
+    """Identity of a local model: config.json's bytes plus name, size and mtime of every file."""
+    h = hashlib.sha256()
+    try:
+        h.update((directory / "config.json").read_bytes())
+    except OSError:
+        pass
+    for f in sorted(directory.iterdir()):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        if f.is_file():
+            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+class Engine:
+    """One loaded model. ``translate`` is thread-safe; subclasses implement the two hooks."""
+
+    name = "base"  # engine name, part of the cache namespace
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model_dir: Path | None = None,
+        *,
+        device: str = "cpu",
+        settings: DecodingSettings | None = None,
+        max_batch_tokens: int | None = None,
+        max_batch_sentences: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.model_dir = Path(model_dir) if model_dir is not None else spec.path
+        self.device = device
+        self.settings = settings or DecodingSettings.for_spec(spec)
+        kind = "cuda" if device.startswith("cuda") else "cpu"
+        self.max_batch_tokens = max_batch_tokens or spec.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS[kind]
+        self.max_batch_sentences = (
+            max_batch_sentences or spec.max_batch_sentences or DEFAULT_MAX_BATCH_SENTENCES[kind]
+        )
+        self.precision = "fp32"
+        self.parallel_batches = 1  # batches decoded at once (CTranslate2 on CPU: its inter_threads)
+        self._lock = threading.RLock()
+        self._version: str | None = None
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @property
+    def model_version(self) -> str:
+        """Pinned revision, else the cached snapshot's commit, else a content hash of the folder."""
+        if self._version is None:
+            d = self.model_dir
+            if self.spec.path is None and d is not None and d.parent.name == "snapshots":
+                self._version = d.name  # HF cache: .../snapshots/<commit>
+            elif self.spec.path is None and self.spec.revision:
+                self._version = self.spec.revision
+            elif d is not None and d.is_dir():
+                self._version = "sha256:" + content_hash(d)
+            else:
+                self._version = self.spec.revision or "main"
+        return self._version
+
+    def namespace(self, settings: DecodingSettings | None = None) -> str:
+        """Cache key prefix: model id @ version | engine-precision | decoding settings."""
+        s = settings or self.settings
+        return f"{self.spec.id}@{self.model_version}|{self.name}-{self.precision}|{s.key()}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.ref} on {self.device} ({self.precision}) {self.settings.key()}>"
+
+    # -- translation ---------------------------------------------------------------------------
+
+    def translate(self, sentences: Sequence[str], settings: DecodingSettings | None = None) -> list[str]:
+        """Translate sentences; same length and order as the input. Blank sentences give ""."""
+        if isinstance(sentences, str):
+            raise TypeError("translate() takes a list of sentences, not a single string")
+        sentences = list(sentences)
+        settings = settings or self.settings
+        out = [""] * len(sentences)
+        todo = [i for i, s in enumerate(sentences) if s is not None and str(s).strip()]
+        if not todo:
+            return out
+        texts = [self.spec.prefix + " ".join(str(sentences[i]).split()) for i in todo]
+        with self._lock:
+            encoded = self._encode(texts)
+        lengths = [len(e) for e in encoded]
+        max_tokens, max_sentences = self.batch_limits(settings)
+        max_sentences = balanced_batch_size(len(encoded), max_sentences, self.parallel_batches)
+        batches = batches_by_tokens(lengths, max_tokens, max_sentences)
+        decoded = self._run_batches([[encoded[j] for j in batch] for batch in batches], settings)
+        for batch, results in zip(batches, decoded):
+            for j, text in zip(batch, results):
+                out[todo[j]] = self._postprocess(text)
+        return out
+
+    def _run_batches(self, batches: list[list[Sequence]], settings: DecodingSettings) -> list[list[str]]:
+        """Each batch's translations, in order. Here one batch at a time under the engine lock;
+        an engine that can decode ``parallel_batches`` at once overrides this."""
+        out = []
+        for batch in batches:
+            with self._lock:
+                out.append(self._translate_batch(batch, settings))
+        return out
+
+    def batch_limits(self, settings: DecodingSettings) -> tuple[int, int]:
+        """(padded source tokens, sentences) per batch for these settings: the limits / beam."""
+        beam = max(1, settings.beam)
+        return max(1, self.max_batch_tokens // beam), max(1, self.max_batch_sentences // beam)
+
+    def _postprocess(self, text: str) -> str:
+        text = text.strip()
+        strip = self.spec.strip_prefix
+        if strip and text.startswith(strip.strip()):
+            text = text[len(strip.strip()) :]
+        return text.strip()
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def _encode(self, texts: list[str]) -> list[Sequence]:
+        """Tokenise source texts (prefix already added); one sequence of tokens or ids per text."""
+        raise NotImplementedError
+
+    def _translate_batch(self, encoded: list[Sequence], settings: DecodingSettings) -> list[str]:
+        """Translate one batch of encoded sentences; called with the engine lock held."""
+        raise NotImplementedError
