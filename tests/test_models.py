@@ -16,8 +16,10 @@ import pytest
 
 from mt.errors import ConfigError, ModelUnavailable
 from mt.models import (
+    PACKAGED_REGISTRY,
     ModelSpec,
     cached_snapshot,
+    default_registry_path,
     download,
     is_cached,
     load_registry,
@@ -142,6 +144,16 @@ def test_registry_path_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MT_MODELS_FILE", str(path))
     assert [s.id for s in load_registry()] == ["me/model"]
     assert resolve_model(None).id == "me/model"
+
+
+def test_checkout_uses_the_top_level_list_and_the_packaged_copy_is_identical(monkeypatch):
+    monkeypatch.delenv("MT_MODELS_FILE", raising=False)
+    assert default_registry_path() == ROOT / "models.txt"
+    assert PACKAGED_REGISTRY == ROOT / "mt" / "models" / "models.txt"
+    # The packaged copy is what a non-editable install reads: edit models.txt, then copy it over.
+    assert PACKAGED_REGISTRY.read_bytes() == (ROOT / "models.txt").read_bytes(), (
+        "mt/models/models.txt differs from models.txt: cp models.txt mt/models/models.txt"
+    )
 
 
 def test_parse_line_blank_and_comment():
@@ -348,3 +360,68 @@ def test_modelspec_is_frozen():
     spec = ModelSpec("a/b", "marian")
     with pytest.raises(Exception):
         spec.family = "t5"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------------------------
+# A non-editable install: the wheel carries the model list, the page's files and every package
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """A wheel built from a clean copy of the project (no build/ or egg-info left in the checkout)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "models.txt"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "mt", src / "mt", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", str(src), "-w", str(tmp / "dist")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    (path,) = (tmp / "dist").glob("mt_vi_en-*.whl")
+    return path, build.stdout + build.stderr
+
+
+def test_wheel_build_prints_no_setuptools_deprecation(wheel):
+    _, log = wheel
+    assert "SetuptoolsDeprecationWarning" not in log and "deprecated" not in log.lower(), log[-3000:]
+
+
+def test_wheel_ships_model_list_templates_and_every_package(wheel):
+    import zipfile
+
+    path, _ = wheel
+    names = set(zipfile.ZipFile(path).namelist())
+    assert "mt/models/models.txt" in names
+    for folder in ("templates", "static"):
+        shipped = {n for n in names if n.startswith(f"mt/web/{folder}/")}
+        on_disk = {f"mt/web/{folder}/{p.name}" for p in (ROOT / "mt" / "web" / folder).iterdir() if p.is_file()}
+        assert on_disk and shipped == on_disk, f"mt/web/{folder}: missing from the wheel: {sorted(on_disk - shipped)}"
+    # Every folder of the package with Python files is a package (has __init__.py) and is shipped.
+    for init_dir in sorted({p.parent for p in (ROOT / "mt").rglob("*.py") if "__pycache__" not in p.parts}):
+        rel = init_dir.relative_to(ROOT).as_posix()
+        assert (init_dir / "__init__.py").is_file(), f"{rel} has Python files but no __init__.py: not packaged"
+        assert f"{rel}/__init__.py" in names, f"{rel} is missing from the wheel"
+
+
+def test_installed_copy_lists_models_outside_the_checkout(wheel, tmp_path):
+    path, _ = wheel
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    env = {k: v for k, v in os.environ.items() if k != "MT_MODELS_FILE"}
+    env["PYTHONPATH"] = str(target)  # ahead of the editable install of the checkout
+    run = subprocess.run(
+        [sys.executable, "-c", "import mt, sys; print(mt.__file__); from mt.cli import main; sys.exit(main(['models']))"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    first, *rows = run.stdout.splitlines()
+    assert Path(first).is_relative_to(target), f"imported {first}, not the installed copy"
+    assert [row.split()[0] for row in rows] == [s.id for s in load_registry(ROOT / "models.txt")]
+    assert "default" in rows[0]
