@@ -1,20 +1,58 @@
-"""Paths to the real data in ../shared/data (see its README for sources and licences)."""
+"""The real data in ../shared/data (see its README for sources and licences), read in place.
 
-import html
-import re
+One reader of the IWSLT'15 TED XML files (CC BY-NC-ND 3.0) for tests and benchmarks:
+``xml.etree`` parses them, so entities and whitespace are handled by the XML rules rather than
+by regexes. Benchmarks import this module by putting ``tests/`` on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-SEED = SHARED / "seed" / "000_10fae895d14971dd.txt"
+SEED_DIR = SHARED / "seed"
+SEED = SEED_DIR / "000_10fae895d14971dd.txt"
 IWSLT = SHARED / "iwslt15"
+IWSLT_DIR = IWSLT  # old name (mt.testing)
+
+
+@dataclass(frozen=True)
+class Talk:
+    """One ``<doc>`` of an IWSLT file: its talk id and its ``<seg>`` lines by segment id."""
+
+    docid: str
+    segments: dict[int, str]
+
+    @property
+    def lines(self) -> list[str]:
+        """The segment texts in file order (empty ones included: lines pair by position)."""
+        return list(self.segments.values())
+
+
+def iwslt_path(split: str, lang: str) -> Path:
+    return IWSLT / f"IWSLT15.TED.{split}.en-vi.{lang}.xml"
+
+
+@functools.lru_cache(maxsize=32)
+def iwslt_documents(split: str = "dev2010", lang: str = "vi") -> tuple[Talk, ...]:
+    """Every talk of one IWSLT'15 file; FileNotFoundError when the data is missing."""
+    root = ET.parse(iwslt_path(split, lang)).getroot()
+    talks = []
+    for doc in root.iter("doc"):
+        segments = {int(seg.get("id")): " ".join((seg.text or "").split()) for seg in doc.iter("seg")}
+        talks.append(Talk(doc.get("docid", ""), segments))
+    return tuple(talks)
 
 
 def iwslt_talks(split: str = "dev2010", lang: str = "vi") -> list[list[str]]:
-    """The talks of one IWSLT'15 TED file (CC BY-NC-ND 3.0), each a list of its <seg> lines."""
-    xml = (IWSLT / f"IWSLT15.TED.{split}.en-vi.{lang}.xml").read_text(encoding="utf-8")
-    talks = []
-    for doc in re.findall(r"<doc\b.*?</doc>", xml, flags=re.S):
-        segs = re.findall(r"<seg[^>]*>(.*?)</seg>", doc, flags=re.S)
-        talks.append([html.unescape(re.sub(r"\s+", " ", s)).strip() for s in segs])
-    return talks
+    """The talks of one IWSLT'15 file, each a list of its ``<seg>`` lines (whitespace collapsed)."""
+    return [talk.lines for talk in iwslt_documents(split, lang)]
+
+
+def iwslt_segments(split: str = "dev2010", lang: str = "vi") -> list[str]:
+    """All non-empty ``<seg>`` lines of an IWSLT'15 file, in order."""
+    return [line for talk in iwslt_documents(split, lang) for line in talk.lines if line]
