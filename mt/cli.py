@@ -1,4 +1,4 @@
-"""The `mt` command: segment, translate, batch-translate a folder, align, manage models and the cache.
+"""The `mt` command: segment, translate, batch-translate a folder, align, serve, manage models and the cache.
 
 Every translating command goes through :func:`mt.pipeline.translate_document`. Errors meant for
 users (bad input, model not available offline, bad config) print one line and exit non-zero.
@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--tsv", dest="format", action="store_const", const="tsv",
                      help="Vietnamese<TAB>English<TAB>score per link")
     fmt.add_argument("--tmx", dest="format", action="store_const", const="tmx", help="TMX 1.4 of the linked pairs")
+
+    # `mt serve ARGS` is handed to mt.web.server.main (see main()): the one parser of the server's
+    # options, shared with `python server.py`; listed here for `mt --help`
+    commands.add_parser("serve", add_help=False,
+                        help="serve the translation page and the HTTP API (options: mt serve --help)")
 
     cache = commands.add_parser("cache", help="inspect or clear the sentence cache")
     cache.add_argument("action", choices=["stats", "clear"])
@@ -185,7 +190,16 @@ COMMANDS = {
 }
 
 
+def run_serve(argv: list[str]) -> int:
+    from .web.server import main as serve_main
+
+    return serve_main(argv, prog="mt serve")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        return run_serve(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

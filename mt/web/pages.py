@@ -1,0 +1,190 @@
+"""The HTML page (a form and the aligned view), its downloads, and /docs rendered from the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from .. import __version__
+from ..errors import InputError, ModelUnavailable
+from ..io.formats import decode_article, english_text, to_jsonl, to_tmx, to_tsv
+from ..document import Document
+from . import schemas
+from .api import TRANSLATE_ERRORS, read_json_object
+from .docs import docs_schemas, docs_view_model
+from .errors import ApiError
+from .openapi import FORM_TYPES, JSON, Answer, operation
+from .security import check_api_key, check_size, is_form, limited, needs_api_key
+from .service import WHAT_TO_DO, with_advice
+
+bp = Blueprint("pages", __name__)
+
+DOWNLOADS: dict[str, tuple[Callable[[Document], str], str, str]] = {
+    "tmx": (to_tmx, "application/x-tmx+xml; charset=utf-8", "translation.tmx"),
+    "tsv": (to_tsv, "text/tab-separated-values", "translation.tsv"),
+    "jsonl": (to_jsonl, "application/jsonl; charset=utf-8", "translation.jsonl"),
+    "txt": (english_text, "text/plain", "translation.txt"),
+}
+HTML = ("text/html",)
+
+
+def service():
+    return current_app.extensions["mt"]
+
+
+def page_context(**extra) -> dict:
+    translator = service()
+    context = {
+        "service": translator,
+        "ready": translator.ready,
+        "model_error": translator.error,
+        "what_to_do": (WHAT_TO_DO.format(model=translator.model_id or "MODEL")
+                       if translator.error and with_advice(translator.error, None) != translator.error.strip()
+                       else ""),
+        "model_options": model_options(),
+        "max_chars": current_app.config["MT_MAX_CHARS"],
+        "needs_key": bool(current_app.config["MT_API_KEYS"]),
+        "beams": list(range(schemas.MIN_BEAM, schemas.MAX_BEAM + 1)),
+        "formats": list(DOWNLOADS),
+        "version": __version__,
+        "text": "",
+        "selected_model": translator.model_id,
+        "beam": None,
+        "api_key": "",
+        "error": None,
+        "document": None,
+    }
+    context.update(extra)
+    return context
+
+
+def model_options() -> list[dict]:
+    translator = service()
+    served = translator.model_id
+    options = [{"id": served, "label": served + ("" if translator.ready else " (not loaded)"),
+                "disabled": False}] if served else []
+    for spec in translator.registry():
+        if spec.id != served and spec.id not in translator.served_names():
+            options.append({"id": spec.id, "label": f"{spec.id} (not loaded on this server)", "disabled": True})
+    return options
+
+
+def page_input() -> schemas.PageForm:
+    """Text (or the uploaded file), model and beam from the page's form."""
+    if not is_form():
+        raise ApiError("unsupported_media_type", "the page sends its form as a form")
+    text = request.form.get("text", "")
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        text = decode_article(upload.read(), upload.filename)
+    return schemas.parse(schemas.PageForm, {"text": schemas.newline_normalised(text), "model": request.form.get("model"),
+                                            "beam": request.form.get("beam")})
+
+
+def ensure_started() -> None:
+    """The page shows the model's state: try the (once-only) load if nobody has yet."""
+    try:
+        service().ensure_loaded()
+    except ModelUnavailable:
+        pass
+
+
+@bp.get("/")
+@operation(summary="The translation page (HTML form)", tags=("Page",), answers={200: Answer("HTML", content_types=HTML)})
+def index():
+    ensure_started()
+    return render_template("index.html", **page_context())
+
+
+@bp.post("/")
+@limited
+@operation(
+    summary="Submit the form: the aligned view (HTML)", tags=("Page",), secured=True,
+    description="Errors are the page again, with the message (HTML, with the error's status).",
+    body={content_type: schemas.PageForm for content_type in FORM_TYPES},
+    answers={200: Answer("HTML with the aligned rows", content_types=HTML)},
+    errors=TRANSLATE_ERRORS,
+)
+def index_post():
+    form, api_key = None, request.form.get("api_key", "") if is_form() else ""
+    try:
+        form = page_input()
+        check_api_key()
+        check_size(len(form.text))
+        if not form.text.strip():
+            raise ApiError("empty_text", "Paste a Vietnamese article or choose a .txt file first.")
+        document = service().translate(form.text, form.model, form.beam)
+    except InputError as error:
+        return page_error(400, str(error), form, api_key)
+    except ApiError as error:
+        return page_error(error.status, error.message, form, api_key, error.headers)
+    summary = {
+        "segments": len(document.sentences),
+        "cache_hits": document.cache_hits,
+        "translated": sum(1 for pair in document.sentences if pair.kind != "byline"),
+        "paragraphs": len(document.paragraphs()),
+    }
+    return render_template("index.html", **page_context(
+        text=form.text, document=document, summary=summary, selected_model=form.model or service().model_id,
+        beam=form.beam, api_key=api_key))
+
+
+def page_error(status: int, message: str, form: schemas.PageForm | None, api_key: str,
+               headers: dict | None = None) -> Response:
+    html = render_template("index.html", **page_context(
+        text=form.text if form else request.form.get("text", "") if is_form() else "",
+        error={"status": status, "message": message},
+        selected_model=(form.model if form else None) or service().model_id,
+        beam=form.beam if form else None, api_key=api_key))
+    return Response(html, status=status, mimetype="text/html", headers=headers or {})
+
+
+@bp.post("/download/<format>")
+@limited
+@needs_api_key
+@operation(
+    summary="Translate and download as a file", tags=("Page",),
+    description=(
+        "Same fields as the page (form-encoded) or as POST /api/translate (JSON). The answer is an attachment: "
+        "`translation.tmx` (TMX 1.4), `translation.tsv` (Vietnamese<TAB>English), `translation.jsonl` (one "
+        "segment per line) or `translation.txt` (the English text). Repeating a translation is served from the "
+        "sentence cache."),
+    parameters=[{"name": "format", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": list(DOWNLOADS)}}],
+    body={FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageForm, JSON: schemas.DownloadRequest},
+    answers={200: Answer("The file (Content-Disposition: attachment)", content_types=(
+        "application/x-tmx+xml", "text/tab-separated-values", "application/jsonl", "text/plain"))},
+    errors=TRANSLATE_ERRORS + ("not_found",),
+)
+def download(format: str):  # noqa: A002 - the path parameter's public name
+    if format not in DOWNLOADS:
+        raise ApiError("not_found", f"unknown download format {format!r}; use one of {', '.join(DOWNLOADS)}")
+    if request.is_json:
+        body = schemas.parse(schemas.DownloadRequest, read_json_object())
+        text, model, beam = body.text, body.model, body.beam
+    else:
+        try:
+            form = page_input()
+        except InputError as error:
+            raise ApiError("invalid_input", str(error)) from None
+        text, model, beam = form.text, form.model, form.beam
+    check_size(len(text))
+    if not text.strip():
+        raise ApiError("empty_text", "text is empty")
+    document = service().translate(text, model, beam)
+    render, mimetype, filename = DOWNLOADS[format]
+    return Response(
+        render(document), content_type=mimetype if "charset" in mimetype else f"{mimetype}; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )
+
+
+@bp.get("/docs")
+@operation(summary="This description as a readable HTML page", tags=("Operations",),
+           answers={200: Answer("HTML", content_types=HTML)})
+def docs():
+    spec = current_app.extensions["mt_openapi"]
+    if "mt_docs" not in current_app.extensions:
+        current_app.extensions["mt_docs"] = {"operations": docs_view_model(spec), "schemas": docs_schemas(spec)}
+    return render_template("docs.html", spec=spec, **current_app.extensions["mt_docs"])
