@@ -99,7 +99,7 @@ def child_build(args) -> dict:
 
 def child_convert(args) -> dict:
     """Load with the default engine (auto): converts the model once into $MT_CT2_DIR."""
-    from mt.translate import load_engine
+    from mt.engines.loader import load_engine
 
     start = time.perf_counter()
     engine = load_engine(args.model_dir)
@@ -138,7 +138,8 @@ def _counting(engine) -> dict:
 
 
 def child_engine(args) -> dict:
-    from mt.translate import DecodingSettings, load_engine
+    from mt.engines.base import DecodingSettings
+    from mt.engines.loader import load_engine
 
     segments = json.loads(Path(args.segments).read_text())
     start = time.perf_counter()
@@ -201,7 +202,7 @@ def child_count(args) -> dict:
 def child_pipeline(args) -> dict:
     from mt.cache import NullCache
     from mt.pipeline import translate_document
-    from mt.translate import load_engine
+    from mt.engines.loader import load_engine
 
     segments = json.loads(Path(args.segments).read_text())
     text = article_text(segments)
