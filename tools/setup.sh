@@ -18,6 +18,14 @@ if [ "${1:-}" = "--test" ]; then
       echo "setup: chromium not found and not root; browser tests will be skipped" >&2
     fi
   fi
+  if ! command -v redis-server >/dev/null 2>&1; then  # the Redis cache tests run a real server
+    if [ "$(id -u)" = 0 ]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+        || echo "setup: could not install redis-server; the Redis cache tests will fail" >&2
+    else
+      echo "setup: redis-server not found and not root: install the Debian package redis-server" >&2
+    fi
+  fi
 else
   .venv/bin/python -m pip install -q torch==2.13.0 -e .
 fi
