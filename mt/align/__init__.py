@@ -2,12 +2,11 @@
 (design and tuning: docs/DESIGN.md, "Document alignment")."""
 
 from ..errors import InputError, ModelUnavailable
+# The e5 runtime lived here before mt.quality.embeddings; kept until every caller imports from there.
+from ..quality.embeddings import EMBED_CACHE_SIZE, EMBED_DIM, EmbedFn, clear_embed_cache, embed
 from ..text.english import split_english
 from .aligner import DEFAULT_PARAMS, MAX_DP_CELLS, MAX_MATRIX_CELLS, AlignParams, Link, align_sentences
 from .units import DocumentAlignment, Unit, align_document, english_units, line_units, vietnamese_units
-
-# Old home of the e5 runtime (now mt.quality.embeddings); kept until every caller imports from there.
-from ..quality.embeddings import EMBED_CACHE_SIZE, EMBED_DIM, EmbedFn, clear_embed_cache, embed  # noqa: E402
 
 __all__ = [
     "DEFAULT_PARAMS",

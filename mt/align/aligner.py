@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError
 from ..quality import embeddings
 from ..quality.embeddings import EmbedFn
-from .groups import _Batch, _Side
+from .groups import EmbeddingBatch, Side
 
 __all__ = ["DEFAULT_PARAMS", "MAX_DP_CELLS", "MAX_MATRIX_CELLS", "AlignParams", "Link", "align_sentences"]
 
@@ -95,8 +95,8 @@ def _longest_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 class _Aligner:
-    def __init__(self, V: _Side, E: _Side, params: AlignParams, max_group: int,
-                 T: _Side | None, batch: _Batch):
+    def __init__(self, V: Side, E: Side, params: AlignParams, max_group: int,
+                 T: Side | None, batch: EmbeddingBatch):
         self.V, self.E, self.T, self.p, self.batch = V, E, T, params, batch
         self.n, self.m = V.n, E.n
         self.shapes = params.shapes(max_group)
@@ -373,10 +373,10 @@ def align_sentences(vi: Sequence[str], en: Sequence[str], *, embed: EmbedFn | No
     if len(vi) * len(en) > MAX_MATRIX_CELLS:
         raise InputError(f"too many units to align at once ({len(vi)} × {len(en)}); "
                          "split the documents into parts of a few thousand units")
-    batch = _Batch(embed_fn)
-    V = _Side(vi, batch)
-    E = _Side(en, batch)
-    T = _Side(list(vi_translations), batch) if vi_translations is not None else None
+    batch = EmbeddingBatch(embed_fn)
+    V = Side(vi, batch)
+    E = Side(en, batch)
+    T = Side(list(vi_translations), batch) if vi_translations is not None else None
     batch.run()
     if T is not None and T.E.shape[1] != V.E.shape[1]:  # every translation blank
         T.E = np.zeros((T.n, V.E.shape[1]), np.float32)

@@ -8,8 +8,10 @@ import numpy as np
 from ..quality.embeddings import EMBED_DIM, EmbedFn
 from ..text.english import split_english
 
+__all__ = ["EmbeddingBatch", "Side"]
 
-class _Batch:
+
+class EmbeddingBatch:
     """Texts from several requests embedded in one call (one batch spreads over the cores)."""
 
     def __init__(self, embed_fn: EmbedFn):
@@ -33,10 +35,10 @@ class _Batch:
         self.requests = []
 
 
-class _Side:
+class Side:
     """The units of one language: single embeddings, lengths and group embeddings."""
 
-    def __init__(self, texts: list[str], batch: "_Batch"):
+    def __init__(self, texts: list[str], batch: "EmbeddingBatch"):
         self.texts = texts
         self.n = len(texts)
         self.lens = np.array([len(t) for t in texts], dtype=np.float64)
@@ -69,7 +71,7 @@ class _Side:
     def has_pieces(self, i: int) -> bool:
         return len(self.piece_texts(i)) > 1
 
-    def request_pieces(self, units: list[int], batch: "_Batch") -> None:
+    def request_pieces(self, units: list[int], batch: "EmbeddingBatch") -> None:
         units = [i for i in units if i not in self.pieces and self.has_pieces(i)]
         if not units:
             return
@@ -110,7 +112,7 @@ class _Side:
             self._approx[(s, e)] = v
         return v
 
-    def request_groups(self, spans: list[tuple[int, int]], batch: "_Batch") -> None:
+    def request_groups(self, spans: list[tuple[int, int]], batch: "EmbeddingBatch") -> None:
         spans = [sp for sp in spans if sp not in self.real and sp[1] - sp[0] > 1]
         if not spans:
             return
