@@ -38,11 +38,9 @@ Tune on dev2010, tst2010, tst2011, tst2012; report on tst2013.
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import pickle
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -51,11 +49,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from mt import align as A  # noqa: E402
+from shared_data import iwslt_documents  # noqa: E402  (the one IWSLT reader)
 from mt.quality import embeddings as EM  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared/data/iwslt15"
 DEV_SPLITS = ("dev2010", "tst2010", "tst2011", "tst2012")
 TEST_SPLITS = ("tst2013",)
 LEVELS = {"moderate": (0.10, 0.05), "heavy": (0.25, 0.10)}
@@ -63,14 +62,7 @@ LEVELS = {"moderate": (0.10, 0.05), "heavy": (0.25, 0.10)}
 
 # ----------------------------------------------------------------------------- data
 def _talks(split: str, lang: str) -> dict[str, dict[int, str]]:
-    xml = (DATA / f"IWSLT15.TED.{split}.en-vi.{lang}.xml").read_text(encoding="utf-8")
-    out = {}
-    for m in re.finditer(r'<doc\s+docid="([^"]+)"[^>]*>(.*?)</doc>', xml, flags=re.S):
-        segs = {}
-        for s in re.finditer(r'<seg\s+id="(\d+)"\s*>(.*?)</seg>', m.group(2), flags=re.S):
-            segs[int(s.group(1))] = html.unescape(re.sub(r"\s+", " ", s.group(2))).strip()
-        out[m.group(1)] = segs
-    return out
+    return {talk.docid: talk.segments for talk in iwslt_documents(split, lang)}
 
 
 def load_split(split: str) -> list[tuple[str, list[str], list[str]]]:
