@@ -1,0 +1,168 @@
+"""Document formats by extension and content type: read → blocks → translate → write.
+
+Every format goes through :func:`mt.io.blocks.translate_blocks`, i.e. ONE
+``translate_document`` call per file (cache first, one batched model call), so a file costs what
+its text costs as plain text. ``.txt`` is the plain-text path itself. See docs/DOCUMENTS.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .blocks import Block, DocumentError, FileTooLarge, TranslatedBlock, UnsupportedFormat
+
+#: Largest file accepted (bytes); the web layer has its own body cap on top.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    extensions: tuple[str, ...]
+    content_types: tuple[str, ...]
+    module: str  # mt.io.<module>: read_<name>(data, name) -> (blocks, state); write_<name>(state, blocks)
+    binary: bool = False
+
+    @property
+    def media_type(self) -> str:
+        return self.content_types[0]
+
+    def read(self, data: bytes, name: str):
+        if self.module == "text":
+            return _read_text(data, name)
+        return getattr(importlib.import_module(f"mt.io.{self.module}"), f"read_{self.module}")(data, name)
+
+    def write(self, state, translated: list[TranslatedBlock]) -> bytes:
+        return getattr(importlib.import_module(f"mt.io.{self.module}"), f"write_{self.module}")(state, translated)
+
+
+FORMATS = (
+    Format("text", (".txt",), ("text/plain",), "text"),
+    Format("markdown", (".md", ".markdown"), ("text/markdown", "text/x-markdown"), "markdown"),
+    Format("html", (".html", ".htm", ".xhtml"), ("text/html", "application/xhtml+xml"), "html"),
+    Format("docx", (".docx",),
+           ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",), "docx", binary=True),
+    Format("srt", (".srt",), ("application/x-subrip", "text/srt"), "subtitles"),
+    Format("vtt", (".vtt",), ("text/vtt",), "subtitles"),
+)
+SUPPORTED_EXTENSIONS = tuple(ext for fmt in FORMATS for ext in fmt.extensions)
+
+
+def format_for(name: str | None = None, content_type: str | None = None) -> Format:
+    """The format of a file: its extension first, else its content type; UnsupportedFormat else."""
+    suffix = Path(name or "").suffix.lower()
+    for fmt in FORMATS:
+        if suffix and suffix in fmt.extensions:
+            return fmt
+    wanted = (content_type or "").split(";")[0].strip().lower()
+    for fmt in FORMATS:
+        if wanted and wanted in fmt.content_types:
+            return fmt
+    what = f"'{suffix}'" if suffix else f"content type '{wanted}'" if wanted else "a file without extension"
+    raise UnsupportedFormat(
+        f"{name or 'input'}: {what} is not a supported document format (supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+    )
+
+
+def translated_name(name: str) -> str:
+    """``report.docx`` → ``report.en.docx`` (what ``mt batch`` and the downloads call the result)."""
+    path = Path(name)
+    return f"{path.stem}.en{path.suffix}" if path.suffix else f"{path.name}.en"
+
+
+@dataclass
+class FileTranslation:
+    data: bytes  # the translated file
+    format: Format
+    name: str  # suggested file name of the result
+    document: object  # mt.document.Document of the joined blocks (the aligned segments)
+    blocks: list[TranslatedBlock]
+
+    def aligned(self) -> list[dict]:
+        """The aligned view: each block with its source, English and sentences."""
+        return [
+            {"source": item.block.text.strip(), "translation": item.text.strip(),
+             "sentences": [pair.to_dict() for pair in item.pairs]}
+            for item in self.blocks
+        ]
+
+
+def translate_file(data: bytes, name: str, engine, cache=None, *, settings=None, content_type: str | None = None,
+                   max_bytes: int = MAX_FILE_BYTES, max_chars: int | None = None, quality: bool = False
+                   ) -> FileTranslation:
+    """Translate one file of any supported format; DocumentError (an InputError) when it can't."""
+    fmt = format_for(name, content_type)
+    if len(data) > max_bytes:
+        raise FileTooLarge(f"{name}: {len(data):,} bytes; the limit is {max_bytes:,} bytes")
+    blocks, state = fmt.read(data, name)
+    if max_chars is not None:
+        chars = sum(len(block.text) for block in blocks)
+        if chars > max_chars:
+            raise FileTooLarge(f"{name}: {chars:,} characters of text; the limit is {max_chars:,}")
+    from .blocks import translate_blocks
+
+    if fmt.name == "text":
+        return _translate_text(state, fmt, name, engine, cache, settings, quality)
+    document, translated = translate_blocks(blocks, engine, cache, settings=settings, quality=quality)
+    return FileTranslation(fmt.write(state, translated), fmt, translated_name(name), document, translated)
+
+
+def _read_text(data: bytes, name: str):
+    from .formats import decode_article
+
+    text = decode_article(data, name)
+    return [Block(text)], text
+
+
+def _translate_text(text: str, fmt: Format, name: str, engine, cache, settings, quality) -> FileTranslation:
+    """Plain text is the article path itself: line breaks are sentence ends there, not layout."""
+    from mt.pipeline import translate_document
+
+    from .formats import english_text
+
+    document = translate_document(text, engine, cache, settings=settings, links=True, quality=quality)
+    blocks = []
+    for pairs in document.paragraphs():
+        source = text[pairs[0].start : pairs[-1].end]
+        english = " ".join(pair.translation for pair in pairs if pair.translation)
+        blocks.append(TranslatedBlock(Block(source), pairs, english, [], []))
+    return FileTranslation(english_text(document).encode("utf-8"), fmt, translated_name(name), document, blocks)
+
+
+def read_file(path: str | Path) -> bytes:
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DocumentError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DocumentError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise DocumentError(f"{path}: permission denied") from None
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Through a temporary file and a rename: a killed run never leaves half a document."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def translate_path(source: str | Path, output: str | Path, engine, cache=None, **options) -> FileTranslation:
+    """Read ``source``, translate it, write ``output`` atomically (the CLI's and batch's path)."""
+    result = translate_file(read_file(source), Path(source).name, engine, cache, **options)
+    write_bytes_atomic(output, result.data)
+    return result
