@@ -14,11 +14,12 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # numpy is imported when used: not on the plain translation path (start time)
+    import numpy as np
 
 SPIECE = "\u2581"  # SentencePiece word-start mark
 
@@ -33,6 +34,8 @@ class TokenAttention:
 
 
 def empty_attention() -> TokenAttention:
+    import numpy as np
+
     return TokenAttention([], [], np.zeros((0, 0), dtype=np.float32))
 
 
@@ -287,6 +290,8 @@ class AttentionRequest:
         source positions) matrix: special tokens and the model prefix dropped on the source side,
         spans mapped back to the sentence as given and to the translation. ``rows``: the target
         rows to keep (default all)."""
+        import numpy as np
+
         special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
         unk = tokenizer.unk_token_id
         prefix = self.prefix

@@ -8,11 +8,12 @@ generation time.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .attention import alignment_choice
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ATTENTION_BUDGET_BYTES = 256 << 20  # attention tensors of one teacher-forced batch (all layers)
 MAX_ATTENTION_BATCH = 64
@@ -76,6 +77,7 @@ def forced_cross_attention(
     means the mean over heads, ``head="all"`` returns (layers, heads, T, S) per sentence instead
     (for benchmarks/wordlinks.py). Takes the engine lock.
     """
+    import numpy as np
     import torch
 
     model = engine.model

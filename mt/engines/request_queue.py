@@ -1,42 +1,12 @@
-"""Batching across requests: one model worker per process, fed by a fair queue.
+"""Batching across requests (the server): one model worker per process, fed by a fair queue.
 
-:class:`BatchingEngine` wraps an :class:`~mt.engines.base.Engine` and has the same interface
-(``spec``, ``name``, ``settings``, ``namespace(settings)``, ``translate(sentences, settings)``),
-so :func:`mt.pipeline.translate_document` and the web layer use it unchanged. The pipeline
-looks every sentence up in the cache first and sends only the misses here, so cache hits
-never wait for the model.
-
-``translate()`` enqueues a *job* (its sentences, its decoding settings and a
-:class:`concurrent.futures.Future`) and blocks on the future. One daemon worker thread builds
-batches and makes one ``inner.translate(batch, settings)`` call per batch:
-
-* **Gathering.** A batch is started when a job is pending and is run as soon as ``N``
-  (``max_sentences``) sentences are pending or ``T`` (``max_wait_ms``) milliseconds have
-  passed since the oldest pending job arrived, whichever is first. While the model is busy,
-  new jobs simply queue up; the next batch then starts at once (its deadline has passed) and
-  takes everything that fits, so concurrent requests share model calls instead of queueing
-  one call each behind the engine lock.
-* **Fairness.** Jobs are served in slices of at most ``N`` sentences, round-robin, with two
-  lists as in fq_codel: a job that has not been served yet (``new``) goes before jobs that
-  have already had a slice (``old``); a job with sentences left after its slice goes to the
-  back of ``old``. A one-sentence request submitted while a 500-sentence article is being
-  translated is therefore in the very next batch, and two long articles alternate. While old
-  jobs wait, new ones get at most half of a batch in their first turn, so a stream of new
-  requests cannot starve a half-done article either.
-* **Settings.** Only jobs with equal :class:`~mt.engines.base.DecodingSettings` share a call
-  (``None`` means the engine's default, so it matches the same settings given explicitly);
-  the others keep their place in the queue for a later batch.
-* **Dedup.** Identical sentences in one batch (from different requests) are translated once.
-* **Word links.** :meth:`BatchingEngine.attention` (the teacher-forced pass of the engine
-  attention contract, see :mod:`mt.engines.attention`) goes through the same queue as its own kind of
-  job: concurrent requests share one forward pass, and all model work of the process runs on
-  the worker thread. Translation and attention never share a call.
-* **Errors.** An exception from the engine fails every job that had sentences in that batch
-  (the callers see it, their remaining sentences are dropped); the worker carries on.
-
-:meth:`BatchingEngine.stats` counts batches, requests and sentences; :meth:`close` stops the
-worker (pending jobs fail with :class:`BatcherClosed`). The CLI and batch paths use the plain
-engine: there is no concurrency to batch there.
+:class:`BatchingEngine` wraps an engine and has its interface (``spec``, ``name``, ``settings``,
+``namespace``, ``translate``, ``attention``), so the pipeline and the web layer use it unchanged.
+Concurrent requests share model calls instead of queueing one call each behind the engine lock;
+slices are served round-robin (new jobs first, as in fq_codel) so a short request is never stuck
+behind a long article; jobs share a call only with equal settings; identical sentences are
+translated once. The design is in docs/DESIGN.md ("Request queue"). The CLI and folder batch use
+the plain engine: there is no concurrency to batch there.
 """
 
 from __future__ import annotations
