@@ -1,5 +1,5 @@
-"""Start the real server (``python server.py``) as a subprocess on a free loopback port and talk
-to it over real HTTP (http.client): what the page and API tests use. No mocks."""
+"""Start the real server (``python server.py``, or ``mt serve``) as a subprocess on a free loopback
+port and talk to it over real HTTP (http.client): what the page and API tests use. No mocks."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "server.py"
+SERVER_COMMAND = (sys.executable, str(SERVER))
+MT_SERVE_COMMAND = (sys.executable, "-m", "mt", "serve")
 STARTUP_TIMEOUT = 180.0  # importing torch and loading even a tiny model takes a while on 2 shared cores
 
 
@@ -25,6 +27,9 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    method: str = ""
+    path: str = ""  # as requested, query included
+    server: "ServerProcess | None" = field(default=None, repr=False)
 
     @property
     def text(self) -> str:
@@ -50,17 +55,19 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 @dataclass
 class ServerProcess:
-    """``python server.py ARGS --host 127.0.0.1 --port 0``; the port is read from its first line."""
+    """``python server.py ARGS --host 127.0.0.1 --port 0`` (or another ``command``); the port is read
+    from its first line."""
 
     args: list[str]
     env: dict[str, str] = field(default_factory=clean_env)
+    command: tuple[str, ...] = SERVER_COMMAND
     process: subprocess.Popen | None = None
     lines: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 0
 
     def start(self) -> "ServerProcess":
-        command = [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0", *self.args]
+        command = [*self.command, "--host", "127.0.0.1", "--port", "0", *self.args]
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, encoding="utf-8", errors="replace",
@@ -119,7 +126,8 @@ class ServerProcess:
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read(),
+                         method, path, self)
         finally:
             connection.close()
 
@@ -154,5 +162,6 @@ def multipart(fields: dict, files: dict[str, tuple[str, bytes]]) -> tuple[bytes,
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def start_server(args: list[str], env_extra: dict[str, str] | None = None) -> ServerProcess:
-    return ServerProcess(list(args), env=clean_env(env_extra)).start()
+def start_server(args: list[str], env_extra: dict[str, str] | None = None,
+                 command: tuple[str, ...] = SERVER_COMMAND) -> ServerProcess:
+    return ServerProcess(list(args), env=clean_env(env_extra), command=tuple(command)).start()

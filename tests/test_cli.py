@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from server_helpers import MT_SERVE_COMMAND, start_server
 from shared_data import ROOT, SEED, iwslt_talks
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -172,3 +173,28 @@ def test_batch_killed_midway_resumes_without_duplicates(tiny_model_dir, tmp_path
     fresh_dir = tmp_path / "fresh"
     run_mt("batch", in_dir, fresh_dir, "--model", tiny_model_dir, "--no-cache", "--quiet")
     assert check_outputs(in_dir, fresh_dir) == resumed
+
+
+def test_mt_serve_help_has_the_server_options():
+    result = run_mt("serve", "--help")
+    assert result.returncode == 0, result.stderr.decode()
+    help_text = result.stdout.decode()
+    assert help_text.startswith("usage: mt serve")
+    for needle in ("--model", "--engine", "--host", "--port", "--cache", "--no-cache", "--max-chars", "--api-keys",
+                   "--rate-limit", "--batch-sentences", "--no-batching", "MT_PORT"):
+        assert needle in help_text, needle
+    assert "serve" in run_mt("--help").stdout.decode()
+    bad = run_mt("serve", "--threads", "0", "--no-cache")
+    assert bad.returncode == 2 and "mt serve: error: --threads" in bad.stderr.decode()
+
+
+def test_mt_serve_answers_healthz(tiny_model_dir):
+    server = start_server(["--model", str(tiny_model_dir), "--no-cache"], command=MT_SERVE_COMMAND)
+    try:
+        assert server.get("/healthz").json() == {"status": "ok"}
+        assert server.get("/readyz").json()["status"] == "ready"
+        reply = server.post_json("/api/translate", {"text": "Xin chào."})
+        assert reply.status == 200 and reply.json()["sentences"]
+    finally:
+        server.stop()
+    assert server.process.returncode is not None

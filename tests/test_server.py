@@ -1,19 +1,25 @@
 """The real server (``python server.py``) over real HTTP: every endpoint and every error status.
 
 Servers run as subprocesses on free loopback ports with the tiny random-weight Marian model
-(conftest's ``tiny_model_dir``); nothing is mocked.
+(conftest's ``tiny_model_dir``); nothing is mocked. Every answer checked with :func:`error_of` or
+:func:`documented` must be declared in the server's own /openapi.json for its route and status,
+and its body must validate against the declared schema class (which forbids undeclared fields).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from mt.web import schemas
+from mt.web.errors import ERROR_CODES, HTTP_CODES
 from server_helpers import ROOT, SERVER, clean_env, start_server
 
 SEED_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/seed"
@@ -70,8 +76,48 @@ def secured_server(tiny_model_dir, tmp_path_factory):
     process.stop()
 
 
+SPECS: dict[int, dict] = {}
+
+
+def spec_of(server) -> dict:
+    if server.port not in SPECS:
+        SPECS[server.port] = server.get("/openapi.json").json()
+    return SPECS[server.port]
+
+
+def operation_of(spec: dict, method: str, path: str) -> dict | None:
+    """The spec's operation for a request, matching path templates such as /download/{format}."""
+    path = urlsplit(path).path
+    for template, methods in spec["paths"].items():
+        pattern = "^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path) and method.lower() in methods:
+            return methods[method.lower()]
+    return None
+
+
+def documented(reply, model=None):
+    """Check that the spec declares this answer (route, method, status) and that the JSON body
+    validates against the declared schema (and ``model``, when given); return the parsed body."""
+    spec = spec_of(reply.server)
+    op = operation_of(spec, reply.method, reply.path)
+    assert op is not None, f"{reply.method} {reply.path} is not in /openapi.json"
+    response = op["responses"].get(str(reply.status))
+    assert response is not None, f"{reply.method} {reply.path} answered {reply.status}, not in /openapi.json"
+    body = None
+    for media in response.get("content", {}).values():
+        if "$ref" in media.get("schema", {}):
+            declared = getattr(schemas, media["schema"]["$ref"].rsplit("/", 1)[-1])
+            assert model is None or declared is model, (declared, model)
+            body = reply.json()
+            declared.model_validate(body)  # extra="forbid": a field the schema lacks fails here
+    if model is not None and body is None:
+        raise AssertionError(f"{reply.method} {reply.path} {reply.status} declares no {model.__name__}")
+    return body
+
+
 def error_of(reply, status: int, code: str | None = None) -> dict:
-    """Check the JSON error shape {"error": {"code", "message"}} and return the inner object."""
+    """Check the JSON error shape {"error": {"code", "message"}} and return the inner object;
+    the code must be in the spec's table, and in the operation's answers for this status."""
     assert reply.status == status, (reply.status, reply.body[:500])
     assert reply.header("Content-Type").startswith("application/json"), reply.headers
     error = reply.json()["error"]
@@ -79,16 +125,47 @@ def error_of(reply, status: int, code: str | None = None) -> dict:
     if code:
         assert error["code"] == code, error
     assert "Traceback" not in reply.text
+    assert error["code"] in schema_of(reply.server, "ErrorBody")["properties"]["code"]["enum"]
+    if operation_of(spec_of(reply.server), reply.method, reply.path) is not None:  # not 404/405 routing
+        documented(reply)
+        codes = operation_of(spec_of(reply.server), reply.method, reply.path)["responses"][str(status)]
+        if "x-error-codes" in codes:
+            assert error["code"] in codes["x-error-codes"], (reply.path, status, codes)
     return error
+
+
+def libre_error_of(reply, status: int, code: str | None = None) -> str:
+    """LibreTranslate's shape on /translate: {"error": "message"} and the code in X-Error-Code."""
+    assert reply.status == status, (reply.status, reply.body[:500])
+    schemas.LibreError.model_validate(reply.json())
+    documented(reply, schemas.LibreError)
+    header = reply.header("X-Error-Code")
+    assert header in ERROR_CODES and (code is None or header == code), header
+    response = operation_of(spec_of(reply.server), "POST", "/translate")["responses"][str(status)]
+    assert header in response["x-error-codes"], (header, response)
+    return reply.json()["error"]
+
+
+def schema_of(server, name: str) -> dict:
+    return spec_of(server)["components"]["schemas"][name]
+
+
+def local_app():
+    """The same app as the servers' (no model needed to list its routes)."""
+    from mt.web import create_app
+
+    return create_app(lambda: None, None, batching=False)
 
 
 # -- operations ------------------------------------------------------------------------------------
 def test_healthz_and_readyz(server):
     reply = server.get("/healthz")
     assert reply.status == 200 and reply.json() == {"status": "ok"}
+    documented(reply, schemas.Health)
     reply = server.get("/readyz")
     assert reply.status == 200
     assert reply.json()["status"] == "ready" and reply.json()["model"]
+    documented(reply, schemas.Ready)
 
 
 def test_openapi_describes_every_endpoint(server):
@@ -100,6 +177,48 @@ def test_openapi_describes_every_endpoint(server):
                  "/docs", "/", "/download/{format}", "/api/align"):
         assert path in spec["paths"], path
     assert "post" in spec["paths"]["/api/translate"] and "post" in spec["paths"]["/translate"]
+
+
+def test_openapi_lists_exactly_the_routes_of_the_app(server):
+    from mt.web.openapi import openapi_path
+
+    app = local_app()
+    routes = {(openapi_path(rule.rule), method.lower()) for rule in app.url_map.iter_rules()
+              if rule.endpoint != "static" for method in rule.methods - {"HEAD", "OPTIONS"}}
+    listed = {(path, method) for path, methods in server.get("/openapi.json").json()["paths"].items()
+              for method in methods}
+    assert listed == routes
+    assert len(routes) == 11  # 10 paths; / has GET and POST
+
+
+def test_every_error_code_the_code_can_emit_is_in_the_spec(server):
+    """The codes in the source (ApiError("code", ...), the HTTP fallbacks, the 500 and /readyz's
+    503) are all in the spec's table, each answered with the status the table gives it."""
+    source = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "mt" / "web").glob("*.py"))
+    emitted = set(re.findall(r'ApiError\(\s*"(\w+)"', source))
+    emitted |= set(re.findall(r'error_response\(\s*\d+,\s*"(\w+)"', source))
+    emitted |= set(re.findall(r'"code":\s*"(\w+)"', source))
+    emitted |= set(HTTP_CODES.values()) | {"http_error"}
+    assert {"invalid_input", "unsupported_language", "unsupported_format", "invalid_field", "internal_error",
+            "model_unavailable", "text_too_long"} <= emitted  # the scan finds them
+    enum = set(schema_of(server, "ErrorBody")["properties"]["code"]["enum"])
+    assert emitted <= enum == set(ERROR_CODES)
+    for path, methods in spec_of(server)["paths"].items():
+        for method, op in methods.items():
+            for status, response in op["responses"].items():
+                for code in response.get("x-error-codes", []):
+                    assert ERROR_CODES[code][0] == int(status), (path, method, status, code)
+
+
+def test_timings_and_segments_are_declared_field_by_field(server):
+    """A drifted field fails: the response schemas forbid what they do not declare."""
+    timings = schema_of(server, "Timings")
+    assert timings["additionalProperties"] is False
+    assert {"segment_ms", "cache_ms", "model_ms", "model_sentences", "links_ms", "links_model_ms",
+            "links_sentences", "quality_ms", "total_ms"} == set(timings["properties"])
+    with pytest.raises(ValueError):
+        schemas.Timings.model_validate({"segment_ms": 1, "cache_ms": 1, "model_ms": 1, "model_sentences": 1,
+                                        "total_ms": 1, "new_ms": 1})
 
 
 def test_docs_page_renders_the_spec(server):
@@ -129,7 +248,7 @@ def test_page_form_and_security_headers(server):
 def test_models(server):
     reply = server.get("/api/models")
     assert reply.status == 200
-    data = reply.json()
+    data = documented(reply, schemas.Models)
     assert data["ready"] is True and data["error"] is None and data["served"]
     served = [row for row in data["models"] if row["served"]]
     assert len(served) == 1 and served[0]["loaded"] is True
@@ -140,9 +259,9 @@ def test_models(server):
 def test_translate_seed_offsets_and_cache(server, seed_text):
     reply = server.post_json("/api/translate", {"text": seed_text})
     assert reply.status == 200, reply.text
-    data = reply.json()
+    data = documented(reply, schemas.TranslateResponse)
     assert data["model"]
-    assert set(data["timings"]) >= {"total_ms", "model_ms", "cache_ms", "segment_ms"}
+    assert set(data["timings"]) >= {"total_ms", "model_ms", "cache_ms", "segment_ms", "links_ms", "quality_ms"}
     sentences = data["sentences"]
     assert len(sentences) == 14
     assert [s["kind"] for s in sentences].count("byline") == 1 and sentences[-1]["kind"] == "byline"
@@ -152,7 +271,7 @@ def test_translate_seed_offsets_and_cache(server, seed_text):
         assert pair["translation"]
     assert data["translation"]
 
-    again = server.post_json("/api/translate", {"text": seed_text}).json()
+    again = documented(server.post_json("/api/translate", {"text": seed_text}), schemas.TranslateResponse)
     translated = [pair for pair in again["sentences"] if pair["kind"] != "byline"]
     assert translated and all(pair["cached"] is True for pair in translated)
     assert [p["translation"] for p in again["sentences"]] == [p["translation"] for p in sentences]
@@ -282,6 +401,7 @@ def test_libretranslate_string_and_list(server):
     single = server.post_json("/translate", {"q": "Hà Nội là thủ đô của Việt Nam.", "source": "vi", "target": "en",
                                              "format": "text"})
     assert single.status == 200
+    documented(single, schemas.LibreResponse)
     assert isinstance(single.json()["translatedText"], str) and single.json()["translatedText"]
     assert "detectedLanguage" not in single.json()
     expected = server.post_json("/api/translate", {"text": "Hà Nội là thủ đô của Việt Nam."}).json()["translation"]
@@ -289,7 +409,7 @@ def test_libretranslate_string_and_list(server):
 
     batch = server.post_json("/translate", {"q": ["Xin chào.", "Tạm biệt.", ""], "source": "auto", "target": "en"})
     assert batch.status == 200
-    data = batch.json()
+    data = documented(batch, schemas.LibreResponse)
     assert isinstance(data["translatedText"], list) and len(data["translatedText"]) == 3
     assert data["translatedText"][2] == "" and all(data["translatedText"][:2])
     assert data["detectedLanguage"] == [{"confidence": 100, "language": "vi"}] * 3
@@ -298,35 +418,67 @@ def test_libretranslate_string_and_list(server):
 def test_libretranslate_form_encoded(server):
     reply = server.post_form("/translate", {"q": "Xin chào thế giới.", "source": "auto", "target": "en"})
     assert reply.status == 200, reply.text
-    data = reply.json()
+    data = documented(reply, schemas.LibreResponse)
     assert data["translatedText"]
     assert data["detectedLanguage"] == {"confidence": 100, "language": "vi"}
     multipart = server.post_multipart("/translate", {"q": "Xin chào thế giới.", "source": "vi", "target": "en"})
     assert multipart.status == 200 and multipart.json()["translatedText"] == data["translatedText"]
 
 
-@pytest.mark.parametrize("payload, fragment", [
-    ({"q": "Xin chào.", "source": "vi", "target": "en", "format": "html"}, "html format is not supported"),
-    ({"q": "Xin chào.", "source": "fr", "target": "en"}, "fr is not supported"),
-    ({"q": "Xin chào.", "source": "vi", "target": "de"}, "de is not supported"),
-    ({"source": "vi", "target": "en"}, "missing q"),
-    ({"q": [], "source": "vi", "target": "en"}, "missing q"),
-    ({"q": 42, "source": "vi", "target": "en"}, "q must be"),
-    ({"q": ["ok", 1], "source": "vi", "target": "en"}, "q must be"),
+@pytest.mark.parametrize("payload, fragment, code", [
+    ({"q": "Xin chào.", "source": "vi", "target": "en", "format": "html"}, "html format is not supported",
+     "unsupported_format"),
+    ({"q": "Xin chào.", "source": "fr", "target": "en"}, "fr is not supported", "unsupported_language"),
+    ({"q": "Xin chào.", "source": "vi", "target": "de"}, "de is not supported", "unsupported_language"),
+    ({"source": "vi", "target": "en"}, "missing q", "invalid_field"),
+    ({"q": [], "source": "vi", "target": "en"}, "missing q", "invalid_field"),
+    ({"q": 42, "source": "vi", "target": "en"}, "q must be", "invalid_field"),
+    ({"q": ["ok", 1], "source": "vi", "target": "en"}, "q must be", "invalid_field"),
+    ({"q": "Xin chào.", "source": 3}, "source must be a string", "invalid_field"),
+    ({"q": "Xin chào.", "beam": 0}, "beam", "invalid_field"),
 ])
-def test_libretranslate_errors_use_its_shape(server, payload, fragment):
-    reply = server.post_json("/translate", payload)
-    assert reply.status == 400
-    data = reply.json()
-    assert isinstance(data["error"], str) and fragment in data["error"]
-    assert reply.header("X-Error-Code")
+def test_libretranslate_errors_use_its_shape(server, payload, fragment, code):
+    message = libre_error_of(server.post_json("/translate", payload), 400, code)
+    assert fragment in message
 
 
 def test_libretranslate_content_types(server):
     reply = server.request("POST", "/translate", b"q=x", {"Content-Type": "text/csv"})
-    assert reply.status == 415 and isinstance(reply.json()["error"], str)
+    libre_error_of(reply, 415, "unsupported_media_type")
     reply = server.request("POST", "/translate", b"{oops", {"Content-Type": "application/json"})
-    assert reply.status == 400 and isinstance(reply.json()["error"], str)
+    libre_error_of(reply, 400, "invalid_json")
+
+
+# -- text that is not valid Unicode ----------------------------------------------------------------
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/translate", rb'{"text": "Xin ch\u00e0o \ud800."}', "text"),
+    ("/api/translate", rb'{"text": "\udfff"}', "text"),
+    ("/api/align", rb'{"vi": "T\u00f4i \ud800.", "en": "I."}', "vi"),
+    ("/api/align", rb'{"vi": "T\u00f4i.", "en": "I \udbff."}', "en"),
+    ("/download/tmx", rb'{"text": "x \ud800."}', "text"),
+    ("/translate", rb'{"q": "x \ud800.", "source": "vi"}', "q"),
+    ("/translate", rb'{"q": ["Xin ch\u00e0o.", "x \ud800."]}', "q[1]"),
+])
+def test_lone_surrogates_are_400_in_the_documented_shape(server, path, body, field):
+    reply = server.request("POST", path, body, {"Content-Type": "application/json"})
+    if path == "/translate":
+        message = libre_error_of(reply, 400, "invalid_field")
+    else:
+        message = error_of(reply, 400, "invalid_field")["message"]
+    assert message.startswith(f"{field} is not valid Unicode"), message
+    assert "surrogate" in message
+    assert server.post_json("/api/translate", {"text": "Xin chào."}).status == 200  # still serving
+
+
+def test_align_over_http(server):
+    reply = server.post_json("/api/align", {"vi": "Tôi đi học. Trời mưa to.", "en": "I go to school. It is raining hard."})
+    assert reply.status == 200, reply.text
+    data = documented(reply, schemas.AlignResponse)
+    assert len(data["vi_sentences"]) == 2 and len(data["en_sentences"]) == 2
+    assert sorted(i for link in data["links"] for i in link["vi"]) == [0, 1]
+    error = error_of(server.post_json("/api/align", {"vi": "x", "en": "y", "lines": "yes"}), 400, "invalid_field")
+    assert "lines" in error["message"]
+    error_of(server.post_json("/api/align", {"vi": "x"}), 400, "invalid_field")
 
 
 # -- the page over HTTP (the browser drives it in test_page.py) -------------------------------------
@@ -459,13 +611,14 @@ def test_api_keys(secured_server):
     assert s.post_json("/api/translate", {"text": "Xin chào.", "api_key": API_KEY}).status == 200
     assert s.post_json("/api/translate", {"text": "Xin chào."}, {"Authorization": f"Bearer {API_KEY}"}).status == 200
     assert s.post_json("/api/translate", {"text": "Xin chào."}, {"X-API-Key": "second-key"}).status == 200
+    assert s.post_json(f"/api/translate?api_key={API_KEY}", {"text": "Xin chào."}).status == 200  # as documented
     libre = s.post_form("/translate", {"q": "Xin chào.", "source": "vi", "target": "en", "api_key": API_KEY})
     assert libre.status == 200 and libre.json()["translatedText"]
     denied = s.post_form("/translate", {"q": "Xin chào.", "source": "vi", "target": "en"})
     assert denied.status == 401 and isinstance(denied.json()["error"], str)
     page_denied = s.post_form("/", {"text": "Xin chào."})
     assert page_denied.status == 401 and "API key" in page_denied.text
-    # 9 translating requests so far: within the 12/minute budget
+    # 10 translating requests so far: within the 12/minute budget
 
 
 def test_rate_limit(secured_server):

@@ -54,9 +54,10 @@ def string_or_none(value: Any) -> Any:
 Text = Annotated[StrictStr, BeforeValidator(valid_unicode)]
 ModelId = Annotated[StrictStr | None, BeforeValidator(stripped_or_none),
                     Field(description="A model id from GET /api/models (default: the served model)")]
-Beam = Annotated[StrictInt | None, Field(ge=MIN_BEAM, le=MAX_BEAM, description="Beam size (default: the model's)")]
-FormBeam = Annotated[int | None, BeforeValidator(blank_is_none),
-                     Field(ge=MIN_BEAM, le=MAX_BEAM, description="Beam size (default: the model's)")]
+Beam = Annotated[Annotated[StrictInt, Field(ge=MIN_BEAM, le=MAX_BEAM)] | None,
+                 Field(description="Beam size (default: the model's)")]
+FormBeam = Annotated[Annotated[int, Field(ge=MIN_BEAM, le=MAX_BEAM)] | None, BeforeValidator(blank_is_none),
+                     Field(description="Beam size (default: the model's)")]
 ApiKey = Annotated[str | None, BeforeValidator(string_or_none),
                    Field(description="Only when the server requires API keys (or send a header)")]
 
@@ -290,8 +291,11 @@ class ModelRow(ResponseModel):
     license: str | None = None
     default: bool = False
     cached: bool = Field(False, description="Present in the local Hugging Face cache")
-    served: bool
-    loaded: bool
+    tone: str | None = Field(None, description="Tone-mark placement the model expects: new (hoà) or old (hòa)")
+    revision: str | None = Field(None, description="Pinned Hugging Face revision (empty: the latest)")
+    comment: str | None = Field(None, description="What models.txt says about it")
+    served: bool = Field(description="This server serves it")
+    loaded: bool = Field(description="Served and loaded")
 
 
 class Models(ResponseModel):

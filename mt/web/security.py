@@ -40,16 +40,17 @@ def presented_api_key() -> str | None:
         return auth[7:].strip() or None
     if request.headers.get("X-API-Key"):
         return request.headers["X-API-Key"].strip()
-    if is_form():
-        return request.form.get("api_key") or None
+    if is_form() and request.form.get("api_key"):
+        return request.form["api_key"]
     if request.is_json:
         try:
             data = json.loads(request.get_data(cache=True))
         except (ValueError, RecursionError):
-            return None
+            data = None
         key = data.get("api_key") if isinstance(data, dict) else None
-        return key if isinstance(key, str) and key else None
-    return request.args.get("api_key") or None
+        if isinstance(key, str) and key:
+            return key
+    return request.args.get("api_key") or None  # the query, as the OpenAPI document declares
 
 
 def check_api_key() -> None:
