@@ -70,6 +70,7 @@ class TranslatedBlock:
     text: str
     spans: list[tuple[int, int]]
     offsets: list[int]  # where each pair's translation starts in ``text``
+    start: int = 0  # where the block starts in the joined article (the pairs' offsets)
 
 
 def join_blocks(blocks: list[Block]) -> tuple[str, list[int]]:
@@ -115,7 +116,7 @@ def carry_block(block: Block, start: int, pairs: list) -> TranslatedBlock:
     english = lead + "".join(pieces) + trail
     body = (len(lead), len(lead) + sum(map(len, pieces)))
     ranges = [_map_span(span, start, pairs, offsets, body) for span in block.spans]
-    return TranslatedBlock(block, pairs, english, nest(block.spans, ranges, english), offsets)
+    return TranslatedBlock(block, pairs, english, nest(block.spans, ranges, english), offsets, start)
 
 
 def _map_span(span: Span, start: int, pairs: list, offsets: list[int], body: tuple[int, int]) -> tuple[int, int]:
