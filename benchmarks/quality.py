@@ -41,8 +41,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # shared_data, tiny_model
 
-from mt.testing import iwslt_segments  # noqa: E402
+from shared_data import iwslt_segments  # noqa: E402
 from mt.quality.scores import ENGLISH_THRESHOLD, QUALITY_THRESHOLD, quality_scores  # noqa: E402
 
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
@@ -104,7 +105,7 @@ def main() -> None:
     if args.tiny:
         import tempfile
 
-        from mt.testing import build_tiny_marian
+        from tiny_model import build_tiny_marian
         from mt.engines.loader import load_engine
 
         with tempfile.TemporaryDirectory() as tmp:

@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # mt from the checkout; shared_data, tiny_model
 IWSLT = Path(__file__).resolve().parents[1].parent / "shared/data/iwslt15"
 MODEL_NAME = "opus-mt-vi-en"  # matches the models.txt line: its beam and cap apply
 BEAM, MAX_LEN_A, MAX_LEN_B = 4, 1.5, 10  # that line's settings (used by the naive loop too)
@@ -75,8 +76,7 @@ def vm_hwm_mb(pid: str | int = "self") -> float:
 
 
 def segments_of(n: int) -> list[str]:
-    sys.path.insert(0, str(ROOT))
-    from mt.testing import iwslt_talks
+    from shared_data import iwslt_talks
 
     for talk in iwslt_talks("tst2013", "vi"):
         if len(talk) >= n:
@@ -90,7 +90,7 @@ def article_text(segments: list[str]) -> str:
 
 
 def child_build(args) -> dict:
-    from mt.testing import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
+    from tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
 
     start = time.perf_counter()
     out = build_tiny_marian(Path(args.model_dir), eos_bias=EOS_BIAS, **OPUS_MT_VI_EN_SHAPE)
@@ -359,7 +359,6 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.child:
-        sys.path.insert(0, str(ROOT))
         print(json.dumps(CHILDREN[args.child](args), ensure_ascii=False))
         return 0
 

@@ -42,6 +42,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tiny_engine(tiny_model_dir):
     """``load_engine`` on the tiny model with the transformers engine: the real
     TransformersEngine, CPU fp32 (named explicitly: "auto" may pick another engine)."""
-    from mt.translate import load_engine
+    from mt.engines.loader import load_engine
 
     return load_engine(str(tiny_model_dir), engine="transformers")

@@ -29,7 +29,7 @@ from mt.engines.conversion import (
 from mt.engines.ctranslate2 import CTranslate2Engine
 from mt.errors import ConfigError
 from mt.models import ModelSpec, resolve_model, spec_from_dir
-from mt.testing import sample_sentences
+from tiny_model import sample_sentences
 from mt.engines.base import DecodingSettings
 from mt.engines.loader import auto_engine, load_engine
 from mt.engines.transformers import TransformersEngine
@@ -181,7 +181,7 @@ def test_int8_attention_shapes(ct2_int8, ct2_fp32, sentences):
 def test_attention_of_fresh_translations_comes_from_decoding(ct2_fp32, sentences, monkeypatch, beam):
     """Word links of what the engine just translated need no second pass: the attention recorded
     while decoding is used, on the generated pieces, and equals a forced pass on them."""
-    from mt.wordalign import word_attention
+    from mt.links import word_attention
 
     texts = sentences[:8]
     translations = check_memo_matches_forced(ct2_fp32, texts, GREEDY.replace(beam=beam))

@@ -248,7 +248,7 @@ def _fake_hub_cache(cache: Path, model_id: str, model_dir: Path, commit: str = "
 def test_cached_hub_model_loads_without_network(tiny_model_dir, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from mt.translate import load_engine
+    from mt.engines.loader import load_engine
 
     cache = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
