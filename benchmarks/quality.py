@@ -20,7 +20,7 @@ Distributions compared:
 * mismatched pairs: vi line i vs en line p(i), p a seeded random derangement (an unrelated English
   sentence: what a hallucinated translation looks like to the embedder);
 * copies: vi line i vs vi line i (untranslated output), for ``english``;
-* ``--tiny N``: the gibberish of the random-weight test model (``mt.testing.build_tiny_marian``)
+* ``--tiny N``: the gibberish of the random-weight test model (``tests/tiny_model.py`` (``build_tiny_marian``))
   on the first N lines.
 
 For each score it prints percentiles, the equal-error-rate threshold (share of real pairs below

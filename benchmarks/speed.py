@@ -2,7 +2,7 @@
 
 Model: a random-weight Marian model with the exact shape of Helsinki-NLP/opus-mt-vi-en
 (d_model 512, 6+6 layers, 8 heads, ffn 2048, vocabulary 53,739), built offline by
-``mt.testing.build_tiny_marian`` into a folder named ``opus-mt-vi-en`` so that the settings of
+``tests/tiny_model.py`` (``build_tiny_marian``) into a folder named ``opus-mt-vi-en`` so that the settings of
 that models.txt line apply (beam 4, output cap 1.5 × source tokens + 10). Compute per token is
 the real model's; only the words are gibberish, so output lengths differ between engines and
 speed is given in generated tokens per second (EOS included, as ``generate`` counts it). Text:

@@ -441,7 +441,7 @@ def build_tiny_family(out: Path, family: str) -> Path:
         model = T.M2M100ForConditionalGeneration(T.M2M100Config(**dims))
     config = model.config
     gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # as mt.testing: weights large enough for outputs to depend on the input
+    with torch.no_grad():  # as tests/tiny_model.py: weights large enough for outputs to depend on the input
         for name, p in model.named_parameters():
             if p.dim() == 2 and "embed" not in name and "shared" not in name:
                 p.normal_(0.0, p.shape[1] ** -0.5, generator=gen)
@@ -493,7 +493,7 @@ def test_auto_falls_back_to_transformers_when_conversion_fails(tmp_path, monkeyp
     monkeypatch.delenv("MT_ENGINE", raising=False)
     model_dir = build_tiny_family(tmp_path / "tiny-nllb-moe", "nllb-moe")
     assert spec_from_dir(model_dir).family == "nllb"
-    with caplog.at_level(logging.WARNING, logger="mt.translate"):
+    with caplog.at_level(logging.WARNING, logger="mt.engines.loader"):
         engine = load_engine(str(model_dir))
     assert isinstance(engine, TransformersEngine)
     assert any("falling back to transformers" in r.getMessage() and "NllbMoe" in r.getMessage() for r in caplog.records)

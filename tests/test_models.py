@@ -294,7 +294,7 @@ def _run_load(tmp_path, env_changes: dict[str, str | None], model: str = DEFAULT
         f"""
         import time
         from mt.errors import ModelUnavailable
-        from mt.translate import load_engine
+        from mt.engines.loader import load_engine
         start = time.monotonic()
         try:
             load_engine({model!r})

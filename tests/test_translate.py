@@ -155,7 +155,7 @@ def test_pruned_greedy_failure_falls_back_to_plain_generate(tiny_model_dir, sent
         raise AttributeError("internal API moved")
 
     monkeypatch.setattr(transformers_module, "_greedy_pruned", broken)
-    with caplog.at_level("WARNING", logger="mt.translate"):
+    with caplog.at_level("WARNING", logger="mt.engines.transformers"):
         assert engine.translate(sentences[:5], GREEDY) == expected
     assert not engine.prune_finished
     assert "using plain generate" in caplog.text
