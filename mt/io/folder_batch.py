@@ -1,20 +1,24 @@
-"""Translate a folder of articles: resumable, atomic outputs, progress in sentences.
+"""Translate many articles: a folder of .txt files or a corpus .jsonl; resumable, atomic outputs,
+progress in sentences.
 
-For IN_DIR/a/b.txt it writes OUT_DIR/a/b.jsonl, OUT_DIR/a/b.tmx and OUT_DIR/a/b.en.txt.
-A file counts as done when all three exist; each is written atomically, so a killed run
-is resumed by running the same command again (translations already made come from the cache).
+For IN_DIR/a/b.txt it writes OUT_DIR/a/b.jsonl, OUT_DIR/a/b.tmx and OUT_DIR/a/b.en.txt; for a
+corpus line ``{"id": "a/b", "text": ...}`` the same three files. An article counts as done when
+all three exist; each is written atomically, so a killed run is resumed by running the same
+command again (translations already made come from the cache). :func:`translate_article` is
+the one article → outputs step, shared by this local batch and the Ray batch (mt.io.ray_batch).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mt.errors import InputError, MTError
 from mt.io.formats import english_text, read_article, to_jsonl, to_tmx, write_atomic
 from mt.pipeline import translate_document
-from mt.segment import split_sentences
+from mt.text.segment import split_sentences
 
 # Written in this order; the English text last, so its presence means the other two exist too.
 OUTPUTS = ((".jsonl", to_jsonl), (".tmx", to_tmx), (".en.txt", english_text))
@@ -38,6 +42,29 @@ class BatchSummary:
         return "\n".join(lines)
 
 
+@dataclass
+class Article:
+    """One article still to translate: how messages name it, its text, where its outputs go."""
+
+    name: str
+    text: str
+    stem: str  # OUT_DIR/<name without .txt>; the outputs are stem + each suffix of OUTPUTS
+
+
+def stem_outputs(stem: str | Path) -> list[Path]:
+    stem = Path(stem)
+    return [stem.with_name(stem.name + suffix) for suffix, _ in OUTPUTS]
+
+
+def translate_article(article: Article, engine, cache, settings=None) -> tuple[int, int]:
+    """Article → its three output files, each written atomically; (sentences, cache hits).
+    An MTError (the article cannot be translated) propagates to the caller, nothing written."""
+    document = translate_document(article.text, engine, cache, settings=settings)
+    for path, (_, render) in zip(stem_outputs(article.stem), OUTPUTS):
+        write_atomic(path, render(document))
+    return len(document.sentences), document.cache_hits
+
+
 def find_articles(in_dir: Path, out_dir: Path) -> list[Path]:
     """Every *.txt under in_dir, sorted, leaving out our own outputs when out_dir lies inside in_dir."""
     out_dir = out_dir.resolve()
@@ -52,16 +79,22 @@ def find_articles(in_dir: Path, out_dir: Path) -> list[Path]:
 
 
 def output_paths(article: Path, in_dir: Path, out_dir: Path) -> list[Path]:
-    stem = out_dir / article.relative_to(in_dir).with_suffix("")
-    return [stem.with_name(stem.name + suffix) for suffix, _ in OUTPUTS]
+    return stem_outputs(out_dir / article.relative_to(in_dir).with_suffix(""))
 
 
 def is_done(paths: list[Path]) -> bool:
     return all(path.exists() for path in paths)
 
 
+def is_corpus(source: str | Path) -> bool:
+    return Path(source).suffix.lower() == ".jsonl" and not Path(source).is_dir()
+
+
 def check_dirs(in_dir: Path, out_dir: Path) -> None:
-    if not in_dir.is_dir():
+    if is_corpus(in_dir):
+        if not in_dir.is_file():
+            raise InputError(f"{in_dir}: no such corpus file")
+    elif not in_dir.is_dir():
         raise InputError(f"{in_dir}: not a directory")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +103,7 @@ def check_dirs(in_dir: Path, out_dir: Path) -> None:
 
 
 def load_pending(articles, in_dir, out_dir, summary) -> list[tuple[Path, str, list[Path]]]:
-    """Read every article still to do; unreadable ones are reported and left out."""
+    """Read every article file still to do; unreadable ones are reported and left out."""
     pending = []
     for article in articles:
         outputs = output_paths(article, in_dir, out_dir)
@@ -84,6 +117,63 @@ def load_pending(articles, in_dir, out_dir, summary) -> list[tuple[Path, str, li
     return pending
 
 
+def corpus_stem(article_id: object, out_dir: Path) -> str:
+    """OUT_DIR/<id>; an id may name subfolders ("2024/a1") but never leave OUT_DIR."""
+    if isinstance(article_id, bool) or not isinstance(article_id, (str, int)) or not str(article_id).strip():
+        raise InputError('"id" must be a non-empty string or integer')
+    name = str(article_id)
+    parts = PurePosixPath(name).parts
+    if (name.startswith("/") or "\\" in name or "\0" in name
+            or any(part in (".", "..") or part.startswith(".") for part in parts)):
+        raise InputError(f'"id" {name!r} is not a safe relative file name')
+    return str(out_dir.joinpath(*parts))
+
+
+def read_corpus(corpus: Path, out_dir: Path, summary: BatchSummary) -> list[Article]:
+    """Articles of a corpus .jsonl still to do (one {"id", "text"} per line); bad lines are
+    named CORPUS:LINE in the summary and left out."""
+    articles, seen = [], set()
+    for number, line in enumerate(read_article(corpus).split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{corpus.name}:{number}"
+        try:
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise InputError(f"not a JSON object ({error.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise InputError('expected {"id": ..., "text": "..."}')
+            stem = corpus_stem(record.get("id"), out_dir)
+            if stem in seen:
+                raise InputError(f'"id" {record["id"]!r} repeats an earlier line')
+        except InputError as error:
+            summary.failed.append((where, str(error)))
+            continue
+        seen.add(stem)
+        if is_done(stem_outputs(stem)):
+            summary.skipped += 1
+        else:  # the same newline handling as for an article file
+            articles.append(Article(str(record["id"]), record["text"].replace("\r\n", "\n").replace("\r", "\n"), stem))
+    return articles
+
+
+def collect_articles(source, out_dir, summary: BatchSummary) -> list[Article]:
+    """The articles of a folder or corpus still to translate (done ones counted as skipped,
+    unreadable ones as failed)."""
+    source, out_dir = Path(source), Path(out_dir)
+    check_dirs(source, out_dir)
+    if is_corpus(source):
+        return read_corpus(source, out_dir, summary)
+    pending = load_pending(find_articles(source, out_dir), source, out_dir, summary)
+    return [Article(str(path.relative_to(source)), text, str(outputs[0])[: -len(OUTPUTS[0][0])])
+            for path, text, outputs in pending]
+
+
+def count_sentences(articles: list[Article]) -> int:
+    return sum(len(split_sentences(article.text)) for article in articles)
+
+
 def make_progress(total: int, enabled: bool):
     from tqdm import tqdm
 
@@ -91,24 +181,20 @@ def make_progress(total: int, enabled: bool):
 
 
 def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress: bool = True) -> BatchSummary:
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    check_dirs(in_dir, out_dir)
+    """Translate a folder (or corpus .jsonl) in this process; see the module docstring."""
     started = time.perf_counter()
     summary = BatchSummary()
-    pending = load_pending(find_articles(in_dir, out_dir), in_dir, out_dir, summary)
-    total = sum(len(split_sentences(text)) for _, text, _ in pending)
-    with make_progress(total, progress) as bar:
-        for article, text, outputs in pending:
+    articles = collect_articles(in_dir, out_dir, summary)
+    with make_progress(count_sentences(articles), progress) as bar:
+        for article in articles:
             try:
-                document = translate_document(text, engine, cache, settings=settings)
+                sentences, hits = translate_article(article, engine, cache, settings)
             except MTError as error:
-                summary.failed.append((str(article.relative_to(in_dir)), str(error)))
+                summary.failed.append((article.name, str(error)))
                 continue
-            for path, (_, render) in zip(outputs, OUTPUTS):
-                write_atomic(path, render(document))
             summary.translated += 1
-            summary.sentences += len(document.sentences)
-            summary.cache_hits += document.cache_hits
-            bar.update(len(document.sentences))
+            summary.sentences += sentences
+            summary.cache_hits += hits
+            bar.update(sentences)
     summary.seconds = time.perf_counter() - started
     return summary
