@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_engine_from(args):
-    from .translate import load_engine
+    from .engines.loader import load_engine
 
     return load_engine(args.model, engine=args.engine)
 
@@ -103,8 +103,8 @@ def cache_from(args):
 
 
 def run_segment(args) -> int:
-    from .formats import read_article
-    from .segment import split_sentences
+    from .io.formats import read_article
+    from .text.segment import split_sentences
 
     for segment in split_sentences(read_article(args.file)):
         if args.jsonl:
@@ -115,7 +115,7 @@ def run_segment(args) -> int:
 
 
 def run_translate(args) -> int:
-    from .formats import read_article, to_jsonl
+    from .io.formats import read_article, to_jsonl
     from .pipeline import translate_document
 
     text = read_article(args.file)
@@ -128,7 +128,7 @@ def run_translate(args) -> int:
 
 
 def run_batch(args) -> int:
-    from .batch import translate_folder
+    from .io.folder_batch import translate_folder
 
     engine = load_engine_from(args)
     summary = translate_folder(
@@ -171,7 +171,7 @@ def run_cache(args) -> int:
 
 def run_align(args) -> int:
     from .align import align_document
-    from .formats import alignment_jsonl, alignment_tmx, alignment_tsv, read_article
+    from .io.formats import alignment_jsonl, alignment_tmx, alignment_tsv, read_article
 
     result = align_document(read_article(args.vi_file), read_article(args.en_file), lines=args.lines)
     render = {"jsonl": alignment_jsonl, "tmx": alignment_tmx}.get(args.format, alignment_tsv)

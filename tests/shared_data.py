@@ -17,7 +17,6 @@ SHARED = ROOT.parent / "shared" / "data"
 SEED_DIR = SHARED / "seed"
 SEED = SEED_DIR / "000_10fae895d14971dd.txt"
 IWSLT = SHARED / "iwslt15"
-IWSLT_DIR = IWSLT  # old name (mt.testing)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""English sentence splitting (the Vietnamese splitter is :mod:`mt.segment`): spans of the
+"""English sentence splitting (the Vietnamese splitter is :mod:`mt.text.segment`): spans of the
 sentences of a text, for aligning an article with an existing English translation."""
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def create_app(
 ) -> Flask:
     """Build the Flask app around one engine (or a loader called once) and one sentence cache.
 
-    ``batching`` (default on): the engine is wrapped in :class:`mt.batching.BatchingEngine`, one
+    ``batching`` (default on): the engine is wrapped in :class:`mt.engines.request_queue.BatchingEngine`, one
     worker that batches the sentences of concurrent requests (at most ``batch_sentences`` per
     model call, waiting at most ``batch_wait_ms`` for more); /readyz reports its counts.
 

@@ -310,7 +310,7 @@ class Health(ResponseModel):
 
 
 class BatchingStats(ResponseModel):
-    """The request batcher's counts since start (mt.batching.BatchingEngine.stats); a counter may be
+    """The request batcher's counts since start (mt.engines.request_queue.BatchingEngine.stats); a counter may be
     added there without a release of the API, so unknown counters are allowed here."""
 
     model_config = ConfigDict(extra="allow")
