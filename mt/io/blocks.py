@@ -182,8 +182,9 @@ def _word_spans(text: str) -> list[tuple[int, int]]:
 
 
 def nest(spans: list[Span], ranges: list[tuple[int, int]], text: str) -> list[tuple[int, int]]:
-    """Make mapped ranges a tree again: a child inside its parent, siblings not overlapping (a
-    later sibling starts where an earlier one ends), no range starting or ending on a blank; a
+    """Make mapped ranges a tree again: a child inside its parent, siblings in their source order
+    and not overlapping (a later sibling starts where an earlier one ends; the elements keep their
+    order, so the document's structure is the same), no range starting or ending on a blank; a
     span over source text keeps at least one English word when its parent has one to give."""
     final: list[tuple[int, int]] = [(0, 0)] * len(spans)
     children: dict[int | None, list[int]] = {}
@@ -191,12 +192,16 @@ def nest(spans: list[Span], ranges: list[tuple[int, int]], text: str) -> list[tu
         children.setdefault(span.parent, []).append(index)
 
     def place(parent: int | None, low: int, high: int) -> None:
-        kids = sorted(children.get(parent, []), key=lambda k: (ranges[k][0], -ranges[k][1]))
+        kids = children.get(parent, [])
         cursor = low
-        for kid in kids:
+        words = [w for w in _word_spans(text[low:high])]
+        needy = [not spans[k].atom and spans[k].end > spans[k].start for k in kids]
+        for n, kid in enumerate(kids):
             x, y = ranges[kid]
             x = min(max(x, cursor), high)
-            y = min(max(y, x), high)
+            later = sum(needy[n + 1 :])  # leave a word for each later sibling that had text
+            cap = low + words[-later][0] if later and len(words) >= later else high
+            y = min(max(y, x), max(x, cap), high)
             if not spans[kid].atom:
                 while x < y and text[x].isspace():
                     x += 1
@@ -226,7 +231,7 @@ def render(text: str, spans: list[Span], ranges: list[tuple[int, int]], *, escap
 
     def emit(parent: int | None, low: int, high: int) -> None:
         cursor = low
-        for kid in sorted(children.get(parent, []), key=lambda k: ranges[k]):
+        for kid in children.get(parent, []):
             x, y = ranges[kid]
             out.append(escape(text[cursor:x]))
             span = spans[kid]

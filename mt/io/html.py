@@ -32,6 +32,8 @@ INLINE = frozenset(
     "a abbr acronym b bdi bdo big cite data del dfn em font i ins label mark nobr q rp rt ruby "
     "s small span strike strong sub sup time tt u".split()
 )
+# Elements the browser reopens after a misnested end tag (<b><i>1</b>2</i>: "2" is still italic).
+FORMATTING = frozenset("a b big code em font i nobr s small strike strong tt u".split())
 VERBATIM_INLINE = frozenset("code kbd samp".split())  # kept inside the sentence, never translated
 INLINE_VOID = frozenset("img wbr input embed".split())  # zero-width: kept between the same words
 PROTECTED = frozenset("script style pre textarea svg math template noscript iframe object canvas".split())
@@ -236,12 +238,18 @@ class _Builder:
             tags = [tag for tag, _ in self.stack]
             if token.tag in tags:
                 self._touch(token)
+                reopened = []
                 while self.stack:
                     tag, index = self.stack.pop()
                     self.spans[index].end = self.length
                     if tag == token.tag:
                         self.spans[index].data[1] = self.text[token.start : token.end]
                         break
+                    if tag in FORMATTING:
+                        reopened.append(tag)
+                for tag in reversed(reopened):  # as the browser does: closed here, open again after
+                    self.spans.append(Span(self.length, self.length, ["", ""], False, self._parent()))
+                    self.stack.append((tag, len(self.spans) - 1))
             elif token.tag in INLINE and self.first >= 0:  # a stray end tag: kept where it was
                 self._touch(token)
                 self.atom(token.start, token.end)

@@ -148,7 +148,7 @@ def _lines(text: str) -> str:
     text = " ".join(text.split()) or "…"  # a cue never goes blank: that would end it early
     if len(text) <= LINE_WIDTH:
         return text
-    return "\n".join(textwrap.wrap(text, width=max(LINE_WIDTH, (len(text) + 1) // 2 + 6)))
+    return "\n".join(textwrap.wrap(text, width=max(LINE_WIDTH, (len(text) + 1) // 2 + 6), break_long_words=False, break_on_hyphens=False))
 
 
 def write_subtitles(document: SubtitleDocument, translated: list[TranslatedBlock]) -> bytes:
