@@ -1,0 +1,103 @@
+"""`mt batch --ray` on a real local Ray instance (in-process, 2 CPUs): byte-identical to the local
+batch, resumable, corpus .jsonl input, unreadable inputs named and skipped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+
+from mt.cache import open_cache
+from mt.errors import ConfigError
+from mt.io.folder_batch import translate_folder
+from mt.io.ray_batch import translate_with_ray
+
+ARTICLES = {
+    "a.txt": "Tôi yêu Hà Nội. Hôm nay trời đẹp quá!\n\nThủ tướng đã phát biểu tại hội nghị.\n",
+    "sub/b.txt": "Giá xăng tăng mạnh trong tuần này.\nNgười dân lo lắng về kinh tế.\n",
+    "c.txt": "Đội bóng đá Việt Nam đã thắng trận đấu.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")  # installed with the [test] extra; never skipped in CI
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def tree(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def local_batch(source, out_dir, engine):
+    return translate_folder(source, out_dir, engine, open_cache(disabled=True), progress=False)
+
+
+def ray_batch(source, out_dir, model_dir, **options):
+    return translate_with_ray(source, out_dir, model=str(model_dir), engine="transformers",
+                              no_cache=True, progress=False, **options)
+
+
+@pytest.mark.timeout(300)
+def test_folder_on_ray_is_byte_identical_and_names_unreadable_files(local_ray, tiny_model_dir, tiny_engine, tmp_path):
+    source = tmp_path / "in"
+    for name, text in ARTICLES.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(text, encoding="utf-8")
+    (source / "binary.txt").write_bytes(b"\x00\x01PNG\x00")
+    expected = local_batch(source, tmp_path / "local", tiny_engine)
+    assert expected.failed and expected.failed[0][0] == "binary.txt"
+
+    summary = ray_batch(source, tmp_path / "ray", tiny_model_dir, workers=2, threads=1)
+    assert summary.failed == expected.failed  # named, skipped; the CLI exits 1 on it
+    assert (summary.translated, summary.sentences) == (3, expected.sentences)
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local")
+    assert set(tree(tmp_path / "ray")) == {f"{stem}{suffix}" for stem in ("a", "sub/b", "c")
+                                          for suffix in (".jsonl", ".tmx", ".en.txt")}
+    assert not list((tmp_path / "ray").rglob(".*.part"))  # atomic writes left no temporary files
+
+
+@pytest.mark.timeout(300)
+def test_corpus_jsonl_locally_and_on_ray_resumes(local_ray, tiny_model_dir, tiny_engine, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"id": name.removesuffix(".txt"), "text": text}, ensure_ascii=False)
+             for name, text in ARTICLES.items()]
+    lines[1:1] = ["{not json", json.dumps({"id": "a", "text": "lặp lại"}), json.dumps({"id": "../up", "text": "x"}),
+                  "", json.dumps({"id": 7, "text": "Bảy.\r\nTám."})]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    local = local_batch(corpus, tmp_path / "local", tiny_engine)
+    assert local.translated == 4
+    assert [name for name, _ in local.failed] == ["corpus.jsonl:2", "corpus.jsonl:3", "corpus.jsonl:4"]
+    assert "repeats" in local.failed[1][1] and "safe" in local.failed[2][1]
+    folder = tmp_path / "folder"  # a corpus line gives the same files as the same text in a file
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "b.txt").write_text(ARTICLES["sub/b.txt"], encoding="utf-8")
+    local_batch(folder, tmp_path / "from-folder", tiny_engine)
+    assert tree(tmp_path / "from-folder") == {k: v for k, v in tree(tmp_path / "local").items() if k.startswith("sub/")}
+
+    resumed = tmp_path / "ray"  # two articles already done by an earlier (killed) run
+    for stem in ("a", "7"):
+        for suffix in (".jsonl", ".tmx", ".en.txt"):
+            (resumed / f"{stem}{suffix}").parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / "local" / f"{stem}{suffix}", resumed / f"{stem}{suffix}")
+    summary = ray_batch(corpus, resumed, tiny_model_dir, workers=1, threads=1)
+    assert (summary.translated, summary.skipped) == (2, 2)
+    assert summary.failed == local.failed
+    assert tree(resumed) == tree(tmp_path / "local")
+    again = ray_batch(corpus, resumed, tiny_model_dir)  # nothing left: Ray is not even needed
+    assert (again.translated, again.skipped) == (0, 4)
+
+
+def test_missing_extras_name_the_install_command(monkeypatch, tmp_path):
+    (tmp_path / "in").mkdir()
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the [ray] extra sees
+    with pytest.raises(ConfigError, match=r"pip install 'mt-vi-en\[ray\]'"):
+        translate_with_ray(tmp_path / "in", tmp_path / "out")
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(ConfigError, match=r"pip install 'mt-vi-en\[redis\]'"):
+        open_cache("redis://127.0.0.1:1/0")
