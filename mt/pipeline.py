@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .cache import NullCache
 from .document import Document, SentencePair
+from .errors import InputError
 from .text.normalize import Normalized, is_word_segmented, normalize
 from .text.segment import split_sentences
 
@@ -221,6 +222,10 @@ def translate_document(
     """
     if not isinstance(text, str):
         raise TypeError("text must be a str")
+    try:  # checked here too (not only in the web layer): SentencePiece raises on lone surrogates
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(f"the text is not valid Unicode (a lone surrogate at character {error.start})") from None
     cache = cache if cache is not None else NullCache()
     started = time.perf_counter()
     pairs, maps = _prepare(text, engine.spec.tone)

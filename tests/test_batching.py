@@ -141,10 +141,10 @@ def test_different_settings_are_never_mixed(tiny_engine, greedy):
     assert {settings for _, settings in recording.calls} == {greedy, beam2, tiny_engine.settings}
 
 
-def test_engine_errors_reach_every_caller_of_the_batch_and_the_worker_survives(tiny_engine, greedy):
+def test_a_failing_item_fails_only_its_own_request_and_the_worker_survives(tiny_engine, greedy):
     gate = threading.Event()
     recording = Recording(tiny_engine, fail_on="Câu lỗi.", gate=gate)
-    ok = sentences(2, tag="ok-")
+    ok = sentences(7, tag="ok-")
     with BatchingEngine(recording, max_sentences=32, max_wait_ms=0) as batcher:
         outcomes: dict[str, object] = {}
 
@@ -157,24 +157,108 @@ def test_engine_errors_reach_every_caller_of_the_batch_and_the_worker_survives(t
         first = threading.Thread(target=call, args=("first", ok[:1]))
         first.start()
         assert recording.started.wait(60)  # the first call is inside the engine, held at the gate
-        waiting = [threading.Thread(target=call, args=("bad", ["Câu lỗi."])),
-                   threading.Thread(target=call, args=("mate", ok[1:]))]
+        waiting = [threading.Thread(target=call, args=("bad", ["Câu lỗi.", ok[1]])),
+                   threading.Thread(target=call, args=("mate", ok[2:5])),
+                   threading.Thread(target=call, args=("other", ok[5:]))]
         for thread in waiting:
             thread.start()
         deadline = time.monotonic() + 60
-        while batcher.stats()["queued_requests"] < 2 and time.monotonic() < deadline:
+        while batcher.stats()["queued_requests"] < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         gate.set()
         for thread in (first, *waiting):
             thread.join(120)
+        stats = batcher.stats()
         assert outcomes["first"] == tiny_engine.translate(ok[:1], greedy)
-        # "bad" and "mate" were queued together, so they shared the failing call
-        for key in ("bad", "mate"):
-            assert isinstance(outcomes[key], RuntimeError) and "engine failure" in str(outcomes[key])
-        assert batcher.stats()["errors"] == 1
+        # "bad", "mate" and "other" were queued together and shared the failing call; the batch
+        # was retried in halves, so only the request holding the failing sentence has an error
+        assert isinstance(outcomes["bad"], RuntimeError) and "engine failure" in str(outcomes["bad"])
+        assert outcomes["mate"] == tiny_engine.translate(ok[2:5], greedy)
+        assert outcomes["other"] == tiny_engine.translate(ok[5:], greedy)
+        shared = next(batch for batch, _ in recording.calls if "Câu lỗi." in batch)
+        assert set(ok[2:]) <= set(shared)  # they really did share the call that failed
+        assert stats["errors"] == 1 and stats["failed_batches"] >= 2 and stats["retried_batches"] >= 2
+        assert [batch for batch, _ in recording.calls if "Câu lỗi." in batch][-1] == ["Câu lỗi."]
         # the worker is alive and serves the next request
         assert batcher.translate(ok, greedy) == tiny_engine.translate(ok, greedy)
         assert batcher.stats()["running"]
+
+
+def test_surrogates_and_poison_items_mixed_into_good_traffic(tiny_engine, greedy):
+    """Lone surrogates (which make SentencePiece raise) are refused per request, before any
+    batch; 20 such requests among 80 good ones through the real engine fail only themselves."""
+    from mt.errors import InputError
+
+    with pytest.raises(RuntimeError):  # what the model call would hit without the check
+        tiny_engine.tokenizer(["x \ud800."])
+    good = [sentences(2, tag=f"g{i}-") for i in range(80)]
+    expected = [tiny_engine.translate(batch, greedy) for batch in good]
+    poison = [["x \ud800.", f"Câu tốt {i}."] if i % 2 else [f"Câu {i} \udcff cuối."] for i in range(20)]
+    jobs = [poison[i // 5] if i % 5 == 4 else good[i - i // 5] for i in range(100)]
+    with BatchingEngine(tiny_engine, max_sentences=16, max_wait_ms=20) as batcher:
+        def one(i: int):
+            try:
+                return batcher.translate(jobs[i], greedy)
+            except InputError as error:
+                return error
+
+        results = run_threads(100, one)
+        stats = batcher.stats()
+    bad = [r for i, r in enumerate(results) if i % 5 == 4]
+    assert all(isinstance(r, InputError) and "not valid Unicode" in str(r) for r in bad), bad
+    assert [r for i, r in enumerate(results) if i % 5 != 4] == expected
+    assert stats["failed_batches"] == 0 and stats["errors"] == 0  # never reached a model call
+    with pytest.raises(InputError):  # the plain engine refuses them just as clearly
+        tiny_engine.translate(["x \ud800."], greedy)
+    # NUL and other control characters are dropped before tokenising, not sent to the model
+    assert tiny_engine.translate(["Câu\x00 có\x07 ký tự."], greedy) == tiny_engine.translate(["Câu có ký tự."], greedy)
+
+
+def test_a_job_with_other_settings_finishes_under_a_steady_stream(tiny_engine, greedy):
+    """The next batch takes the settings of the longest-waiting job: a beam-2 article (three
+    slices, so it waits in the old queue between turns) and a word-link pass both finish while
+    eight clients keep sending new greedy requests. (With the settings of the first new job,
+    as before, the article never got its second slice.)"""
+    beam2 = greedy.replace(beam=2)
+    stop = threading.Event()
+    streamed = []
+    outcome: dict[str, object] = {}
+    with BatchingEngine(tiny_engine, max_sentences=4, max_wait_ms=0) as batcher:
+        def stream(k: int) -> None:
+            i = 0
+            while not stop.is_set():
+                batcher.translate(sentences(2, tag=f"st{k}-{i}-"), greedy)
+                streamed.append(time.monotonic())
+                i += 1
+
+        def others() -> None:
+            outcome["beam2"] = batcher.translate(odd, beam2)
+            outcome["beam2_at"] = len(streamed)
+            outcome["links"] = batcher.attention(source, translation)
+            outcome["links_at"] = len(streamed)
+
+        odd = sentences(12, tag="beam2-")
+        source = sentences(1, tag="links-")
+        translation = tiny_engine.translate(source, greedy)
+        streams = [threading.Thread(target=stream, args=(k,)) for k in range(8)]
+        for thread in streams:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(streamed) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        before = len(streamed)
+        other = threading.Thread(target=others)
+        other.start()
+        other.join(90)
+        stop.set()
+        for thread in streams:
+            thread.join(120)
+        other.join(120)
+    assert outcome.get("beam2") == tiny_engine.translate(odd, beam2)
+    links = outcome["links"]
+    assert links is not None and len(links) == 1 and links[0].weights.size
+    # both finished while the stream was still running (each stream request is one slice)
+    assert outcome["links_at"] < len(streamed) and outcome["beam2_at"] > before
 
 
 def test_a_short_request_is_not_stuck_behind_a_long_article(tiny_engine, greedy):

@@ -10,18 +10,46 @@ mt.engines.ctranslate2. Word links come from an engine's ``attention`` (mt.engin
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..models import ModelSpec
+
+log = logging.getLogger(__name__)
 
 # Batch limits, counted in hypotheses: a batch holds at most max_batch_tokens / beam padded source
 # tokens and max_batch_sentences / beam sentences (memory and compute grow with the beam).
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 DEFAULT_MAX_BATCH_SENTENCES = {"cpu": 64, "cuda": 512}
+
+
+# C0/C1 control characters other than whitespace: no meaning to a translation model, so they are
+# dropped before tokenising (SentencePiece would turn each into an unknown piece).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
+def check_sentences(sentences: Sequence[object]) -> None:
+    """InputError unless every item is a str (or None: blank) that is valid Unicode.
+
+    A lone surrogate (``"\\ud800"``, from JSON or ``surrogateescape``) cannot be encoded, so
+    SentencePiece would raise inside a model call; checked here, at the engine boundary, it fails
+    only the request that carries it.
+    """
+    for index, sentence in enumerate(sentences):
+        if sentence is None:
+            continue
+        if not isinstance(sentence, str):
+            raise InputError(f"sentence {index} is a {type(sentence).__name__}, not text")
+        try:
+            sentence.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InputError(f"sentence {index} is not valid Unicode (a lone surrogate at "
+                             f"character {error.start})") from None
 
 
 @dataclass(frozen=True)
@@ -168,15 +196,18 @@ class Engine:
         if isinstance(sentences, str):
             raise TypeError("translate() takes a list of sentences, not a single string")
         sentences = list(sentences)
+        check_sentences(sentences)
         settings = settings or self.settings
         out = [""] * len(sentences)
-        todo = [i for i, s in enumerate(sentences) if s is not None and str(s).strip()]
+        cleaned = [None if s is None else " ".join(_CONTROL.sub(" ", s).split()) for s in sentences]
+        todo = [i for i, s in enumerate(cleaned) if s]
         if not todo:
             return out
-        texts = [self.spec.prefix + " ".join(str(sentences[i]).split()) for i in todo]
+        texts = [self.spec.prefix + cleaned[i] for i in todo]
         with self._lock:
             encoded = self._encode(texts)
         lengths = [len(e) for e in encoded]
+        self._note_cut(lengths)
         max_tokens, max_sentences = self.batch_limits(settings)
         max_sentences = balanced_batch_size(len(encoded), max_sentences, self.parallel_batches)
         batches = batches_by_tokens(lengths, max_tokens, max_sentences)
@@ -194,6 +225,16 @@ class Engine:
             with self._lock:
                 out.append(self._translate_batch(batch, settings))
         return out
+
+    def _note_cut(self, lengths: list[int]) -> None:
+        """Log the sentences the tokenizer cut at the model's limit (``max_source_tokens``, from
+        its max positions): their translations cover only the start. The segmenter's clause
+        split keeps ordinary text far below it; this bounds the work of a pathological one."""
+        limit = getattr(self, "max_source_tokens", None)
+        cut = sum(1 for n in lengths if limit and n >= limit)
+        if cut:
+            log.warning("%d sentence(s) reached the model's limit of %d source pieces and were cut there; "
+                        "their translations cover only the first %d pieces", cut, limit, limit)
 
     def batch_limits(self, settings: DecodingSettings) -> tuple[int, int]:
         """(padded source tokens, sentences) per batch for these settings: the limits / beam."""

@@ -5,8 +5,11 @@
 Concurrent requests share model calls instead of queueing one call each behind the engine lock;
 slices are served round-robin (new jobs first, as in fq_codel) so a short request is never stuck
 behind a long article; jobs share a call only with equal settings; identical sentences are
-translated once. The design is in docs/DESIGN.md ("Request queue"). The CLI and folder batch use
-the plain engine: there is no concurrency to batch there.
+translated once; the next batch takes the settings of the job that has waited longest, so no
+settings starve. Sentences are checked before they are queued (a lone surrogate fails its own
+request, never a batch), and a model call that raises is retried in halves so only the failing
+request gets the error. The design is in docs/DESIGN.md ("Request queue"). The CLI and folder
+batch use the plain engine: there is no concurrency to batch there.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from concurrent.futures import Future
 from typing import Any, Sequence
 
 from .attention import engine_attention
+from .base import check_sentences
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,8 @@ class BatcherClosed(RuntimeError):
 class _Job:
     """One ``translate()`` call waiting for its sentences; filled slice by slice by the worker."""
 
-    __slots__ = ("sentences", "settings", "results", "cursor", "done", "arrived", "future", "failed")
+    __slots__ = ("sentences", "settings", "results", "cursor", "done", "arrived", "waiting_since",
+                 "future", "failed")
 
     def __init__(self, sentences: list, settings: Any) -> None:
         self.sentences = sentences
@@ -49,6 +54,7 @@ class _Job:
         self.cursor = 0  # sentences[:cursor] have been put into a batch
         self.done = 0  # results filled so far
         self.arrived = time.monotonic()
+        self.waiting_since = self.arrived  # arrival, then the end of its latest model call
         self.future: Future = Future()
         self.failed = False
 
@@ -93,7 +99,8 @@ class BatchingEngine:
         self._pending = 0  # sentences queued and not yet put into a batch
         self._worker: threading.Thread | None = None
         self._stats = {"requests": 0, "batches": 0, "sentences": 0, "engine_sentences": 0, "deduplicated": 0,
-                       "errors": 0, "max_batch": 0, "busy_seconds": 0.0,
+                       "errors": 0, "failed_batches": 0, "retried_batches": 0,
+                       "max_batch": 0, "busy_seconds": 0.0,
                        "attention_requests": 0, "attention_batches": 0}
 
     # -- the Engine interface ----------------------------------------------------------------
@@ -129,6 +136,7 @@ class BatchingEngine:
         sentences = list(sentences)
         if not sentences:
             return []
+        check_sentences(sentences)  # a bad sentence fails this request here, before any batch
         return self._submit(sentences, settings or self.inner.settings)
 
     def attention(self, sources: Sequence[str], translations: Sequence[str]):
@@ -142,6 +150,7 @@ class BatchingEngine:
         pairs = list(zip(sources, translations, strict=True))
         if not pairs:
             return []
+        check_sentences([text for pair in pairs for text in pair])
         results = self._submit(pairs, ATTENTION)
         return None if any(result is None for result in results) else results
 
@@ -163,8 +172,10 @@ class BatchingEngine:
     # -- control and statistics --------------------------------------------------------------
     def stats(self) -> dict:
         """Counts since start: translation requests, sentences asked for, model calls
-        (``batches``), sentences sent to the model after dedup, mean batch size, errors, word-link
-        requests and calls (``attention_*``); and what is queued now."""
+        (``batches``), sentences sent to the model after dedup, mean batch size, requests that got an
+        error (``errors``), model calls that raised (``failed_batches``) and the smaller calls
+        made to isolate the failing items (``retried_batches``), word-link requests and calls
+        (``attention_*``); and what is queued now."""
         with self._cond:
             stats = dict(self._stats)
             stats["busy_seconds"] = round(stats["busy_seconds"], 3)
@@ -234,10 +245,13 @@ class BatchingEngine:
     def _take(self):
         """Slices for one batch: new jobs first, then old ones, round-robin, one settings only.
 
-        While old jobs are waiting, new ones get at most half the batch in their first turn, so
-        a stream of new requests cannot starve an article that is half done either.
+        The settings are those of the job that has waited longest (since it arrived or since its
+        latest model call ended), so a job with other settings (another beam, a word-link pass)
+        goes next however many new requests keep coming. While old jobs are waiting, new ones get
+        at most half the batch in their first turn, so a stream of new requests cannot starve an
+        article that is half done either.
         """
-        settings = (self._new[0] if self._new else self._old[0]).settings
+        settings = min((*self._new, *self._old), key=lambda job: job.waiting_since).settings
         old_left = sum(job.left for job in self._old if job.settings == settings)
         room = self.max_sentences
         slices: list[tuple[_Job, int, int]] = []
@@ -276,26 +290,51 @@ class BatchingEngine:
         """The model call for one batch: translations, or attention records (None: not available)."""
         if settings is ATTENTION:
             output = engine_attention(self.inner, [s for s, _ in unique], [t for _, t in unique])
-            return [None] * len(unique) if output is None else list(output)
-        return self.inner.translate(unique, settings)
+            output = [None] * len(unique) if output is None else list(output)
+        else:
+            output = self.inner.translate(unique, settings)
+        if len(output) != len(unique):
+            raise RuntimeError(f"the engine returned {len(output)} results for {len(unique)} inputs")
+        return output
+
+    def _isolating_call(self, settings, unique: list, results: dict, errors: dict) -> None:
+        """Fill ``results`` (item -> output) and ``errors`` (item -> exception) for one batch.
+
+        A call that raises is retried in halves, down to single items, so one item that breaks
+        the model fails only the requests that contain it (about 2·log2(N) extra calls for one
+        such item in a batch of N). KeyboardInterrupt and SystemExit are not retried."""
+        try:
+            results.update(zip(unique, self._call(settings, unique)))
+            return
+        except Exception as caught:  # noqa: BLE001 - handed to the callers, the worker lives on
+            error = caught
+        with self._cond:
+            self._stats["failed_batches"] += 1
+        if len(unique) == 1:
+            log.warning("model call failed for one item: %s: %s", type(error).__name__, error)
+            errors[unique[0]] = error
+            return
+        log.warning("batch of %d items failed (%s: %s); retrying in halves to isolate the failing item",
+                    len(unique), type(error).__name__, error)
+        middle = len(unique) // 2
+        for half in (unique[:middle], unique[middle:]):
+            with self._cond:
+                self._stats["retried_batches"] += 1
+            self._isolating_call(settings, half, results, errors)
 
     def _execute(self, settings, slices: list[tuple[_Job, int, int]]) -> None:
         """One model call for the batch (outside the lock); results or the error to every job."""
         unique = list(dict.fromkeys(s for job, start, end in slices for s in job.sentences[start:end]))
         started = time.perf_counter()
-        error: BaseException | None = None
         translations: dict = {}
+        errors: dict = {}
         try:
-            output = self._call(settings, unique)
-            if len(output) != len(unique):
-                raise RuntimeError(f"the engine returned {len(output)} results for {len(unique)} inputs")
-            translations = dict(zip(unique, output))
-        except BaseException as caught:  # noqa: BLE001 - handed to the callers, the worker lives on
-            error = caught
-            log.warning("batch of %d sentences failed: %s: %s", len(unique), type(caught).__name__, caught)
+            self._isolating_call(settings, unique, translations, errors)
+        except BaseException as fatal:  # KeyboardInterrupt / SystemExit in the worker
+            errors = dict.fromkeys(unique, fatal)
         elapsed = time.perf_counter() - started
         finished: list[_Job] = []
-        failed: list[_Job] = []
+        failed: list[tuple[_Job, BaseException]] = []
         with self._cond:
             if settings is ATTENTION:
                 self._stats["attention_batches"] += 1
@@ -305,27 +344,30 @@ class BatchingEngine:
                 self._stats["deduplicated"] += sum(end - start for _, start, end in slices) - len(unique)
                 self._stats["max_batch"] = max(self._stats["max_batch"], len(unique))
             self._stats["busy_seconds"] += elapsed
+            now = time.monotonic()
             for job, start, end in slices:
                 if job.failed:
                     continue
+                job.waiting_since = now
+                error = next((errors[s] for s in job.sentences[start:end] if s in errors), None)
                 if error is not None:
                     job.failed = True
-                    failed.append(job)
+                    failed.append((job, error))
                     self._drop(job)
+                    self._stats["errors"] += 1
                     continue
                 for i in range(start, end):
                     job.results[i] = translations[job.sentences[i]]
                 job.done += end - start
                 if job.done == len(job.sentences):
                     finished.append(job)
-            if error is not None:
-                self._stats["errors"] += 1
         for job in finished:
             job.future.set_result(list(job.results))
-        for job in failed:
+        for job, error in failed:
             job.future.set_exception(error)
-        if error is not None and not isinstance(error, Exception):
-            raise error  # KeyboardInterrupt / SystemExit in the worker: stop it (callers are told)
+        fatal = next((e for e in errors.values() if not isinstance(e, Exception)), None)
+        if fatal is not None:
+            raise fatal  # KeyboardInterrupt / SystemExit in the worker: stop it (callers are told)
 
     def _drop(self, job: _Job) -> None:
         """Remove a failed job's unsent sentences from the queue (lock held)."""
