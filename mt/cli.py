@@ -28,9 +28,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--cache", metavar="PATH", default=None,
-                       help="SQLite sentence cache (default: $MT_CACHE or ~/.cache/mt-vi-en/translations.sqlite)")
+    group.add_argument("--cache", metavar="PATH|URL", default=None,
+                       help="SQLite sentence cache file, or a shared Redis cache (redis://[:PASSWORD@]HOST:PORT/DB, "
+                       "rediss://...) (default: $MT_CACHE or ~/.cache/mt-vi-en/translations.sqlite)")
     group.add_argument("--no-cache", action="store_true", help="translate everything afresh, store nothing")
+    parser.add_argument("--cache-ttl", metavar="SECONDS", type=int, default=None,
+                        help="Redis cache: entries expire after this many seconds ($MT_CACHE_TTL; default: never)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,13 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(translate)
     add_cache_options(translate)
     translate.add_argument("--jsonl", action="store_true", help="one JSON record per segment")
+    translate.add_argument("-o", "--output", metavar="OUT", default=None,
+                           help="write the result to OUT instead of standard output; for .md, .html, .docx, .srt "
+                           "and .vtt input it is the translated document, structure kept (format from FILE's extension)")
 
-    batch = commands.add_parser("batch", help="translate every *.txt under a folder (resumable)")
-    batch.add_argument("in_dir", metavar="IN_DIR")
+    batch = commands.add_parser("batch", help="translate every *.txt under a folder, or a corpus .jsonl (resumable)")
+    batch.add_argument("in_dir", metavar="IN_DIR|CORPUS.jsonl",
+                       help='a folder of *.txt articles, or a .jsonl file of {"id": ..., "text": ...} lines')
     batch.add_argument("out_dir", metavar="OUT_DIR")
     add_model_options(batch)
     add_cache_options(batch)
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument("--ray", metavar="ADDRESS", nargs="?", const="", default=None,
+                       help="run as a Ray Data job: on the cluster at ADDRESS (auto, ray://HOST:10001), or without "
+                       "ADDRESS on a local Ray started for the run (needs pip install 'mt-vi-en[ray]')")
+    batch.add_argument("--workers", metavar="N", type=int, default=1,
+                       help="with --ray: translating actors, each loading the model once (default 1)")
+    batch.add_argument("--threads", metavar="T", type=int, default=None,
+                       help="CPU threads per worker (default: $MT_THREADS, else all cores; with --ray: 1)")
 
     commands.add_parser("models", help="list the supported models, their licences and whether they are cached")
 
@@ -99,7 +113,7 @@ def settings_from(args, engine):
 def cache_from(args):
     from .cache import open_cache
 
-    return open_cache(args.cache, disabled=getattr(args, "no_cache", False))
+    return open_cache(args.cache, disabled=getattr(args, "no_cache", False), ttl=getattr(args, "cache_ttl", None))
 
 
 def run_segment(args) -> int:
@@ -115,21 +129,67 @@ def run_segment(args) -> int:
 
 
 def run_translate(args) -> int:
-    from .io.formats import read_article, to_jsonl
+    from .io.documents import is_document
+    from .io.formats import read_article, to_jsonl, write_atomic
     from .pipeline import translate_document
 
+    if args.file != "-" and is_document(args.file):
+        return run_translate_document(args)
     text = read_article(args.file)
     engine = load_engine_from(args)
     # word links and quality scores only appear in --jsonl: plain text output skips their cost
     document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine),
                                   links=args.jsonl, quality=args.jsonl)
-    sys.stdout.write(to_jsonl(document) if args.jsonl else document.translation + "\n")
+    output = to_jsonl(document) if args.jsonl else document.translation + "\n"
+    if args.output and args.output != "-":
+        from pathlib import Path
+
+        write_atomic(Path(args.output), output)
+    else:
+        sys.stdout.write(output)
+    return 0
+
+
+def run_translate_document(args) -> int:
+    """HTML, Markdown, DOCX, SRT, WebVTT: the translated file (or its aligned segments with --jsonl)."""
+    from .io.documents import read_file, translate_file, write_bytes_atomic
+    from .io.formats import to_jsonl
+
+    data = read_file(args.file)
+    engine = load_engine_from(args)
+    result = translate_file(data, os.path.basename(args.file), engine, cache_from(args),
+                            settings=settings_from(args, engine), quality=args.jsonl)
+    output = to_jsonl(result.document).encode("utf-8") if args.jsonl else result.data
+    if args.output and args.output != "-":
+        write_bytes_atomic(args.output, output)
+    elif result.format.binary and not args.jsonl and sys.stdout.isatty():
+        raise InputError(f"{args.file}: a {result.format.name.upper()} file is binary; write it with -o OUT")
+    else:
+        sys.stdout.buffer.write(output)
+        sys.stdout.flush()
     return 0
 
 
 def run_batch(args) -> int:
     from .io.folder_batch import translate_folder
 
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise InputError("--workers and --threads must be at least 1")
+    if args.ray is not None:
+        from .io.ray_batch import translate_with_ray
+
+        if args.beam is not None and args.beam < 1:
+            raise InputError("--beam must be at least 1")
+        summary = translate_with_ray(
+            args.in_dir, args.out_dir, model=args.model, engine=args.engine, beam=args.beam,
+            cache=args.cache, cache_ttl=args.cache_ttl, no_cache=args.no_cache, address=args.ray or None,
+            workers=args.workers, threads=args.threads or 1, progress=not args.quiet)
+        print(summary.describe(), file=sys.stderr)
+        return 1 if summary.failed else 0
+    if args.workers != 1:
+        raise InputError("--workers needs --ray (the local batch is one worker)")
+    if args.threads is not None:
+        os.environ["MT_THREADS"] = str(args.threads)
     engine = load_engine_from(args)
     summary = translate_folder(
         args.in_dir, args.out_dir, engine, cache_from(args),

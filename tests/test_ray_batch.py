@@ -101,3 +101,23 @@ def test_missing_extras_name_the_install_command(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "redis", None)
     with pytest.raises(ConfigError, match=r"pip install 'mt-vi-en\[redis\]'"):
         open_cache("redis://127.0.0.1:1/0")
+
+
+@pytest.mark.timeout(300)
+def test_mt_batch_ray_command_starts_and_stops_its_own_ray(tiny_model_dir, tmp_path):
+    import subprocess
+
+    from server_helpers import ROOT, clean_env
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "x/one", "text": ARTICLES["a.txt"]}, ensure_ascii=False) + "\n{broken\n",
+                      encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mt", "batch", str(corpus), str(tmp_path / "out"), "--model", str(tiny_model_dir),
+         "--engine", "transformers", "--no-cache", "--quiet", "--ray", "--workers", "1", "--threads", "1"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=280)
+    assert result.returncode == 1, result.stderr  # one unreadable line: named, skipped, exit 1
+    assert "files: 1 translated, 0 already done, 1 failed" in result.stderr
+    assert "failed: corpus.jsonl:2: not a JSON object" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out" / "x").iterdir()) == ["one.en.txt", "one.jsonl", "one.tmx"]

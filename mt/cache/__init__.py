@@ -13,7 +13,7 @@ from .sqlite_support import DEFAULT_MAX_ENTRIES
 _key = cache_key  # old private name, kept for code that still imports it
 
 __all__ = ["CacheWarning", "NullCache", "SentenceCache", "SentenceStore", "cache_key", "cache_location",
-           "default_cache_path", "is_redis_url", "open_cache", "DEFAULT_MAX_ENTRIES", "SCHEMA_VERSION"]
+           "default_cache_path", "is_redis_url", "limiter_storage", "open_cache", "DEFAULT_MAX_ENTRIES", "SCHEMA_VERSION"]
 
 
 def cache_location(path: str | os.PathLike | None = None) -> str | os.PathLike:
@@ -39,3 +39,14 @@ def open_cache(path: str | os.PathLike | None = None, *, disabled: bool = False,
 
         return RedisCache(str(location), ttl=ttl, timeout=timeout or DEFAULT_SOCKET_TIMEOUT)
     return SentenceCache(location, max_entries=max_entries, timeout=timeout or DEFAULT_TIMEOUT)
+
+
+def limiter_storage(storage: str, cache: str | os.PathLike | None, disabled: bool = False) -> str:
+    """Flask-Limiter's storage: the cache's Redis when the cache is one and no other storage was
+    asked for, so a --rate-limit holds across every replica sharing that Redis."""
+    location = None if disabled else cache_location(cache)
+    if storage == "memory://" and is_redis_url(location):
+        from .redis import limiter_storage_uri
+
+        return limiter_storage_uri(str(location))
+    return storage

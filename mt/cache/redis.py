@@ -20,7 +20,7 @@ from mt.errors import ConfigError
 
 from .base import SCHEMA_VERSION, WarnOnce, cache_key, storable
 
-__all__ = ["RedisCache", "is_redis_url", "REDIS_SCHEMES", "DEFAULT_PREFIX", "DEFAULT_SOCKET_TIMEOUT"]
+__all__ = ["RedisCache", "is_redis_url", "limiter_storage_uri", "REDIS_SCHEMES", "DEFAULT_PREFIX", "DEFAULT_SOCKET_TIMEOUT"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,13 @@ def _split_options(url: str) -> tuple[str, dict[str, str]]:
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         (ours.__setitem__(name, value) if name in ("ttl", "prefix") else theirs.append((name, value)))
     return urlunsplit(parts._replace(query=urlencode(theirs))), ours
+
+
+def limiter_storage_uri(url: str) -> str:
+    """The same Redis for Flask-Limiter's counters (``limits`` storage URI): our own query
+    options removed, ``unix://`` spelt as ``limits`` wants it. Its keys carry its own prefix."""
+    client_url, _ = _split_options(url.strip())
+    return "redis+unix://" + client_url[len("unix://"):] if client_url.lower().startswith("unix://") else client_url
 
 
 def _ttl_seconds(value: object, source: str) -> int | None:

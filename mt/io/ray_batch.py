@@ -25,7 +25,7 @@ INSTALL_HINT = "pip install 'mt-vi-en[ray]'"
 class ArticleWorker:
     """One Ray actor: engine and cache loaded once, then article batches → written outputs."""
 
-    def __init__(self, *, model, engine, beam, cache, no_cache, threads):
+    def __init__(self, *, model, engine, beam, cache, cache_ttl, no_cache, threads):
         os.environ["MT_THREADS"] = str(threads)  # read by both engines and the e5 runtime
         import dataclasses
 
@@ -34,14 +34,14 @@ class ArticleWorker:
 
         self.engine = load_engine(model, engine=engine)
         self.settings = None if beam is None else dataclasses.replace(self.engine.settings, beam=beam)
-        self.cache = open_cache(cache, disabled=no_cache)
+        self.cache = open_cache(cache, disabled=no_cache, ttl=cache_ttl)
 
     def __call__(self, batch) -> dict:
         rows = {"index": [], "name": [], "sentences": [], "cache_hits": [], "error": []}
-        columns = (batch.column(name).to_pylist() for name in ("index", "name", "text", "stem"))
-        for index, name, text, stem in zip(*columns):
+        columns = (batch.column(name).to_pylist() for name in ("index", "name", "text", "stem", "source"))
+        for index, name, text, stem, source in zip(*columns):
             try:
-                sentences, hits = translate_article(Article(str(name), str(text), str(stem)),
+                sentences, hits = translate_article(Article(str(name), str(text), str(stem), source or None),
                                                     self.engine, self.cache, self.settings)
                 error = ""
             except MTError as exc:
@@ -78,7 +78,7 @@ def _start(ray, address: str | None, workers: int, threads: int) -> bool:
 
 
 def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, cache=None,
-                       no_cache=False, address=None, workers=1, threads=1,
+                       cache_ttl=None, no_cache=False, address=None, workers=1, threads=1,
                        progress=True) -> BatchSummary:
     """Translate a folder or corpus .jsonl on Ray: ``workers`` actors on ``threads`` CPUs each.
     ``cache`` is a path or URL every actor opens (a Redis URL for a cluster, a shared file
@@ -93,8 +93,8 @@ def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, c
         shut_down = _start(ray, address, workers, threads)
         try:
             _run(ray, articles, summary, progress, workers=workers, threads=threads,
-                 worker_args=dict(model=model, engine=engine, beam=beam, cache=cache, no_cache=no_cache,
-                                  threads=threads))
+                 worker_args=dict(model=model, engine=engine, beam=beam, cache=cache, cache_ttl=cache_ttl,
+                                  no_cache=no_cache, threads=threads))
         finally:
             if shut_down:
                 ray.shutdown()
@@ -108,7 +108,8 @@ def _run(ray, articles: list[Article], summary: BatchSummary, progress: bool, *,
     context.enable_progress_bars = False  # ours counts sentences; Ray's would count blocks
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # "execution finished" notices
-    items = [{"index": i, "name": a.name, "text": a.text, "stem": a.stem} for i, a in enumerate(articles)]
+    items = [{"index": i, "name": a.name, "text": a.text, "stem": a.stem, "source": a.source or ""}
+             for i, a in enumerate(articles)]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200)).map_batches(
         ArticleWorker, fn_constructor_kwargs=worker_args, batch_size=1, batch_format="pyarrow",
         num_cpus=threads, compute=ray.data.ActorPoolStrategy(size=workers))

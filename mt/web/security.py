@@ -96,8 +96,12 @@ def install_rate_limit(app: Flask, rate_limit: str | None, storage_uri: str) -> 
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
 
+    # A shared storage (Redis) that fails falls back to per-process counting, never a 500;
+    # short timeouts so a hung Redis cannot stall requests.
+    redis_options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
     limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri, headers_enabled=True,
-                      default_limits=[])
+                      default_limits=[], swallow_errors=True, in_memory_fallback_enabled=True,
+                      storage_options=redis_options if storage_uri.startswith(("redis", "rediss")) else {})
     app.extensions["mt_limiter"] = limiter
     shared = limiter.shared_limit(rate_limit, scope="translate")
     for endpoint, view in list(app.view_functions.items()):

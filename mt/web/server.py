@@ -167,7 +167,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def build_app(args: argparse.Namespace):
     """The Flask app for these options; the model is loaded by the first ensure_loaded()."""
-    from ..cache import open_cache
+    from ..cache import limiter_storage, open_cache
     from .app import create_app
 
     check_args(args)
@@ -189,7 +189,7 @@ def build_app(args: argparse.Namespace):
         max_body_bytes=args.max_body_bytes,
         api_keys=keys,
         rate_limit=args.rate_limit,
-        rate_limit_storage=args.rate_limit_storage,
+        rate_limit_storage=limiter_storage(args.rate_limit_storage, args.cache, args.no_cache),
         model_name=args.model or default_model_name(),
         batching=not args.no_batching,
         batch_sentences=args.batch_sentences,
