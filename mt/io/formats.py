@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -50,18 +50,30 @@ def read_article(path: str | Path) -> str:
     return decode_article(data, str(path))
 
 
-def write_atomic(path: Path, content: str) -> None:
-    """Write through a temporary file and rename, so a killed run never leaves half a file."""
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write through a temporary file and rename, so a killed run never leaves half a file.
+
+    The temporary file is created with mode 0666 and the kernel applies the umask (and any
+    default ACL), so the result has the mode of any file the user writes (mkstemp's 0600 would
+    stick to it after the rename)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
