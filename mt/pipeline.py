@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .cache import NullCache
@@ -29,7 +31,7 @@ from .text.segment import split_sentences
 if TYPE_CHECKING:  # imported for annotations only: keeps `mt segment` free of torch
     from .engines.base import DecodingSettings, Engine
 
-__all__ = ["Document", "SentencePair", "translate_document"]  # Document, SentencePair: also mt.document
+__all__ = ["Document", "Progress", "SentencePair", "iter_document", "translate_document"]  # Document, SentencePair: also mt.document
 
 log = logging.getLogger(__name__)
 
@@ -70,25 +72,65 @@ def _prepare(text: str, tone: str) -> tuple[list[SentencePair], list[Normalized]
 
 def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
     """Look every distinct sentence up in the cache; send all misses to the model in one call."""
+    timings: dict[str, float] = {}
+    for _ in translated_batches(pairs, engine, cache, settings, timings):
+        pass
+    return timings
+
+
+def batch_sizes(first: int | None, largest: int | None) -> Iterator[int | None]:
+    """Model batch sizes for the misses: all at once (``first`` None), else ``first``, doubling up to
+    ``largest``: a small first batch puts the first rows on the page early, larger ones keep the
+    model efficient."""
+    if first is None:
+        while True:
+            yield None
+    size = max(1, first)
+    while True:
+        yield size
+        size = min(size * 2, max(largest or size * 2, 1))
+
+
+def translated_batches(pairs: list[SentencePair], engine: Engine, cache, settings, timings: dict,
+                       first_batch: int | None = None, max_batch: int | None = None) -> Iterator[list[SentencePair]]:
+    """Fill the translations, yielding the pairs filled at each step: first the cache hits and
+    pass-through segments (at once), then the misses as each model batch returns (see
+    :func:`batch_sizes`); ``timings`` gets cache_ms, model_ms and model_sentences."""
     wanted = list(dict.fromkeys(pair.normalized for pair in pairs if needs_model(pair)))
     namespace = engine.namespace(settings)
     started = time.perf_counter()
     found = cache.get_many(namespace, wanted) if wanted else {}
-    cache_seconds = time.perf_counter() - started
-
-    misses = [source for source in wanted if source not in found]
-    started = time.perf_counter()
-    fresh = dict(zip(misses, engine.translate(misses, settings))) if misses else {}
-    model_seconds = time.perf_counter() - started
-    if fresh:
-        cache.put_many(namespace, list(fresh.items()))
-
+    timings["cache_ms"] = (time.perf_counter() - started) * 1000
+    waiting: dict[str, list[SentencePair]] = {}
+    ready = []
     for pair in pairs:
         if not needs_model(pair):
-            continue
-        pair.cached = pair.normalized in found
-        pair.translation = found[pair.normalized] if pair.cached else fresh[pair.normalized]
-    return {"cache_ms": cache_seconds * 1000, "model_ms": model_seconds * 1000, "model_sentences": len(misses)}
+            ready.append(pair)
+        elif pair.normalized in found:
+            pair.cached, pair.translation = True, found[pair.normalized]
+            ready.append(pair)
+        else:
+            pair.cached = False
+            waiting.setdefault(pair.normalized, []).append(pair)
+    yield ready
+    misses = list(waiting)
+    timings["model_ms"], timings["model_sentences"] = 0.0, len(misses)
+    sizes = batch_sizes(first_batch, max_batch)
+    done = 0
+    while done < len(misses):
+        size = next(sizes)
+        batch = misses[done:] if size is None else misses[done : done + size]
+        done += len(batch)
+        started = time.perf_counter()
+        fresh = list(zip(batch, engine.translate(batch, settings)))
+        timings["model_ms"] += (time.perf_counter() - started) * 1000
+        cache.put_many(namespace, fresh)
+        filled = []
+        for source, translation in fresh:
+            for pair in waiting[source]:
+                pair.translation = translation
+                filled.append(pair)
+        yield sorted(filled, key=lambda pair: pair.index)
 
 
 def _pair_key(pair: SentencePair) -> str:
@@ -205,6 +247,86 @@ def join_translation(text: str, pairs: list[SentencePair]) -> str:
     return "".join(pieces)
 
 
+@dataclass
+class Progress:
+    """One step of :func:`iter_document`: ``step`` is "segments" (every pair, untranslated),
+    "rows" (pairs whose translation is in), "links", "quality" (pairs whose word links or scores
+    are in) or "done" (``document`` is the finished document)."""
+
+    step: str
+    pairs: list[SentencePair]
+    document: Document | None = None
+
+
+def _add_timings(timings: dict, more: dict) -> None:
+    for key, value in more.items():
+        timings[key] = timings.get(key, 0) + value
+
+
+def iter_document(
+    text: str,
+    engine: Engine,
+    cache=None,
+    *,
+    settings: DecodingSettings | None = None,
+    links: bool = True,
+    quality: bool = True,
+    first_batch: int | None = None,
+    max_batch: int | None = None,
+) -> Iterator[Progress]:
+    """:func:`translate_document` step by step, for callers that show rows as they come.
+
+    With ``first_batch`` None the misses go to the model in one call and the extras run once
+    over the whole document (exactly what :func:`translate_document` does). With ``first_batch``
+    the misses go in batches of ``first_batch``, doubling up to ``max_batch``, each yielded as it
+    returns; the cache hits' word links and scores come right after their rows, the others'
+    after the last translation.
+    """
+    if not isinstance(text, str):
+        raise TypeError("text must be a str")
+    try:  # checked here too (not only in the web layer): SentencePiece raises on lone surrogates
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(f"the text is not valid Unicode (a lone surrogate at character {error.start})") from None
+    cache = cache if cache is not None else NullCache()
+    started = time.perf_counter()
+    pairs, maps = _prepare(text, engine.spec.tone)
+    prepared = time.perf_counter()
+    yield Progress("segments", pairs)
+    timings: dict = {}
+    streaming = first_batch is not None
+    maps_of = {pair.index: mapped for pair, mapped in zip(pairs, maps)}
+    pending: list[SentencePair] = []  # translated pairs still without their links and scores
+
+    def extras(group: list[SentencePair]) -> Iterator[Progress]:
+        if links:
+            _add_timings(timings, fill_links(group, [maps_of[pair.index] for pair in group], engine, cache, settings))
+            yield Progress("links", group)
+        if quality:
+            _add_timings(timings, fill_quality(group, engine, cache, settings))
+            yield Progress("quality", group)
+
+    for number, group in enumerate(translated_batches(pairs, engine, cache, settings, timings,
+                                                      first_batch, max_batch)):
+        yield Progress("rows", group)
+        if streaming and number == 0 and group:
+            yield from extras(group)  # cache hits: their links and scores are most likely cached too
+        elif group or not streaming:
+            pending.extend(group)
+    if pending or not streaming:
+        yield from extras(sorted(pending, key=lambda pair: pair.index))
+    timings["segment_ms"] = (prepared - started) * 1000
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    document = Document(
+        text=text,
+        model=engine.spec.id,
+        sentences=pairs,
+        translation=join_translation(text, pairs),
+        timings={key: round(value, 3) if isinstance(value, float) else value for key, value in timings.items()},
+    )
+    yield Progress("done", pairs, document)
+
+
 def translate_document(
     text: str,
     engine: Engine,
@@ -218,29 +340,10 @@ def translate_document(
 
     ``links``: word links of every translated segment (cached; on a miss, one teacher-forced
     pass of the model). ``quality``: the similarity score and flag (cached; on a miss, one
-    embedding call). Callers that do not show them can skip either.
+    embedding call). Callers that do not show them can skip either. The steps are those of
+    :func:`iter_document`, run to the end.
     """
-    if not isinstance(text, str):
-        raise TypeError("text must be a str")
-    try:  # checked here too (not only in the web layer): SentencePiece raises on lone surrogates
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InputError(f"the text is not valid Unicode (a lone surrogate at character {error.start})") from None
-    cache = cache if cache is not None else NullCache()
-    started = time.perf_counter()
-    pairs, maps = _prepare(text, engine.spec.tone)
-    prepared = time.perf_counter()
-    timings = fill_translations(pairs, engine, cache, settings)
-    if links:
-        timings.update(fill_links(pairs, maps, engine, cache, settings))
-    if quality:
-        timings.update(fill_quality(pairs, engine, cache, settings))
-    timings["segment_ms"] = (prepared - started) * 1000
-    timings["total_ms"] = (time.perf_counter() - started) * 1000
-    return Document(
-        text=text,
-        model=engine.spec.id,
-        sentences=pairs,
-        translation=join_translation(text, pairs),
-        timings={key: round(value, 3) if isinstance(value, float) else value for key, value in timings.items()},
-    )
+    for progress in iter_document(text, engine, cache, settings=settings, links=links, quality=quality):
+        if progress.document is not None:
+            return progress.document
+    raise AssertionError("iter_document ends with the document")  # pragma: no cover
