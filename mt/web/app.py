@@ -9,13 +9,14 @@ from typing import Any
 from flask import Flask
 
 from .. import __version__
-from . import api, libre, ops, pages, security
+from . import api, files, libre, ops, pages, security
 from .docs import inline_code
 from .errors import register_error_handlers
 from .openapi import build_spec
 from .service import TranslatorService, with_batching
 
 DEFAULT_MAX_CHARS = 100_000
+DEFAULT_BATCH_LIMIT = 10_000  # texts in one LibreTranslate q list (its --batch-limit)
 HERE = Path(__file__).resolve().parent
 
 
@@ -32,6 +33,7 @@ def create_app(
     batching: bool = True,
     batch_sentences: int | None = None,
     batch_wait_ms: float | None = None,
+    batch_limit: int = DEFAULT_BATCH_LIMIT,
 ) -> Flask:
     """Build the Flask app around one engine (or a loader called once) and one sentence cache.
 
@@ -42,7 +44,7 @@ def create_app(
     ``api_keys``: when given (non-empty), every endpoint that translates (POST /, /download/*,
     /translate, /api/*) requires one; the GET page, docs and health checks stay open.
     ``rate_limit`` (e.g. ``"60/minute"``): one budget per client address shared by the same
-    endpoints; 429 beyond it.
+    endpoints; 429 beyond it. ``batch_limit``: most texts in one LibreTranslate ``q`` list (400 beyond).
     """
     from ..cache import NullCache
 
@@ -60,6 +62,7 @@ def create_app(
         MT_MAX_BODY_BYTES=max_body_bytes,
         MT_API_KEYS=keys,
         MT_RATE_LIMIT=rate_limit,
+        MT_BATCH_LIMIT=batch_limit,
         TEMPLATES_AUTO_RELOAD=False,
     )
     if batching:
@@ -71,7 +74,7 @@ def create_app(
     app.context_processor(lambda: {"version": __version__})
     security.install(app)
     register_error_handlers(app)
-    for blueprint in (ops.bp, api.bp, libre.bp, pages.bp):
+    for blueprint in (ops.bp, api.bp, libre.bp, files.bp, pages.bp):
         app.register_blueprint(blueprint)
     security.install_rate_limit(app, rate_limit, rate_limit_storage)
     app.extensions["mt_openapi"] = build_spec(app)

@@ -4,10 +4,12 @@
                      [--max-chars N] [--max-body-bytes N] [--threads N]
                      [--api-keys FILE] [--rate-limit "60/minute"] [--dev]
                      [--batch-sentences N] [--batch-wait-ms T] [--no-batching]
+                     [--batch-limit N] [--shutdown-timeout S]
 
 Every option has an environment variable (MT_MODEL, MT_ENGINE, MT_DEVICE, MT_HOST, MT_PORT,
 MT_CACHE, MT_NO_CACHE, MT_MAX_CHARS, MT_MAX_BODY_BYTES, MT_HTTP_THREADS, MT_API_KEYS,
-MT_RATE_LIMIT, MT_RATE_LIMIT_STORAGE, MT_BATCH_SENTENCES, MT_BATCH_WAIT_MS, MT_NO_BATCHING);
+MT_RATE_LIMIT, MT_RATE_LIMIT_STORAGE, MT_BATCH_SENTENCES, MT_BATCH_WAIT_MS, MT_NO_BATCHING,
+MT_BATCH_LIMIT, MT_SHUTDOWN_TIMEOUT);
 a command-line option wins over its variable.
 Defaults: http://127.0.0.1:5000, 8 threads sharing one model, 100,000 characters per request.
 
@@ -21,7 +23,7 @@ and not in the local cache, say), the server starts anyway: the page says what i
 what to do, /readyz and the translating endpoints answer 503 with the reason.
 
 For gunicorn (or any WSGI server), ``server:app`` is an app built from the environment
-variables alone; it loads the model on its first use (or the first /readyz), once per process:
+variables alone (SIGTERM handling is then the WSGI server's); it loads the model on its first use (or the first /readyz), once per process:
 
     MT_MODEL=Helsinki-NLP/opus-mt-vi-en gunicorn -w 1 --threads 8 -b 127.0.0.1:5000 server:app
 
@@ -36,7 +38,9 @@ import os
 import sys
 
 from ..engines.request_queue import DEFAULT_BATCH_SENTENCES, DEFAULT_BATCH_WAIT_MS
-from .app import DEFAULT_MAX_CHARS
+from .app import DEFAULT_BATCH_LIMIT, DEFAULT_MAX_CHARS
+
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0  # mt.web.http_server has the same default
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -120,6 +124,14 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
     parser.add_argument("--no-batching", action="store_true", default=env_flag("MT_NO_BATCHING"),
                         help="every request calls the model itself, one at a time (for comparison) "
                         "[MT_NO_BATCHING=1]")
+    parser.add_argument("--shutdown-timeout", metavar="S", type=float,
+                        default=env_float(parser, "MT_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT),
+                        help="on SIGTERM/SIGINT, how long in-flight requests may take to finish before the "
+                        f"server exits [MT_SHUTDOWN_TIMEOUT] (default {DEFAULT_SHUTDOWN_TIMEOUT:g})")
+    parser.add_argument("--batch-limit", metavar="N", type=int,
+                        default=env_int(parser, "MT_BATCH_LIMIT", DEFAULT_BATCH_LIMIT),
+                        help="most texts in one LibreTranslate /translate q list [MT_BATCH_LIMIT] "
+                        f"(default {DEFAULT_BATCH_LIMIT:,}); more: 400")
     parser.add_argument("--dev", action="store_true",
                         help="use Flask's development server instead of waitress (never in production)")
     return parser
@@ -154,6 +166,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("--batch-sentences must be at least 1")
     if not 0 <= args.batch_wait_ms <= 10_000:
         raise ConfigError("--batch-wait-ms must be between 0 and 10000")
+    if args.batch_limit < 1:
+        raise ConfigError("--batch-limit must be at least 1")
+    if not 0 <= args.shutdown_timeout <= 3600:
+        raise ConfigError("--shutdown-timeout must be between 0 and 3600 seconds")
     if not 0 <= args.port <= 65535:
         raise ConfigError("--port must be between 0 and 65535")
     if args.rate_limit:
@@ -194,6 +210,7 @@ def build_app(args: argparse.Namespace):
         batching=not args.no_batching,
         batch_sentences=args.batch_sentences,
         batch_wait_ms=args.batch_wait_ms,
+        batch_limit=args.batch_limit,
     )
 
 
@@ -208,29 +225,35 @@ def default_model_name() -> str | None:
 
 
 def serve(app, args: argparse.Namespace) -> None:
+    """Serve until SIGTERM/SIGINT; then finish in-flight requests (--shutdown-timeout), close the cache."""
     if args.dev:
         log.warning("--dev: Flask's development server, single process, NOT for production use")
         app.run(host=args.host, port=args.port, debug=False, use_reloader=False, threaded=True)
         return
-    from waitress import create_server
+    from .http_server import make_server, serve_until_signalled
 
-    # waitress buffers the body before the app runs; its own cap is a generous backstop to the
-    # app's (which answers a JSON 413)
-    server = create_server(
-        app, host=args.host, port=args.port, threads=args.threads,
-        max_request_body_size=2 * app.config["MT_MAX_BODY_BYTES"] + (1 << 20),
-        ident="mt-vi-en", clear_untrusted_proxy_headers=True,
-    )
+    server = make_server(app, host=args.host, port=args.port, threads=args.threads)
     listening = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
     for host, port in listening:
         host = f"[{host}]" if ":" in str(host) else host
         print(f"mt-vi-en: serving on http://{host}:{port}/", flush=True)
+    outcome = serve_until_signalled(server, args.shutdown_timeout)
+    close_service(app)
+    log.info("stopped after %s: %d request(s) were in flight, %d abandoned, %.2fs; cache closed",
+             outcome["signal"], outcome["in_flight"], outcome["abandoned"], outcome["seconds"])
+
+
+def close_service(app) -> None:
+    """Stop the request batcher and close (flush) the sentence cache."""
+    service = app.extensions["mt"]
+    engine = service._engine
+    close = getattr(engine, "close", None)
+    if callable(close) and hasattr(engine, "stats"):  # the BatchingEngine: its worker ends
+        close(timeout=5)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+        service.cache.close()
+    except Exception as error:  # noqa: BLE001 - exiting anyway; say why the cache could not close
+        log.warning("closing the cache failed: %s", error)
 
 
 def main(argv: list[str] | None = None, prog: str = DEFAULT_PROG) -> int:
