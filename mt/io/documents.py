@@ -53,19 +53,27 @@ SUPPORTED_EXTENSIONS = tuple(ext for fmt in FORMATS for ext in fmt.extensions)
 
 
 def format_for(name: str | None = None, content_type: str | None = None) -> Format:
-    """The format of a file: its extension first, else its content type; UnsupportedFormat else."""
+    """The format of a file: its extension first, else its content type (plain text only for a name
+    without extension: uploads of any file often claim text/plain); UnsupportedFormat else."""
     suffix = Path(name or "").suffix.lower()
     for fmt in FORMATS:
         if suffix and suffix in fmt.extensions:
             return fmt
     wanted = (content_type or "").split(";")[0].strip().lower()
     for fmt in FORMATS:
-        if wanted and wanted in fmt.content_types:
+        if wanted and wanted in fmt.content_types and (fmt.name != "text" or not suffix):
             return fmt
     what = f"'{suffix}'" if suffix else f"content type '{wanted}'" if wanted else "a file without extension"
     raise UnsupportedFormat(
         f"{name or 'input'}: {what} is not a supported document format (supported: {', '.join(SUPPORTED_EXTENSIONS)})"
     )
+
+
+def is_document(name: str) -> bool:
+    """A file the document path reads (a supported extension other than .txt); anything else is
+    an article read as plain text, as it always was."""
+    suffix = Path(name).suffix.lower()
+    return suffix in SUPPORTED_EXTENSIONS and suffix != ".txt"
 
 
 def translated_name(name: str) -> str:
@@ -166,3 +174,16 @@ def translate_path(source: str | Path, output: str | Path, engine, cache=None, *
     result = translate_file(read_file(source), Path(source).name, engine, cache, **options)
     write_bytes_atomic(output, result.data)
     return result
+
+
+def translate_to_outputs(source: str | Path, stem: str | Path, engine, cache=None, settings=None) -> tuple[int, int]:
+    """``mt batch`` for one document: STEM.jsonl and STEM.tmx (its aligned segments), then
+    STEM.en.EXT (the translated document) last, each atomically; (sentences, cache hits)."""
+    from .formats import to_jsonl, to_tmx, write_atomic
+
+    source, stem = Path(source), Path(stem)
+    result = translate_file(read_file(source), source.name, engine, cache, settings=settings, quality=True)
+    write_atomic(stem.with_name(stem.name + ".jsonl"), to_jsonl(result.document))
+    write_atomic(stem.with_name(stem.name + ".tmx"), to_tmx(result.document))
+    write_bytes_atomic(stem.with_name(stem.name + ".en" + source.suffix), result.data)
+    return len(result.document.sentences), result.document.cache_hits

@@ -51,8 +51,9 @@ HTTP_CODES = {
 }
 
 # Paths whose errors are always JSON, whatever the Accept header says.
-JSON_PATHS = ("/api/", "/translate", "/healthz", "/readyz", "/openapi.json")
+JSON_PATHS = ("/api/", "/translate", "/translate_file", "/healthz", "/readyz", "/openapi.json")
 LIBRE_PATH = "/translate"
+LIBRE_PATHS = (LIBRE_PATH, "/translate_file")  # LibreTranslate's error shape
 
 
 class ApiError(Exception):
@@ -83,7 +84,7 @@ def wants_json() -> bool:
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> Response:
     headers = dict(headers or {})
-    if request.path == LIBRE_PATH:
+    if request.path in LIBRE_PATHS:
         headers["X-Error-Code"] = code
         return json_response({"error": message}, status, headers)
     if wants_json():

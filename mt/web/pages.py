@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from .. import __version__
 from ..errors import InputError, ModelUnavailable
+from ..io.documents import is_document
 from ..io.formats import decode_article, english_text, to_jsonl, to_tmx, to_tsv
 from ..document import Document
 from . import schemas
@@ -109,6 +110,12 @@ def index():
 def index_post():
     form, api_key = None, request.form.get("api_key", "") if is_form() else ""
     try:
+        upload = request.files.get("file") if is_form() else None
+        if upload is not None and is_document(upload.filename or ""):  # html, docx, srt...: mt.web.files
+            from .files import document_page
+
+            check_api_key()
+            return document_page(upload, api_key)
         form = page_input()
         check_api_key()
         check_size(len(form.text))
