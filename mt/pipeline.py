@@ -309,7 +309,7 @@ def iter_document(
     for number, group in enumerate(translated_batches(pairs, engine, cache, settings, timings,
                                                       first_batch, max_batch)):
         yield Progress("rows", group)
-        if streaming and number == 0 and group:
+        if streaming and number == 0 and any(pair.cached for pair in group):
             yield from extras(group)  # cache hits: their links and scores are most likely cached too
         elif group or not streaming:
             pending.extend(group)

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from .. import __version__
-from . import api, files, libre, ops, pages, security
+from . import api, files, libre, ops, pages, security, stream
 from .docs import inline_code
 from .errors import register_error_handlers
 from .openapi import build_spec
@@ -74,7 +74,7 @@ def create_app(
     app.context_processor(lambda: {"version": __version__})
     security.install(app)
     register_error_handlers(app)
-    for blueprint in (ops.bp, api.bp, libre.bp, files.bp, pages.bp):
+    for blueprint in (ops.bp, api.bp, stream.bp, libre.bp, files.bp, pages.bp):
         app.register_blueprint(blueprint)
     security.install_rate_limit(app, rate_limit, rate_limit_storage)
     app.extensions["mt_openapi"] = build_spec(app)
