@@ -1,5 +1,8 @@
-"""Translate many articles: a folder of .txt files or a corpus .jsonl; resumable, atomic outputs,
-progress in sentences.
+"""Translate many articles: a folder of .txt files (and documents: .md, .html, .docx, .srt, .vtt)
+or a corpus .jsonl; resumable, atomic outputs, progress in sentences.
+
+A document IN_DIR/a/b.docx gives OUT_DIR/a/b.jsonl, b.tmx (its aligned segments) and
+b.en.docx (the translated document, structure kept; mt.io.documents), the document last.
 
 For IN_DIR/a/b.txt it writes OUT_DIR/a/b.jsonl, OUT_DIR/a/b.tmx and OUT_DIR/a/b.en.txt; for a
 corpus line ``{"id": "a/b", "text": ...}`` the same three files. An article counts as done when
@@ -16,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from mt.errors import InputError, MTError
-from mt.io.formats import english_text, read_article, to_jsonl, to_tmx, write_atomic
+from mt.io.batch_progress import SentenceProgress
+from mt.io.batch_safety import (InputFile, Rejected, check_folders, claim, describe_os_error, discard_partial,
+                                read_input, remove_leftovers, walk_inputs)
+from mt.io.formats import decode_article, english_text, read_article, to_jsonl, to_tmx, write_atomic
 from mt.pipeline import translate_document
 from mt.text.segment import split_sentences
 
@@ -32,10 +38,12 @@ class BatchSummary:
     sentences: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
+    claimed: int = 0  # articles another live run was translating (mt.io.batch_safety.claim)
 
     def describe(self) -> str:
+        elsewhere = f", {self.claimed} being translated by another run" if self.claimed else ""
         lines = [
-            f"files: {self.translated} translated, {self.skipped} already done, {len(self.failed)} failed; "
+            f"files: {self.translated} translated, {self.skipped} already done{elsewhere}, {len(self.failed)} failed; "
             f"sentences: {self.sentences} ({self.cache_hits} from cache); {self.seconds:.1f} s"
         ]
         lines += [f"  failed: {name}: {reason}" for name, reason in self.failed]
@@ -49,6 +57,7 @@ class Article:
     name: str
     text: str
     stem: str  # OUT_DIR/<name without .txt>; the outputs are stem + each suffix of OUTPUTS
+    source: str | None = None  # a document's path (html, docx...): read and written by mt.io.documents
 
 
 def stem_outputs(stem: str | Path) -> list[Path]:
@@ -59,6 +68,10 @@ def stem_outputs(stem: str | Path) -> list[Path]:
 def translate_article(article: Article, engine, cache, settings=None) -> tuple[int, int]:
     """Article → its three output files, each written atomically; (sentences, cache hits).
     An MTError (the article cannot be translated) propagates to the caller, nothing written."""
+    if article.source:
+        from mt.io.documents import translate_to_outputs
+
+        return translate_to_outputs(article.source, article.stem, engine, cache, settings)
     document = translate_document(article.text, engine, cache, settings=settings)
     for path, (_, render) in zip(stem_outputs(article.stem), OUTPUTS):
         write_atomic(path, render(document))
@@ -66,11 +79,14 @@ def translate_article(article: Article, engine, cache, settings=None) -> tuple[i
 
 
 def find_articles(in_dir: Path, out_dir: Path) -> list[Path]:
-    """Every *.txt under in_dir, sorted, leaving out our own outputs when out_dir lies inside in_dir."""
+    """Every *.txt (and document) under in_dir, sorted, leaving out our own outputs when out_dir lies
+    inside in_dir."""
+    from mt.io.documents import SUPPORTED_EXTENSIONS
+
     out_dir = out_dir.resolve()
     found = []
-    for path in sorted(in_dir.rglob("*.txt")):
-        if path.name.startswith(".") or not path.is_file():
+    for path in sorted(in_dir.rglob("*")):
+        if path.suffix.lower() not in SUPPORTED_EXTENSIONS or path.name.startswith(".") or not path.is_file():
             continue
         if path.resolve().is_relative_to(out_dir):
             continue
@@ -96,6 +112,8 @@ def check_dirs(in_dir: Path, out_dir: Path) -> None:
             raise InputError(f"{in_dir}: no such corpus file")
     elif not in_dir.is_dir():
         raise InputError(f"{in_dir}: not a directory")
+    else:
+        check_folders(in_dir, out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -107,8 +125,13 @@ def load_pending(articles, in_dir, out_dir, summary) -> list[tuple[Path, str, li
     pending = []
     for article in articles:
         outputs = output_paths(article, in_dir, out_dir)
+        if article.suffix.lower() != ".txt":  # a document: NAME.en.EXT instead of NAME.en.txt
+            outputs[-1] = outputs[-1].with_name(outputs[-1].name[: -len(".txt")] + article.suffix)
         if is_done(outputs):
             summary.skipped += 1
+            continue
+        if article.suffix.lower() != ".txt":
+            pending.append((article, None, outputs))
             continue
         try:
             pending.append((article, read_article(article), outputs))
@@ -166,12 +189,13 @@ def collect_articles(source, out_dir, summary: BatchSummary) -> list[Article]:
     if is_corpus(source):
         return read_corpus(source, out_dir, summary)
     pending = load_pending(find_articles(source, out_dir), source, out_dir, summary)
-    return [Article(str(path.relative_to(source)), text, str(outputs[0])[: -len(OUTPUTS[0][0])])
+    return [Article(str(path.relative_to(source)), text or "", str(outputs[0])[: -len(OUTPUTS[0][0])],
+                    None if text is not None else str(path))
             for path, text, outputs in pending]
 
 
 def count_sentences(articles: list[Article]) -> int:
-    return sum(len(split_sentences(article.text)) for article in articles)
+    return sum(len(split_sentences(article.text)) for article in articles)  # documents: counted when done
 
 
 def make_progress(total: int, enabled: bool):
@@ -180,21 +204,92 @@ def make_progress(total: int, enabled: bool):
     return tqdm(total=total, unit="sent", desc="translating", disable=not enabled, dynamic_ncols=True)
 
 
+def input_outputs(name: str, out_dir: Path) -> list[Path]:
+    """The outputs of IN_DIR/<name>: a document's translation keeps its extension (NAME.en.EXT)."""
+    relative = PurePosixPath(name)
+    outputs = stem_outputs(out_dir.joinpath(*relative.with_suffix("").parts))
+    if relative.suffix.lower() != ".txt":
+        outputs[-1] = outputs[-1].with_name(outputs[-1].name[: -len(".txt")] + relative.suffix)
+    return outputs
+
+
+def input_suffixes() -> tuple[str, ...]:
+    from mt.io.documents import SUPPORTED_EXTENSIONS
+
+    return SUPPORTED_EXTENSIONS
+
+
+def pending_inputs(source: Path, out_dir: Path, summary: BatchSummary):
+    """(InputFile, outputs) of each article of the folder not done yet, streamed from the
+    listing; entries that are not read (mt.io.batch_safety) are named in summary.failed."""
+    for item in walk_inputs(source, out_dir, input_suffixes()):
+        if isinstance(item, Rejected):
+            summary.failed.append((item.name, item.reason))
+            continue
+        outputs = input_outputs(item.name, out_dir)
+        if is_done(outputs):
+            summary.skipped += 1
+        else:
+            yield item, outputs
+
+
+def load_input(item: InputFile, outputs: list[Path]) -> Article:
+    """Read one listed article when its turn comes (a document is read by mt.io.documents)."""
+    stem = str(outputs[0])[: -len(OUTPUTS[0][0])]
+    if item.path.suffix.lower() != ".txt":
+        return Article(item.name, "", stem, str(item.path))
+    return Article(item.name, decode_article(read_input(item.path, item.name), item.name), stem)
+
+
+def run_article(name: str, outputs: list[Path], load, size: int, engine, cache, settings,
+                summary: BatchSummary, bar: SentenceProgress) -> None:
+    """Claim, read, translate and write one article; any failure is named in the summary and
+    the run goes on (an OSError such as a full disk, an engine error, unreadable input)."""
+    try:
+        with claim(str(outputs[0])[: -len(OUTPUTS[0][0])]) as ours:
+            if not ours:
+                summary.claimed += 1
+            elif is_done(outputs):  # another run finished it since the listing
+                summary.skipped += 1
+            else:
+                remove_leftovers(outputs)
+                try:
+                    sentences, hits = translate_article(load(), engine, cache, settings)
+                except BaseException:
+                    discard_partial(outputs)
+                    raise
+                summary.translated += 1
+                summary.sentences += sentences
+                summary.cache_hits += hits
+                bar.article_done(size, sentences)
+                return
+    except MTError as error:
+        summary.failed.append((name, str(error).removeprefix(f"{name}: ")))
+    except OSError as error:
+        summary.failed.append((name, describe_os_error(error)))
+    except Exception as error:  # the engine or the cache failed on this article: report, go on
+        summary.failed.append((name, f"{type(error).__name__}: {error}"))
+    bar.article_dropped(size)
+
+
 def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress: bool = True) -> BatchSummary:
-    """Translate a folder (or corpus .jsonl) in this process; see the module docstring."""
+    """Translate a folder (or corpus .jsonl) in this process; see the module docstring. A folder
+    is streamed: one article in memory at a time, each segmented once (by the pipeline)."""
     started = time.perf_counter()
     summary = BatchSummary()
-    articles = collect_articles(in_dir, out_dir, summary)
-    with make_progress(count_sentences(articles), progress) as bar:
-        for article in articles:
-            try:
-                sentences, hits = translate_article(article, engine, cache, settings)
-            except MTError as error:
-                summary.failed.append((article.name, str(error)))
-                continue
-            summary.translated += 1
-            summary.sentences += sentences
-            summary.cache_hits += hits
-            bar.update(sentences)
+    source, out_dir = Path(in_dir), Path(out_dir)
+    check_dirs(source, out_dir)
+    if is_corpus(source):
+        articles = read_corpus(source, out_dir, summary)
+        work = [(a.name, stem_outputs(a.stem), (lambda a=a: a), len(a.text.encode("utf-8", "replace")))
+                for a in articles]
+        total = sum(size for *_, size in work)
+    else:  # a first pass over the listing (stat only) sizes the progress bar
+        total = sum(item.size for item, _ in pending_inputs(source, out_dir, BatchSummary()))
+        work = ((item.name, outputs, (lambda item=item, outputs=outputs: load_input(item, outputs)), item.size)
+                for item, outputs in pending_inputs(source, out_dir, summary))
+    with SentenceProgress(total, progress) as bar:
+        for name, outputs, load, size in work:
+            run_article(name, outputs, load, size, engine, cache, settings, summary, bar)
     summary.seconds = time.perf_counter() - started
     return summary
