@@ -31,7 +31,7 @@ from .text.segment import split_sentences
 if TYPE_CHECKING:  # imported for annotations only: keeps `mt segment` free of torch
     from .engines.base import DecodingSettings, Engine
 
-__all__ = ["Document", "Progress", "SentencePair", "iter_document", "translate_document"]  # Document, SentencePair: also mt.document
+__all__ = ["Document", "Progress", "SentencePair", "iter_document", "translate_document", "translate_documents"]  # Document, SentencePair: also mt.document
 
 log = logging.getLogger(__name__)
 
@@ -347,3 +347,38 @@ def translate_document(
         if progress.document is not None:
             return progress.document
     raise AssertionError("iter_document ends with the document")  # pragma: no cover
+
+
+def translate_documents(
+    texts: list[str],
+    engine: Engine,
+    cache=None,
+    *,
+    settings: DecodingSettings | None = None,
+    links: bool = True,
+    quality: bool = True,
+) -> list[Document]:
+    """Many texts in ONE pass (a LibreTranslate ``q`` list): one cache lookup and one model call for
+    the distinct sentences of all of them, not one pipeline run per text; documents in order."""
+    for number, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError("every text must be a str")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InputError(f"text {number} is not valid Unicode (a lone surrogate at character {error.start})") from None
+    cache = cache if cache is not None else NullCache()
+    started = time.perf_counter()
+    prepared = [_prepare(text, engine.spec.tone) for text in texts]
+    every_pair = [pair for pairs, _ in prepared for pair in pairs]
+    every_map = [mapped for _, maps in prepared for mapped in maps]
+    timings: dict = {"segment_ms": (time.perf_counter() - started) * 1000}
+    _add_timings(timings, fill_translations(every_pair, engine, cache, settings))
+    if links:
+        _add_timings(timings, fill_links(every_pair, every_map, engine, cache, settings))
+    if quality:
+        _add_timings(timings, fill_quality(every_pair, engine, cache, settings))
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    rounded = {key: round(value, 3) if isinstance(value, float) else value for key, value in timings.items()}
+    return [Document(text=text, model=engine.spec.id, sentences=pairs, translation=join_translation(text, pairs),
+                     timings=dict(rounded)) for text, (pairs, _) in zip(texts, prepared)]

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, request
 from ..errors import InputError, ModelUnavailable
 from . import schemas
 from .errors import ApiError, json_response
+from .language import detect
 from .openapi import JSON, Answer, operation
 from .security import check_size, limited, needs_api_key
 
@@ -18,6 +19,8 @@ bp = Blueprint("api", __name__)
 BODY_ERRORS = ("invalid_json", "invalid_field", "unsupported_media_type", "text_too_long")
 TRANSLATE_ERRORS = BODY_ERRORS + ("empty_text", "invalid_input", "unknown_model", "model_not_loaded",
                                   "model_unavailable")
+ALIGN_SLOTS = 2  # alignments running at once (mt.web.app makes the semaphore)
+ALIGN_WAIT_SECONDS = 60.0  # how long a further one waits for a slot before 503 server_busy
 TRANSLATE_EXAMPLE = {"text": "Hà Nội là thủ đô của Việt Nam. Thành phố có hơn 8 triệu dân.", "beam": 4}
 
 
@@ -47,7 +50,8 @@ def read_json_object() -> dict:
     description=(
         "Segments the text, translates each sentence (cached sentences come from the cache), and returns every "
         "segment with its `start`/`end` offsets into the submitted text (`text[start:end] == source`; newlines "
-        "are not normalised). Unknown fields are ignored."),
+        "are not normalised). `detected_language` says whether the text reads as Vietnamese. Unknown fields are "
+        "ignored."),
     body={JSON: schemas.TranslateRequest}, example=TRANSLATE_EXAMPLE,
     answers={200: Answer("The aligned document", schemas.TranslateResponse)},
     errors=TRANSLATE_ERRORS,
@@ -57,7 +61,9 @@ def translate():
     check_size(len(body.text))
     if not body.text.strip():
         raise ApiError("empty_text", "text is empty")
-    return json_response(service().translate(body.text, body.model, body.beam).to_dict())
+    answer = service().translate(body.text, body.model, body.beam).to_dict()
+    answer["detected_language"] = detect(body.text).to_dict()
+    return json_response(answer)
 
 
 @bp.post("/api/align")
@@ -74,19 +80,27 @@ def translate():
     example={"vi": "Tôi đi học. Trời mưa.", "en": "I go to school. It is raining."},
     answers={200: Answer("Units of both sides (offsets into the submitted texts) and the links",
                          schemas.AlignResponse)},
-    errors=BODY_ERRORS + ("invalid_input", "model_unavailable"),
+    errors=BODY_ERRORS + ("invalid_input", "model_unavailable", "server_busy"),
 )
 def align():
     from ..align import align_document
 
     body = schemas.parse(schemas.AlignRequest, read_json_object())
     check_size(len(body.vi) + len(body.en))
+    # an alignment at the size cap is seconds of CPU: at most ALIGN_SLOTS at once, so that most
+    # HTTP threads stay free for translations whatever a client sends
+    slots = current_app.extensions["mt_align_slots"]
+    if not slots.acquire(timeout=ALIGN_WAIT_SECONDS):
+        raise ApiError("server_busy", f"{ALIGN_SLOTS} alignments are already running; retry later",
+                       headers={"Retry-After": "5"})
     try:
         return json_response(align_document(body.vi, body.en, lines=body.lines).to_dict())
     except InputError as error:
         raise ApiError("invalid_input", str(error)) from None
     except ModelUnavailable as error:
         raise ApiError("model_unavailable", f"the embedding model is not available: {error}") from None
+    finally:
+        slots.release()
 
 
 @bp.get("/api/models")

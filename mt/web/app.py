@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ def create_app(
     app.extensions["mt"] = TranslatorService(engine_or_loader, cache if cache is not None else NullCache(),
                                              model_name=model_name)
 
+    app.extensions["mt_align_slots"] = threading.BoundedSemaphore(api.ALIGN_SLOTS)
     app.add_template_filter(inline_code, "inline_code")
     app.context_processor(lambda: {"version": __version__})
     security.install(app)

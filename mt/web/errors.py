@@ -25,6 +25,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "empty_text": (400, "The text is empty or only whitespace"),
     "invalid_input": (400, "The input cannot be read (an uploaded file that is not UTF-8 text, say)"),
     "unsupported_language": (400, "LibreTranslate source/target other than vi (or auto) → en"),
+    "batch_too_large": (400, "LibreTranslate q list longer than the server's --batch-limit"),
     "unsupported_format": (400, "LibreTranslate format other than text"),
     "bad_request": (400, "The request could not be parsed (a malformed form body, say)"),
     "unauthorized": (401, "Authentication required"),
@@ -42,6 +43,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "http_error": (400, "Any other HTTP error status, with its standard meaning"),
     "internal_error": (500, "A bug: the server log has the details"),
     "model_unavailable": (503, "The model could not be loaded; the message says why and what to do"),
+    "server_busy": (503, "Too many alignments running at once; retry after Retry-After seconds"),
 }
 
 # werkzeug's HTTP errors (raised by routing, body parsing, the rate limiter) -> our codes

@@ -10,14 +10,15 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from . import schemas
+from .language import detect
 from .api import read_json_object
 from .errors import LIBRE_PATH, ApiError, json_response
 from .openapi import FORM_TYPES, JSON, Answer, operation
-from .security import check_size, is_form, limited, needs_api_key
+from .security import check_form_encoding, check_size, is_form, limited, needs_api_key
 
 bp = Blueprint("libre", __name__)
 
-DETECTED = {"confidence": 100, "language": "vi"}
+DETECTED = {"confidence": 100, "language": "vi"}  # the example in the spec
 
 
 def read_request() -> tuple[schemas.LibreRequest, bool]:
@@ -25,6 +26,7 @@ def read_request() -> tuple[schemas.LibreRequest, bool]:
     if request.is_json:
         return schemas.parse(schemas.LibreRequest, read_json_object()), False
     if is_form() or not request.content_length:
+        check_form_encoding()
         values = request.values
         q = values.getlist("q")
         data: dict[str, Any] = {name: values.get(name) for name in ("source", "target", "format", "model", "beam",
@@ -42,15 +44,18 @@ def read_request() -> tuple[schemas.LibreRequest, bool]:
     summary="LibreTranslate-compatible translation", tags=("LibreTranslate",),
     description=(
         "Accepts LibreTranslate's fields as JSON, form-encoded or multipart. `q` is a string or a list of strings "
-        "(answered with a string or a list). `source` is `vi` or `auto` (default `auto`; then `detectedLanguage` "
-        "is returned), `target` must be `en` (default), `format` must be `text` (`html` is not supported); "
+        "(answered with a string or a list; at most --batch-limit items, all translated in one pass). `source` is "
+        "`vi` or `auto` (default `auto`; then the language of each text is detected and `detectedLanguage` is "
+        "returned: `vi` with its confidence 0-100, or `en` for text that is not Vietnamese, which is answered "
+        "unchanged), `target` must be `en` (default), `format` must be `text` (`html` is not supported); "
         "`alternatives` is ignored. `model` and `beam` are accepted as extensions. Errors use LibreTranslate's "
         "shape `{\"error\": \"message\"}`; the code is in the `X-Error-Code` header."),
     body={JSON: schemas.LibreRequest, **{content_type: schemas.LibreForm for content_type in FORM_TYPES}},
     example={"q": "Xin chào thế giới.", "source": "vi", "target": "en"},
     answers={200: Answer("Translated text(s)", schemas.LibreResponse,
                          example={"translatedText": "Hello world.", "detectedLanguage": DETECTED})},
-    errors=("invalid_json", "invalid_field", "unsupported_language", "unsupported_format", "unsupported_media_type",
+    errors=("invalid_json", "invalid_field", "batch_too_large", "unsupported_language", "unsupported_format",
+            "unsupported_media_type",
             "text_too_long", "invalid_input", "unknown_model", "model_not_loaded", "model_unavailable"),
     error_model=schemas.LibreError,
 )
@@ -66,11 +71,22 @@ def translate():
     texts = body.q if batch else [body.q]
     if from_form:  # LibreTranslate normalises form line endings the same way
         texts = [schemas.newline_normalised(text) for text in texts]
+    limit = current_app.config["MT_BATCH_LIMIT"]
+    if len(texts) > limit:  # LibreTranslate's --batch-limit, its message
+        raise ApiError("batch_too_large",
+                       f"Invalid request: request ({len(texts)}) exceeds text limit ({limit}) (--batch-limit)")
     check_size(sum(len(text) for text in texts))
+    # source auto: text that is not Vietnamese is answered as it is, with detectedLanguage "en"
+    detections = [detect(text) for text in texts] if body.source == "auto" else None
+    wanted = [n for n, text in enumerate(texts)
+              if text.strip() and (detections is None or detections[n].language == "vi")]
     translator = current_app.extensions["mt"]
-    translations = [translator.translate(text, body.model, body.beam, details=False).translation
-                    if text.strip() else "" for text in texts]
+    translated = translator.translate_many([texts[n] for n in wanted], body.model, body.beam) if wanted else []
+    translations = [text if text.strip() else "" for text in texts]
+    for n, translation in zip(wanted, translated):
+        translations[n] = translation
     answer: dict[str, Any] = {"translatedText": translations if batch else translations[0]}
-    if body.source == "auto":
-        answer["detectedLanguage"] = [dict(DETECTED) for _ in texts] if batch else dict(DETECTED)
+    if detections is not None:
+        found = [detection.to_dict() for detection in detections]
+        answer["detectedLanguage"] = found if batch else found[0]
     return json_response(answer)

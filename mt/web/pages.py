@@ -16,7 +16,7 @@ from .api import TRANSLATE_ERRORS, read_json_object
 from .docs import docs_schemas, docs_view_model
 from .errors import ApiError
 from .openapi import FORM_TYPES, JSON, Answer, operation
-from .security import check_api_key, check_size, is_form, limited, needs_api_key
+from .security import check_api_key, check_form_encoding, check_size, is_form, limited, needs_api_key
 from .service import WHAT_TO_DO, with_advice
 
 bp = Blueprint("pages", __name__)
@@ -75,6 +75,7 @@ def page_input() -> schemas.PageForm:
     """Text (or the uploaded file), model and beam from the page's form."""
     if not is_form():
         raise ApiError("unsupported_media_type", "the page sends its form as a form")
+    check_form_encoding()
     text = request.form.get("text", "")
     upload = request.files.get("file")
     if upload is not None and upload.filename:

@@ -8,6 +8,7 @@ which forbid unknown fields so that a field added without its declaration fails.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
@@ -21,8 +22,14 @@ MIN_BEAM, MAX_BEAM = 1, 8
 BEAM_MESSAGE = f"beam must be an integer from {MIN_BEAM} to {MAX_BEAM}"
 
 
+# C0/C1 control characters other than the whitespace ones (tab, line feed, vertical tab, form feed,
+# carriage return, NEL): NUL, ESC and the like are never text, so they are refused, not passed on
+CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
+
+
 def valid_unicode(value: Any) -> Any:
-    """Refuse lone surrogates (JSON's "\\ud800"): no tokenizer can take them, so they never reach the model."""
+    """Refuse lone surrogates (JSON's "\\ud800": no tokenizer can take them, so they never reach the
+    model) and control characters such as NUL (the message names the first one)."""
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -30,6 +37,12 @@ def valid_unicode(value: Any) -> Any:
             raise PydanticCustomError(
                 "invalid_unicode", "is not valid Unicode: a lone surrogate at character {position}",
                 {"position": error.start}) from None
+        control = CONTROL_RE.search(value)
+        if control:
+            raise PydanticCustomError(
+                "invalid_unicode", "contains a control character ({code}) at character {position}; only tab, "
+                "line breaks and form feed are allowed", {"code": f"U+{ord(control.group()):04X}",
+                                                          "position": control.start()})
     return value
 
 
@@ -52,6 +65,7 @@ def string_or_none(value: Any) -> Any:
 
 # -- field types ---------------------------------------------------------------------------------
 Text = Annotated[StrictStr, BeforeValidator(valid_unicode)]
+FormText = Annotated[str, BeforeValidator(valid_unicode)]
 ModelId = Annotated[StrictStr | None, BeforeValidator(stripped_or_none),
                     Field(description="A model id from GET /api/models (default: the served model)")]
 Beam = Annotated[Annotated[StrictInt, Field(ge=MIN_BEAM, le=MAX_BEAM)] | None,
@@ -123,7 +137,7 @@ class DownloadRequest(TranslateRequest):
 class PageForm(RequestModel):
     """The page's form (POST / and /download/{format}), form-encoded or multipart."""
 
-    text: str = Field("", description="The Vietnamese article")
+    text: FormText = Field("", description="The Vietnamese article")
     file: bytes | None = Field(None, description="A UTF-8 .txt file (replaces text)",
                                json_schema_extra={"format": "binary", "type": "string"})
     model: ModelId = None
@@ -254,6 +268,9 @@ class TranslateResponse(ResponseModel):
     sentences: list[Segment]
     translation: str = Field(description="The full English text, paragraphs kept")
     timings: Timings
+    detected_language: "DetectedLanguage" = Field(description=(
+        "The language of the submitted text: vi, or en when it does not read as Vietnamese (it is still "
+        "translated as Vietnamese: check this before trusting the translation); confidence 0-100"))
 
 
 class AlignUnit(ResponseModel):
@@ -275,8 +292,11 @@ class AlignResponse(ResponseModel):
 
 
 class DetectedLanguage(ResponseModel):
-    confidence: float
-    language: str
+    confidence: float = Field(description="0-100")
+    language: Literal["vi", "en"] = Field(description="vi, or en for text that is not Vietnamese")
+
+
+TranslateResponse.model_rebuild()
 
 
 class LibreResponse(ResponseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import urllib.parse
 from functools import wraps
 
 from flask import Flask, Response, current_app, request
@@ -37,6 +38,31 @@ def default_max_body_bytes(max_chars: int) -> int:
 
 def is_form() -> bool:
     return request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+REPLACEMENT = "\ufffd".encode("utf-8")
+
+
+def check_form_encoding() -> None:
+    """Refuse (400 invalid_input) a form body that is not UTF-8: werkzeug silently drops such
+    fields (form-encoded) or replaces the bytes (multipart), which would answer something else."""
+    if not is_form():
+        return
+    raw = request.get_data(cache=True)
+    if request.mimetype == "application/x-www-form-urlencoded":
+        for part in raw.split(b"&"):
+            try:
+                urllib.parse.unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError as error:
+                name = part.split(b"=", 1)[0].decode("ascii", "replace")[:40]
+                raise ApiError("invalid_input", f"the form field {name!r} is not valid UTF-8 (byte "
+                               f"{error.object[error.start]:#04x}); send UTF-8 text") from None
+        return
+    if REPLACEMENT in raw:
+        return  # U+FFFD sent on purpose: werkzeug's own replacements cannot be told apart
+    for name, value in request.form.items(multi=True):
+        if "\ufffd" in value:
+            raise ApiError("invalid_input", f"the form field {name!r} is not valid UTF-8; send UTF-8 text")
 
 
 # -- API keys ----------------------------------------------------------------------------------

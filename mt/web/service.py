@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InputError, ModelUnavailable
 from ..document import Document
-from ..pipeline import translate_document
+from ..pipeline import translate_document, translate_documents
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,20 @@ class TranslatorService:
             raise ApiError("model_unavailable", self.unavailable_message(str(error))) from None
         except InputError as error:
             raise ApiError("invalid_input", str(error)) from None
+
+    def translate_many(self, texts: list[str], model: str | None = None, beam: int | None = None) -> list[str]:
+        """The translations of many texts from ONE pipeline call (LibreTranslate's q list): their
+        distinct sentences share one cache lookup and one model call. No word links or scores."""
+        self.check_model(model)
+        try:
+            engine = self.ensure_loaded()
+            documents = translate_documents(texts, engine, self.cache, settings=self.settings_for(engine, beam),
+                                            links=False, quality=False)
+        except ModelUnavailable as error:
+            raise ApiError("model_unavailable", self.unavailable_message(str(error))) from None
+        except InputError as error:
+            raise ApiError("invalid_input", str(error)) from None
+        return [document.translation for document in documents]
 
     def unavailable_message(self, reason: str) -> str:
         return f"the translation model is not available: {with_advice(reason, self.model_id)}"
