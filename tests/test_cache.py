@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mounts import remount_read_only, tmpfs
 from mt.cache import (
     SCHEMA_VERSION,
     CacheWarning,
@@ -181,6 +182,45 @@ def test_stats_counts(cache):
     assert stats["hits"] == 4 and stats["misses"] == 4
     assert stats["max_entries"] == 1_000_000
     assert stats["bytes"] > 0 and stats["schema_version"] == SCHEMA_VERSION
+
+
+@no_cache_warnings
+def test_hits_and_misses_are_counted_per_file(tmp_path):
+    """`mt cache stats` runs in a process of its own: it reads the counts every process saved."""
+    path = tmp_path / "cache.sqlite"
+    first = open_cache(path)
+    first.put_many(NS, pairs("a", 4))
+    first.get_many(NS, [s for s, _ in pairs("a", 6)])  # 4 hits, 2 misses
+    first.close()  # saved on close
+    second = open_cache(path)
+    second.get_many(NS, [s for s, _ in pairs("a", 1)])  # 1 hit, not saved yet
+    stats_process = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        other = stats_process.apply(_stats_of, (str(path),))
+    finally:
+        stats_process.close()
+        stats_process.join()
+    assert (other["hits"], other["misses"]) == (4, 2)
+    assert (second.stats()["hits"], second.stats()["misses"]) == (5, 2)  # stats() saves its own
+    second.close()
+    assert (open_cache(path).stats()["hits"], open_cache(path).stats()["misses"]) == (5, 2)
+
+
+def _stats_of(path: str) -> dict:
+    return open_cache(path).stats()
+
+
+@no_cache_warnings
+def test_clear_reports_sentences_not_links_or_quality(cache):
+    cache.put_many(NS, pairs("a", 13))
+    cache.put_many(NS + "|links", [(f'["{s}", "{t}"]', "{}") for s, t in pairs("a", 13)])
+    cache.put_many(NS + "|quality:e5-small:1", [(f'["{s}", "{t}"]', "{}") for s, t in pairs("a", 13)])
+    cache.get_many(NS, ["a câu số 0."])
+    stats = cache.stats()
+    assert stats["entries"] == 39 and stats["kinds"] == {"sentences": 13, "links": 13, "quality": 13}
+    assert cache.clear() == 13
+    stats = cache.stats()
+    assert stats["entries"] == 0 and stats["hits"] == 0 and stats["kinds"]["sentences"] == 0
 
 
 @no_cache_warnings
@@ -471,29 +511,64 @@ def test_unwritable_directory(tmp_path):
         assert_behaves_like_no_cache(cache)
 
 
-def test_read_only_file_still_serves_hits(tmp_path):
-    path = tmp_path / "cache.sqlite"
+def check_read_only_cache(path: Path) -> None:
+    """An existing cache we cannot write serves its hits, warns once and stores nothing."""
+    with pytest.warns(CacheWarning, match="read-only"):
+        readonly = open_cache(path)
+        assert readonly.get_many(NS, VI) == dict(zip(VI, EN))
+        readonly.put_many(NS, [("mới", "new")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)  # once is enough
+        readonly.put_many(NS, [("mới nữa", "newer")])
+        assert readonly.get_many(NS, ["mới", VI[0]]) == {VI[0]: EN[0]}
+        stats = readonly.stats()
+        assert stats["enabled"] and stats["writable"] is False and stats["entries"] == 3
+        assert stats["hits"] >= 4 and readonly.clear() == 0
+    readonly.close()
+
+
+def fill(path: Path) -> None:
     cache = open_cache(path)
     cache.put_many(NS, list(zip(VI, EN)))
     cache.close()
+
+
+def test_read_only_file_still_serves_hits(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    fill(path)
     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # 0444
     try:
         if not writes_blocked(path):
             pytest.skip("running with privileges that ignore file permissions (root); "
-                        "chmod 0444 cannot make the file read-only here")
-        with pytest.warns(CacheWarning, match="read-only"):
-            readonly = open_cache(path)
-            assert readonly.get_many(NS, VI) == dict(zip(VI, EN))
-            readonly.put_many(NS, [("mới", "new")])
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", CacheWarning)  # once is enough
-            readonly.put_many(NS, [("mới nữa", "newer")])
-            assert readonly.get_many(NS, ["mới", VI[0]]) == {VI[0]: EN[0]}
-            assert readonly.stats()["writable"] is False
-            assert readonly.clear() == 0
-        readonly.close()
+                        "test_cache_on_a_read_only_mount_serves_hits covers root")
+        check_read_only_cache(path)
     finally:
         path.chmod(0o644)
+
+
+def test_cache_on_a_read_only_mount_serves_hits(tmp_path):
+    """A read-only file system stops root too: SQLite cannot create the WAL index there, so the
+    file is opened through a read-only URI (here immutable=1) and serves hits."""
+    with tmpfs(tmp_path / "mnt") as mount:
+        fill(mount / "cache.sqlite")
+        remount_read_only(mount)
+        check_read_only_cache(mount / "cache.sqlite")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CacheWarning)
+            assert "immutable=1" in open_cache(mount / "cache.sqlite").stats()["error"]
+
+
+def test_read_only_uri_opens_without_writing(tmp_path):
+    """The mode=ro URI (tried before immutable=1) reads a cache and refuses every write."""
+    from mt.cache.sqlite_support import read_only_uri
+
+    path = tmp_path / "cache.sqlite"
+    fill(path)
+    conn = sqlite3.connect(read_only_uri(path, "ro"), uri=True)
+    assert conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 3
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("DELETE FROM entries")
+    conn.close()
 
 
 def test_read_only_directory(tmp_path):
@@ -564,7 +639,7 @@ def test_null_cache_api(tmp_path):
     stats = null.stats()
     assert stats["enabled"] is False and stats["error"] == "disabled"
     assert stats["entries"] == 0 and stats["misses"] == 3 and stats["hits"] == 0
-    assert set(stats) == set(open_cache(tmp_path / "real.sqlite").stats())  # same keys as the real one
+    assert set(stats) <= set(open_cache(tmp_path / "real.sqlite").stats())  # the real one's keys
     with null as same:
         assert same is null
     null.close()

@@ -15,8 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CacheWarning", "SentenceStore", "NullCache", "cache_key", "default_cache_path",
-           "storable", "SCHEMA_VERSION"]
+__all__ = ["CacheWarning", "SentenceStore", "NullCache", "cache_key", "count_kinds", "default_cache_path",
+           "entry_kind", "storable", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1  # of the SQLite layout; reported by every backend's stats()
 _PACKAGE = __name__.rpartition(".")[0]  # "mt.cache"
@@ -33,7 +33,7 @@ class SentenceStore(Protocol):
     def get_many(self, namespace: str, sources: list[str]) -> dict[str, str]: ...
     def put_many(self, namespace: str, pairs: list[tuple[str, str]]) -> None: ...
     def stats(self) -> dict: ...
-    def clear(self) -> int: ...
+    def clear(self) -> int: ...  # how many SENTENCES were removed (links/quality entries go too)
     def close(self) -> None: ...
 
 
@@ -60,6 +60,27 @@ def cache_key(namespace: str, source: str) -> bytes:
     digest.update(ns)
     digest.update(source.encode("utf-8", "surrogatepass"))
     return digest.digest()
+
+
+# Namespace suffixes of what the pipeline stores beside each translation (docs/CONTRACTS.md):
+# word links and quality scores are entries too, but not sentences.
+LINKS_SUFFIX = "|links"
+QUALITY_MARK = "|quality:"
+
+
+def entry_kind(namespace: str) -> str:
+    """"sentences" (translations), "links" (word links) or "quality" (scores) for a namespace."""
+    if namespace.endswith(LINKS_SUFFIX):
+        return "links"
+    return "quality" if QUALITY_MARK in namespace else "sentences"
+
+
+def count_kinds(namespaces: dict[str, int]) -> dict[str, int]:
+    """Entries per kind, from entries per namespace: what `mt cache stats`/`clear` report."""
+    kinds = {"sentences": 0, "links": 0, "quality": 0}
+    for namespace, count in namespaces.items():
+        kinds[entry_kind(namespace)] += int(count)
+    return kinds
 
 
 def storable(text: object) -> bool:

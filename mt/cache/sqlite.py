@@ -2,8 +2,9 @@
 
 Each thread has its own connection; writes use BEGIN IMMEDIATE; rows are keyed by
 :func:`mt.cache.base.cache_key`. Every failure (corrupt, foreign or read-only file, a lock held
-past the timeout, a full disk) is one CacheWarning, then the cache steps aside. Design notes:
-docs/DESIGN.md, section "Cache".
+past the timeout, a full disk) is one CacheWarning, then the cache steps aside; a file that
+cannot be opened for writing (a read-only mount) is opened read-only and still serves hits.
+Hits and misses are counted per file. Design notes: docs/DESIGN.md, section "Cache".
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from .base import SCHEMA_VERSION, WarnOnce, cache_key, storable
-from .sqlite_support import (ADVICE, DEFAULT_MAX_ENTRIES, READ_ONLY_NOTE, ConnectionSlot, chunks,
-                             close_quietly, error_kind, next_stamp, placeholders, resolve_max_entries,
+from .base import SCHEMA_VERSION, WarnOnce, cache_key, count_kinds, storable
+from .sqlite_connections import INSTANCES, ConnectionsMixin
+from .sqlite_support import (ADVICE, COUNTERS_SCHEMA, COUNTS_EVERY, DEFAULT_MAX_ENTRIES, READ_ONLY_NOTE,
+                             ConnectionSlot, add_counts, chunks, close_quietly, error_kind, next_stamp,
+                             placeholders, read_counts, resolve_max_entries,
                              write_transaction)
 
 __all__ = ["SentenceCache", "DEFAULT_MAX_ENTRIES", "DEFAULT_TIMEOUT"]
@@ -43,36 +45,9 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_last_used ON entries(last_used);
 CREATE INDEX IF NOT EXISTS entries_ns ON entries(ns);
-"""
+""" + COUNTERS_SCHEMA
 
-# SQLite connections must not cross fork() (gunicorn --preload forks after the app has opened
-# its cache): before a fork every cache closes its idle connections (they reopen on next use);
-# one busy in another thread stays with the parent, and the child's copy turns itself off.
-_FORK_ORPHANS: list = []  # busy connections a child inherited: never used there, kept alive
-_INSTANCES: "weakref.WeakSet[SentenceCache]" = weakref.WeakSet()
-
-
-def _before_fork() -> None:
-    for cache in list(_INSTANCES):
-        cache._close_idle_connections_for_fork()
-
-
-def _after_fork_in_parent() -> None:
-    for cache in list(_INSTANCES):
-        cache._busy_at_fork = False
-
-
-def _after_fork_in_child() -> None:
-    for cache in list(_INSTANCES):
-        cache._forget_parent_connections()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
-
-
-class SentenceCache:
+class SentenceCache(ConnectionsMixin):
     """SQLite-backed, LRU-bounded sentence cache; every public method is total (SQLite and
     file-system failures become one CacheWarning per kind and an empty/no-op result)."""
 
@@ -86,15 +61,18 @@ class SentenceCache:
         self._disabled: str | None = None  # reason, when the cache is off for good
         self._read_only: str | None = None  # reason, when lookups work but nothing is stored
         self._ready = self._closed = self._busy_at_fork = self._broken_by_fork = False
+        self._open_mode: str | None = None  # "ro" / "immutable": opened through a read-only URI
         self._reset_process_state()
-        _INSTANCES.add(self)
+        INSTANCES.add(self)
         self._usable(write=False)  # open now, so a bad path is reported at startup
 
     def _reset_process_state(self) -> None:
         self._local = threading.local()
         self._holders: "weakref.WeakSet[ConnectionSlot]" = weakref.WeakSet()
         self._pid = os.getpid()
-        self._hits = self._misses = 0
+        self._hits = self._misses = 0  # this process's
+        self._unsaved = [0, 0]  # hits, misses not yet added to the file's counters
+        self._counts_saved_at = time.monotonic()
         self._approx_entries: int | None = None  # exact after each recount, estimated between
         self._puts_since_count = 0
 
@@ -112,6 +90,11 @@ class SentenceCache:
         with self._lock:
             self._hits += len(found)
             self._misses += len(wanted) - len(found)
+            self._unsaved[0] += len(found)
+            self._unsaved[1] += len(wanted) - len(found)
+            due = time.monotonic() - self._counts_saved_at > COUNTS_EVERY
+        if due:
+            self._save_counts()
         return found
 
     def put_many(self, namespace: str, pairs: list[tuple[str, str]]) -> None:
@@ -127,9 +110,13 @@ class SentenceCache:
                 self._failed(exc, "write")
 
     def stats(self) -> dict:
-        """What `mt cache stats` prints: path, entries, bytes on disk, this process's hits and
-        misses, the bound, entries per namespace, and why the cache is off if it is."""
+        """What `mt cache stats` prints: path, entries (and per kind: sentences, word links,
+        quality scores), bytes on disk, hits and misses of every process that used this file
+        (of this process only where the file is read-only), the bound, entries per namespace,
+        and why the cache is off if it is."""
         usable = self._usable(write=False)
+        if usable:
+            self._save_counts()
         result = {
             "enabled": usable, "writable": usable and self._read_only is None,
             "path": str(self.path), "entries": 0, "bytes": self._bytes_on_disk(),
@@ -137,6 +124,7 @@ class SentenceCache:
             "namespaces": {}, "schema_version": SCHEMA_VERSION,
             "error": self._disabled or self._read_only or ("closed" if self._closed else None),
         }
+        result["kinds"] = count_kinds({})
         if usable:
             try:
                 with self._using() as conn:
@@ -145,20 +133,32 @@ class SentenceCache:
                         "SELECT n.name, c.count"
                         " FROM (SELECT ns, COUNT(*) AS count FROM entries GROUP BY ns) AS c"
                         " JOIN namespaces AS n ON n.id = c.ns ORDER BY n.name").fetchall())
+                    saved = read_counts(conn)
+                if saved is not None:
+                    with self._lock:
+                        result["hits"], result["misses"] = (saved[0] + self._unsaved[0],
+                                                            saved[1] + self._unsaved[1])
             except (sqlite3.Error, OSError) as exc:
                 self._failed(exc, "read")
                 result.update(enabled=False, error=str(exc))
+        result["kinds"] = count_kinds(result["namespaces"])
         return result
 
     def clear(self) -> int:
-        """Remove every entry (all namespaces); returns how many there were."""
+        """Remove every entry (all namespaces, word links and quality scores too) and reset the
+        hit counters; returns how many SENTENCES (translations) there were."""
         if not self._usable(write=True):
             return 0
         try:
             with self._using() as conn:
                 with write_transaction(conn):
-                    removed = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+                    removed = count_kinds(dict(conn.execute(
+                        "SELECT n.name, COUNT(*) FROM entries AS e JOIN namespaces AS n ON n.id = e.ns"
+                        " GROUP BY n.name").fetchall()))["sentences"]
                     conn.execute("DELETE FROM entries")
+                    conn.execute("DELETE FROM counters")
+                    with self._lock:
+                        self._unsaved = [0, 0]
                 with self._lock:
                     self._approx_entries, self._puts_since_count = 0, 0
                 try:  # give the space back; optional, so a busy database keeps its free pages
@@ -172,7 +172,9 @@ class SentenceCache:
         return removed
 
     def close(self) -> None:
-        """Close every thread's connection; later calls act like NullCache."""
+        """Save the hit counts, close every thread's connection; later calls act like NullCache."""
+        if not self._closed:
+            self._save_counts()
         with self._lock:
             self._closed = True
             holders = list(self._holders)
@@ -216,6 +218,7 @@ class SentenceCache:
                     for chunk in chunks(keys):
                         conn.execute(f"UPDATE entries SET last_used = ? WHERE key IN "
                                      f"({placeholders(len(chunk))})", [stamp, *chunk])
+                    self._add_unsaved_counts(conn)
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         except sqlite3.Error as exc:
@@ -235,6 +238,33 @@ class SentenceCache:
                 " last_used = excluded.last_used",
                 ((key, ns_id, source, translation, stamp) for key, source, translation in data))
             self._evict_if_needed(conn, len(data))
+            self._add_unsaved_counts(conn)
+
+    def _add_unsaved_counts(self, conn: sqlite3.Connection) -> None:
+        """Add this process's unsaved hits and misses to the file (in the caller's transaction)."""
+        with self._lock:
+            (hits, misses), self._unsaved = self._unsaved, [0, 0]
+            self._counts_saved_at = time.monotonic()
+        if hits or misses:
+            add_counts(conn, hits, misses)
+
+    def _save_counts(self) -> None:
+        """Best effort, never waiting long: counts are statistics, a busy file skips them."""
+        with self._lock:
+            pending = self._unsaved != [0, 0]
+        if not pending or self._read_only or not self._usable(write=True):
+            return
+        try:
+            with self._using() as conn:
+                conn.execute(f"PRAGMA busy_timeout = {int(min(self.timeout, TOUCH_TIMEOUT) * 1000)}")
+                try:
+                    with write_transaction(conn):
+                        self._add_unsaved_counts(conn)
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        except (sqlite3.Error, OSError) as exc:
+            if error_kind(exc) != "busy":
+                self._failed(exc, "write")
 
     def _evict_if_needed(self, conn: sqlite3.Connection, added: int) -> None:
         """Amortised bound: COUNT(*) only when the running estimate crosses the bound or every
@@ -275,8 +305,42 @@ class SentenceCache:
         return not (write and self._read_only)
 
     def _initialise(self) -> None:
-        """Create or check the schema. A foreign or newer file is left untouched; an older
-        schema of ours is rebuilt (it is only a cache)."""
+        """Create or check the schema; an existing file that cannot be opened for writing is
+        opened read-only instead (:meth:`_open_read_only`)."""
+        try:
+            self._initialise_schema()
+        except (sqlite3.Error, OSError) as exc:
+            if not self._open_read_only(exc):
+                raise
+
+    def _open_read_only(self, exc: BaseException) -> bool:
+        """An existing cache file we cannot open normally (a read-only mount: SQLite cannot
+        create the WAL index beside it): open it through a read-only URI, ``mode=ro`` first,
+        then ``immutable=1``, and serve hits. True when that worked (one warning)."""
+        if error_kind(exc) not in ("cantopen", "readonly", "io") or not self.path.is_file():
+            return False
+        for mode in ("ro", "immutable"):
+            self._close_all_connections()
+            self._open_mode = mode
+            try:
+                with self._using() as conn:
+                    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if application_id != APPLICATION_ID or version != SCHEMA_VERSION:
+                        raise sqlite3.DatabaseError("not a translation cache of this version")
+                    conn.execute("SELECT key FROM entries LIMIT 1").fetchall()
+            except sqlite3.Error:
+                continue
+            self._set_read_only(exc, how=f"opened read-only ({'mode=ro' if mode == 'ro' else 'immutable=1'})")
+            self._ready = True
+            return True
+        self._close_all_connections()
+        self._open_mode = None
+        return False
+
+    def _initialise_schema(self) -> None:
+        """A foreign or newer file is left untouched; an older schema of ours is rebuilt (it is
+        only a cache)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._using() as conn:
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -299,6 +363,8 @@ class SentenceCache:
                                     conn.execute(statement)
                             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'counters'").fetchone():
+                    conn.execute(COUNTERS_SCHEMA)  # a file from before the counters (same schema)
             except sqlite3.Error as exc:
                 if error_kind(exc) != "readonly" or version != SCHEMA_VERSION:
                     raise
@@ -306,67 +372,6 @@ class SentenceCache:
                 conn.execute("SELECT key FROM entries LIMIT 1").fetchall()
                 self._set_read_only(exc)
         self._ready = True
-
-    def _connect(self) -> sqlite3.Connection:
-        # check_same_thread=False only so that close() and the fork hook may close another
-        # thread's idle connection; in use, each connection belongs to one thread.
-        conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable enough for a cache
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @contextmanager
-    def _using(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection, opened on first use, locked while in use."""
-        if os.getpid() != self._pid:  # forked without os.register_at_fork hooks running
-            self._forget_parent_connections()
-        holder = getattr(self._local, "holder", None)
-        if holder is None:
-            holder = self._local.holder = ConnectionSlot()
-            with self._lock:
-                self._holders.add(holder)
-        with holder.lock:
-            if self._closed:
-                raise sqlite3.ProgrammingError("the cache has been closed")
-            if holder.conn is None:
-                holder.conn = self._connect()
-            yield holder.conn
-
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (for inspection and tests; the cache itself uses _using)."""
-        with self._using() as conn:
-            return conn
-
-    def _close_idle_connections_for_fork(self) -> None:
-        """Before fork (in the parent): close every connection not in use, so the child
-        inherits no SQLite state; they reopen on next use."""
-        with self._lock:
-            holders = list(self._holders)
-        busy = False
-        for holder in holders:
-            if not holder.lock.acquire(blocking=False):
-                busy = True
-                continue
-            try:
-                close_quietly(holder)
-            finally:
-                holder.lock.release()
-        self._busy_at_fork = busy
-
-    def _forget_parent_connections(self) -> None:
-        """In a forked child: never touch the parent's connections, open fresh ones. If one was
-        in use by another thread at the fork, SQLite's lock bookkeeping may be inconsistent
-        here, so this copy of the cache turns itself off (on first use, where a warning helps)."""
-        if os.getpid() == self._pid:
-            return
-        _FORK_ORPHANS.extend(holder for holder in list(self._holders) if holder.conn is not None)
-        self._lock = threading.Lock()  # the parent's may have been held by another thread
-        self._reset_process_state()
-        self._broken_by_fork, self._busy_at_fork = self._busy_at_fork, False
 
     def _failed(self, exc: BaseException, operation: str) -> None:
         """Decide how long a failure lasts, and warn once per kind of failure."""
@@ -381,10 +386,10 @@ class SentenceCache:
             self._warn(kind, f"translation cache {self.path}: {ADVICE[kind]} ({exc}); "
                              f"this {operation} was skipped, translation goes on")
 
-    def _set_read_only(self, exc: BaseException) -> None:
-        self._read_only = f"read-only: {exc}"
-        self._warn("readonly", f"translation cache {self.path}: {ADVICE['readonly']} ({exc}); "
-                               f"{READ_ONLY_NOTE}")
+    def _set_read_only(self, exc: BaseException, how: str = "") -> None:
+        self._read_only = f"read-only: {exc}" + (f"; {how}" if how else "")
+        self._warn("readonly", f"translation cache {self.path}: {ADVICE['readonly']} ({exc})"
+                               f"{'; ' + how if how else ''}; {READ_ONLY_NOTE}")
 
     def _disable(self, kind: str, detail: str = "") -> None:
         self._disabled = f"{kind}: {detail}" if detail else kind

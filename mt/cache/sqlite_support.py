@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import urllib.parse
 import threading
 import time
 import warnings
@@ -105,15 +106,6 @@ def next_stamp(conn: sqlite3.Connection) -> int:
     return max(time.time_ns() // 1000, newest + 1)
 
 
-def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def placeholders(count: int) -> str:
-    return ",".join("?" * count)
-
-
 def resolve_max_entries(value: int | None) -> int:
     """An explicit bound, else $MT_CACHE_MAX_ENTRIES, else DEFAULT_MAX_ENTRIES (a bad value warns)."""
     if value is not None:
@@ -132,3 +124,34 @@ def resolve_max_entries(value: int | None) -> int:
                       CacheWarning, stacklevel=stacklevel_outside_package())
         return DEFAULT_MAX_ENTRIES
     return value
+
+
+# Hits and misses are counted per cache FILE (every process that used it), so `mt cache stats`
+# in a new process shows them: each process adds its unsaved counts inside a write it makes
+# anyway, and at most every COUNTS_EVERY seconds and on close (best effort, never waiting).
+COUNTERS_SCHEMA = "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+COUNTS_EVERY = 5.0
+
+
+def add_counts(conn: sqlite3.Connection, hits: int, misses: int) -> None:
+    """Add to the file's counters (inside the caller's write transaction)."""
+    conn.executemany("INSERT INTO counters(name, value) VALUES (?, ?)"
+                     " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                     [("hits", hits), ("misses", misses)])
+
+
+def read_counts(conn: sqlite3.Connection) -> tuple[int, int] | None:
+    """(hits, misses) saved in the file; None for a file without the table (read-only, older)."""
+    try:
+        saved = dict(conn.execute("SELECT name, value FROM counters").fetchall())
+    except sqlite3.OperationalError:
+        return None
+    return int(saved.get("hits", 0)), int(saved.get("misses", 0))
+
+
+def read_only_uri(path: os.PathLike, mode: str) -> str:
+    """SQLite URI that opens an existing file without writing: ``mode=ro`` (still needs the WAL
+    index beside it) or ``immutable=1`` (no locks, no WAL: for a file on a read-only mount,
+    which nobody can change while we read)."""
+    query = "mode=ro" if mode == "ro" else "immutable=1"
+    return f"file:{urllib.parse.quote(os.path.abspath(path))}?{query}"
