@@ -223,7 +223,10 @@ def run_cache(args) -> int:
 
     cache = open_cache(args.cache)
     if args.action == "clear":
-        print(f"removed {cache.clear()} cached sentences from {cache.stats().get('path')}")
+        kinds = cache.stats().get("kinds") or {}  # counted before: clear() returns sentences only
+        extra = (f" (and {kinds['links']} word-link and {kinds['quality']} quality entries)"
+                 if kinds.get("links") or kinds.get("quality") else "")
+        print(f"removed {cache.clear()} cached sentences{extra} from {cache.stats().get('path')}")
     else:
         print(json.dumps(cache.stats(), indent=2, default=str))
     return 0
