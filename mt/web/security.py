@@ -158,6 +158,8 @@ def cap_body() -> None:
         raise ApiError("body_too_large",
                        f"the request body has {length:,} bytes; this server accepts at most {limit:,} "
                        "(--max-body-bytes / MT_MAX_BODY_BYTES)")
+    if is_form():  # keep the raw bytes (parsing reads them from here): check_form_encoding needs them
+        request.get_data(cache=True)
 
 
 def security_headers(response: Response) -> Response:
