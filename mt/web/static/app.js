@@ -1,12 +1,17 @@
 /* mt-vi-en page behaviour: vanilla JS, no build step. The page works without it;
  * this adds the pair highlighting, word-link highlighting, keyboard navigation between
- * rows and words, a character counter and a busy state on submit. */
+ * rows and words, a character counter and a busy state on submit; stream.js streams the result
+ * into the page (POST /api/translate/stream) instead of posting the form. */
 (function () {
   "use strict";
+  window.mtBindAligned = function (aligned) {
+    bindAligned(aligned);
+  };
 
   // -- aligned view: hovering or focusing either side highlights the pair --------------------
-  var aligned = document.querySelector(".aligned");
-  if (aligned) {
+  // (bound to the server-rendered table, and to each streamed one: delegation, so rows added
+  // or filled later behave the same)
+  var bindAligned = function (aligned) {
     var active = null;
 
     var activate = function (row) {
@@ -151,6 +156,10 @@
         next.focus();
       }
     });
+  };
+  var renderedTable = document.querySelector(".aligned");
+  if (renderedTable) {
+    bindAligned(renderedTable);
   }
 
   // -- the form --------------------------------------------------------------------------------
@@ -195,7 +204,10 @@
     });
   }
 
-  form.addEventListener("submit", function () {
+  form.addEventListener("submit", function (event) {
+    if (window.mtStream && window.mtStream.start(form, event)) {
+      return; // streamed into the page (stream.js); the browser does not navigate
+    }
     if (submit) {
       // after the browser has read the form: a disabled button is not submitted, which is fine
       window.setTimeout(function () {
