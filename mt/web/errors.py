@@ -21,9 +21,10 @@ log = logging.getLogger(__name__)
 # code -> (HTTP status, what it means); the OpenAPI document and /docs are generated from this
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_json": (400, "The body is not a JSON object"),
-    "invalid_field": (400, "A field is missing, of the wrong type or out of range, or text is not valid Unicode"),
+    "invalid_field": (400, "A field is missing, of the wrong type or out of range, or its text is not valid Unicode "
+                             "(a lone surrogate) or holds a control character (NUL, ESC...)"),
     "empty_text": (400, "The text is empty or only whitespace"),
-    "invalid_input": (400, "The input cannot be read (an uploaded file that is not UTF-8 text, say)"),
+    "invalid_input": (400, "The input cannot be read (a form body or uploaded file that is not UTF-8 text, say)"),
     "unsupported_language": (400, "LibreTranslate source/target other than vi (or auto) → en"),
     "batch_too_large": (400, "LibreTranslate q list longer than the server's --batch-limit"),
     "unsupported_format": (400, "LibreTranslate format other than text"),

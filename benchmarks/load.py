@@ -1,0 +1,257 @@
+"""Load benchmark of the real server (issue #11): ``python server.py`` on loopback with the tiny
+random-weight model and 8 HTTP threads, driven over real HTTP.
+
+    .venv/bin/python benchmarks/load.py [--soak-seconds 150] [--victim-seconds 40] [--json OUT]
+
+Runs, in order:
+1. burst: 50 concurrent clients, each one /api/translate of 10 distinct IWSLT sentences;
+2. article: 50 concurrent clients of the same 40-sentence article;
+3. soak: 8 clients of mixed requests (page, /api/translate, LibreTranslate lists, /api/align,
+   downloads, malformed bodies) for --soak-seconds; server RSS after warm-up and at the end;
+4. victim: 4 ordinary clients (2-sentence /api/translate) alone, then the same while 4 others send
+   the worst inputs within the limits (one --max-chars sentence, a maximal /api/align, a
+   --batch-limit LibreTranslate list, a body over the cap, junk). Goal: no errors, p95 within 2x.
+
+Reports requests/s, p50/p95/max latency and errors (5xx, resets and timeouts; deliberate 4xx
+answers to malformed requests are counted apart). Nothing but 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from server_helpers import start_server  # noqa: E402
+from shared_data import iwslt_segments  # noqa: E402
+
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
+class Recorder:
+    """Latencies and outcomes of one phase, from many threads."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.refused = 0  # 4xx answers to requests meant to be refused
+        self.started = time.perf_counter()
+        self.ended = self.started
+
+    def call(self, port: int, method: str, path: str, body: bytes | None = None, headers=None, *,
+             expect_4xx: bool = False, timeout: float = 300.0) -> int | None:
+        began = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            try:
+                connection.request(method, path, body=body, headers=headers or {})
+                reply = connection.getresponse()
+                reply.read()
+                status = reply.status
+            finally:
+                connection.close()
+        except (OSError, http.client.HTTPException) as error:
+            with self.lock:
+                self.errors.append(f"{path}: {type(error).__name__}: {error}")
+            return None
+        elapsed = time.perf_counter() - began
+        with self.lock:
+            self.ended = time.perf_counter()
+            if status >= 500 or (status >= 400 and not expect_4xx):
+                self.errors.append(f"{path}: HTTP {status}")
+            elif status >= 400:
+                self.refused += 1
+            if not expect_4xx:
+                self.latencies.append(elapsed)
+        return status
+
+    def summary(self) -> dict:
+        seconds = max(self.ended - self.started, 1e-9)
+        lat = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 3) if lat else 0.0
+
+        return {"phase": self.name, "requests": len(lat), "seconds": round(seconds, 1),
+                "req_per_s": round(len(lat) / seconds, 2), "p50_s": pct(0.5), "p95_s": pct(0.95),
+                "max_s": round(lat[-1], 3) if lat else 0.0, "errors": len(self.errors), "refused_4xx": self.refused,
+                "first_errors": self.errors[:3]}
+
+
+def short_items(count: int, salt: int) -> list[str]:
+    """Distinct short Vietnamese items (at most 9 characters each: 10,000 fit in 100,000)."""
+    return [f"Câu {salt + n}." for n in range(count)]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def body(payload) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def concurrent(recorder: Recorder, port: int, payloads: list[bytes]) -> dict:
+    with ThreadPoolExecutor(len(payloads)) as pool:
+        list(pool.map(lambda data: recorder.call(port, "POST", "/api/translate", data, JSON_TYPE), payloads))
+    return recorder.summary()
+
+
+def until(deadline: float, work) -> None:
+    while time.monotonic() < deadline:
+        work()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--soak-seconds", type=float, default=150.0)
+    parser.add_argument("--victim-seconds", type=float, default=40.0)
+    parser.add_argument("--max-chars", type=int, default=100_000)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+
+    from tiny_model import build_tiny_marian
+
+    work = Path(tempfile.mkdtemp(prefix="mt-load-"))
+    model = build_tiny_marian(work / "tiny-marian-vi-en")
+    server = start_server(["--model", str(model), "--cache", str(work / "cache.sqlite"), "--threads", "8",
+                           "--max-chars", str(args.max_chars)], {"MT_THREADS": "1"})
+    port, pid = server.port, server.process.pid
+    results: dict = {"rss_start_mb": rss_mb(pid)}
+    vi = [line for split in ("tst2012", "tst2013", "dev2010", "tst2010") for line in iwslt_segments(split, "vi")
+          if 20 < len(line) < 200]
+    pairs = [(v, e) for v, e in zip(iwslt_segments("tst2013", "vi"), iwslt_segments("tst2013", "en"))
+             if v.strip() and e.strip()]
+    vi_lines, en = [v for v, _ in pairs], [e for _, e in pairs]
+    rng = random.Random(11)
+    try:
+        # 1. burst of distinct sentences
+        payloads = [body({"text": " ".join(vi[10 * n:10 * n + 10])}) for n in range(50)]
+        results["burst_50x10"] = concurrent(Recorder("50 clients x 10 distinct sentences"), port, payloads)
+        print(json.dumps(results["burst_50x10"]), flush=True)
+        # 2. one 40-sentence article, 50 clients
+        article = body({"text": " ".join(vi[600:640])})
+        results["article_50x40"] = concurrent(Recorder("50 clients x one 40-sentence article"), port, [article] * 50)
+        print(json.dumps(results["article_50x40"]), flush=True)
+
+        # LibreTranslate: 10,000 distinct short items in one request (one pipeline call)
+        libre = Recorder("LibreTranslate q list of 10,000 distinct short items")
+        libre.call(port, "POST", "/translate", body({"q": short_items(10_000, 0), "source": "vi"}), JSON_TYPE)
+        results["libre_10000"] = libre.summary()
+        print(json.dumps(results["libre_10000"]), flush=True)
+
+        # 3. soak: 8 clients of mixed requests
+        soak = Recorder(f"soak {args.soak_seconds:g}s, 8 clients, mixed")
+        pool_vi = vi[1000:1400]
+
+        def mixed():
+            kind = rng.random()
+            if kind < 0.35:
+                soak.call(port, "POST", "/api/translate", body({"text": " ".join(rng.sample(pool_vi, 3))}), JSON_TYPE)
+            elif kind < 0.55:
+                soak.call(port, "POST", "/translate", body({"q": rng.sample(pool_vi, 5), "source": "auto"}), JSON_TYPE)
+            elif kind < 0.65:
+                k = rng.randrange(0, 300)
+                soak.call(port, "POST", "/api/align", body({"vi": "\n".join(vi_lines[k:k + 6]), "en": "\n".join(en[k:k + 6]),
+                                                            "lines": True}), JSON_TYPE)
+            elif kind < 0.75:
+                soak.call(port, "POST", "/download/tsv", body({"text": rng.choice(pool_vi)}), JSON_TYPE)
+            elif kind < 0.85:
+                soak.call(port, "GET", "/")
+            else:
+                junk = rng.choice([b"{", b'{"text": 5}', b'{"text": "\\ud800"}', b'{"q": [[]]}', b"[" * 5000])
+                soak.call(port, "POST", rng.choice(["/api/translate", "/translate", "/api/align"]), junk, JSON_TYPE,
+                          expect_4xx=True)
+
+        warm_deadline = time.monotonic() + min(20.0, args.soak_seconds / 5)
+        deadline = time.monotonic() + args.soak_seconds
+        threads = [threading.Thread(target=until, args=(deadline, mixed)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        while time.monotonic() < warm_deadline:
+            time.sleep(0.5)
+        results["rss_after_warmup_mb"] = rss_mb(pid)
+        for thread in threads:
+            thread.join()
+        results["rss_soak_end_mb"] = rss_mb(pid)
+        results["soak"] = soak.summary()
+        print(json.dumps(results["soak"]), flush=True)
+
+        # 4. victim: ordinary clients alone, then beside the worst inputs within the limits
+        def ordinary(recorder: Recorder, stop: float, sentences: list[str]):
+            queue = iter(sentences)  # distinct sentences: cache misses, like new text
+            until(stop, lambda: recorder.call(port, "POST", "/api/translate",
+                                              body({"text": f"{next(queue, 'Xin chào.')} {next(queue, '')}"}),
+                                              JSON_TYPE))
+
+        def victims(name: str, attackers: list, pool: list[str]) -> dict:
+            recorder = Recorder(name)
+            stop = time.monotonic() + args.victim_seconds
+            threads = [threading.Thread(target=ordinary, args=(recorder, stop, pool[n::4])) for n in range(4)]
+            threads += [threading.Thread(target=until, args=(stop, attack)) for attack in attackers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return recorder.summary()
+
+        results["victim_quiet"] = victims("4 ordinary clients, quiet", [], vi[1500:2300])
+        print(json.dumps(results["victim_quiet"]), flush=True)
+        hostile = Recorder("attackers")
+        long_sentence = ("Những người dân ở thành phố này đã sống " * 3000)[: args.max_chars - 10]
+        half = args.max_chars // 2
+        vi_side = " ".join(vi_lines)[: half - 10]
+        en_side = " ".join(en)[: half - 10]
+        too_big = b'{"text": "' + b"a" * (args.max_chars * 12) + b'"}'
+        attackers = [
+            lambda: hostile.call(port, "POST", "/api/translate", body({"text": long_sentence}), JSON_TYPE),
+            lambda: hostile.call(port, "POST", "/api/align", body({"vi": vi_side, "en": en_side}), JSON_TYPE),
+            lambda: hostile.call(port, "POST", "/translate", body({"q": [f"Số {salt}." for salt in
+                                                                        rng.sample(range(10 ** 5, 10 ** 6), 8000)],
+                                                                  "source": "vi"}), JSON_TYPE),
+            lambda: hostile.call(port, "POST", "/api/translate", too_big, JSON_TYPE, expect_4xx=True),
+        ]
+        results["victim_attacked"] = victims("4 ordinary clients beside 4 attackers", attackers, vi[2300:3100])
+        results["attackers"] = hostile.summary()
+        print(json.dumps(results["victim_attacked"]), flush=True)
+        print(json.dumps(results["attackers"]), flush=True)
+        results["rss_end_mb"] = rss_mb(pid)
+        quiet, attacked = results["victim_quiet"]["p95_s"], results["victim_attacked"]["p95_s"]
+        results["victim_p95_ratio"] = round(attacked / quiet, 2) if quiet else None
+        results["readyz"] = json.loads(http_get(port, "/readyz"))["batching"]
+    finally:
+        server.stop()
+    print(json.dumps({key: results[key] for key in ("rss_start_mb", "rss_after_warmup_mb", "rss_soak_end_mb",
+                                                    "rss_end_mb", "victim_p95_ratio")}), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def http_get(port: int, path: str) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().read()
+    finally:
+        connection.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
