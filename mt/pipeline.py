@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -92,10 +93,12 @@ def batch_sizes(first: int | None, largest: int | None) -> Iterator[int | None]:
 
 
 def translated_batches(pairs: list[SentencePair], engine: Engine, cache, settings, timings: dict,
-                       first_batch: int | None = None, max_batch: int | None = None) -> Iterator[list[SentencePair]]:
+                       first_batch: int | None = None, max_batch: int | None = None,
+                       on_misses: Callable[[list[str]], None] | None = None) -> Iterator[list[SentencePair]]:
     """Fill the translations, yielding the pairs filled at each step: first the cache hits and
     pass-through segments (at once), then the misses as each model batch returns (see
-    :func:`batch_sizes`); ``timings`` gets cache_ms, model_ms and model_sentences."""
+    :func:`batch_sizes`); ``timings`` gets cache_ms, model_ms and model_sentences. ``on_misses``
+    is told the misses before the model starts (work that needs only the sources runs beside it)."""
     wanted = list(dict.fromkeys(pair.normalized for pair in pairs if needs_model(pair)))
     namespace = engine.namespace(settings)
     started = time.perf_counter()
@@ -115,6 +118,8 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
     yield ready
     misses = list(waiting)
     timings["model_ms"], timings["model_sentences"] = 0.0, len(misses)
+    if misses and on_misses is not None:
+        on_misses(misses)
     sizes = batch_sizes(first_batch, max_batch)
     done = 0
     while done < len(misses):
@@ -189,6 +194,27 @@ def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine
         "links_model_ms": model_seconds * 1000,
         "links_sentences": computed,
     }
+
+
+def embed_sources_meanwhile(sources: list[str]) -> threading.Thread:
+    """Embed the sources (loading e5 and the reference vectors) in a thread while the model
+    decodes: they do not depend on the translation, CTranslate2 releases the GIL, and
+    :func:`mt.quality.embeddings.embed` keeps them, so :func:`fill_quality` then embeds only the
+    translations (docs/SPEED.md). Failures are left to :func:`fill_quality`, which reports them."""
+
+    def work() -> None:
+        try:
+            from .quality.embeddings import embed
+            from .quality.references import reference_vectors
+
+            reference_vectors()
+            embed(sources)
+        except Exception:  # noqa: BLE001 - fill_quality tries again and logs the reason
+            pass
+
+    thread = threading.Thread(target=work, name="mt-embed-sources", daemon=True)
+    thread.start()
+    return thread
 
 
 def fill_quality(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
@@ -297,17 +323,21 @@ def iter_document(
     streaming = first_batch is not None
     maps_of = {pair.index: mapped for pair, mapped in zip(pairs, maps)}
     pending: list[SentencePair] = []  # translated pairs still without their links and scores
+    meanwhile: list[threading.Thread] = []  # source embeddings while the model translates
+    on_misses = (lambda misses: meanwhile.append(embed_sources_meanwhile(misses))) if quality else None
 
     def extras(group: list[SentencePair]) -> Iterator[Progress]:
         if links:
             _add_timings(timings, fill_links(group, [maps_of[pair.index] for pair in group], engine, cache, settings))
             yield Progress("links", group)
         if quality:
+            for thread in meanwhile:
+                thread.join()  # else its sources would be embedded twice
             _add_timings(timings, fill_quality(group, engine, cache, settings))
             yield Progress("quality", group)
 
     for number, group in enumerate(translated_batches(pairs, engine, cache, settings, timings,
-                                                      first_batch, max_batch)):
+                                                      first_batch, max_batch, on_misses)):
         yield Progress("rows", group)
         if streaming and number == 0 and any(pair.cached for pair in group):
             yield from extras(group)  # cache hits: their links and scores are most likely cached too

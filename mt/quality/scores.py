@@ -82,25 +82,29 @@ def flag(quality, english):
 def quality_scores(
     sources: Sequence[str], translations: Sequence[str], embed: Callable[[Sequence[str]], np.ndarray] | None = None
 ) -> QualityScores:
-    """Score each (source, translation) pair with ONE embedding call for all of them (the
-    reference sentences ride along; :func:`mt.quality.embeddings.embed`, the default ``embed``,
-    caches them per process)."""
+    """Score each (source, translation) pair with ONE embedding call for all of them. With the
+    default ``embed`` (:func:`mt.quality.embeddings.embed`) the reference sentences' vectors are
+    the shipped ones (:mod:`mt.quality.references`); a custom ``embed`` embeds them too."""
     if len(sources) != len(translations):
         raise ValueError("quality_scores needs one translation per source")
     n = len(sources)
     similarity, quality, english = (np.zeros(n, dtype=np.float32) for _ in range(3))
     todo = [i for i in range(n) if str(sources[i]).strip() and str(translations[i]).strip()]
     if todo:
-        if embed is None:
-            from . import embeddings
+        texts = [sources[i] for i in todo] + [translations[i] for i in todo]
+        if embed is None:  # the default model: its reference vectors are shipped (mt.quality.references)
+            from .embeddings import embed as default_embed
+            from .references import reference_vectors
 
-            embed = embeddings.embed
-        texts = [sources[i] for i in todo] + [translations[i] for i in todo] + list(REFERENCE_VI) + list(REFERENCE_EN)
-        vectors = np.asarray(embed(texts), dtype=np.float32)
+            ref_vi, ref_en = reference_vectors()
+            vectors = np.asarray(default_embed(texts), dtype=np.float32)
+        else:
+            vectors = np.asarray(embed(texts + list(REFERENCE_VI) + list(REFERENCE_EN)), dtype=np.float32)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         k, r = len(todo), len(REFERENCE_VI)
         src, tgt = vectors[:k], vectors[k : 2 * k]
-        ref_vi, ref_en = vectors[2 * k : 2 * k + r], vectors[2 * k + r :]
+        if embed is not None:
+            ref_vi, ref_en = vectors[2 * k : 2 * k + r], vectors[2 * k + r :]
         cos = np.einsum("ij,ij->i", src, tgt)
         to_vi = (tgt @ ref_vi.T).mean(axis=1)
         to_en = (tgt @ ref_en.T).mean(axis=1)
