@@ -21,6 +21,7 @@ import logging
 import signal
 import threading
 import time
+import warnings
 
 from waitress import create_server
 from waitress import wasyncore
@@ -131,12 +132,14 @@ def channel_class(max_body_bytes: int) -> type:
 def make_server(app, *, host: str, port: int, threads: int):
     """A waitress server for the app, with our body caps and error shape."""
     max_body = app.config["MT_MAX_BODY_BYTES"]
-    server = create_server(
-        app, host=host, port=port, threads=threads,
-        max_request_body_size=drain_limit(max_body),
-        ident="mt-vi-en", clear_untrusted_proxy_headers=True,
-        send_bytes=1,  # write each chunk as the app yields it (POST /api/translate/stream), not at 18 kB
-    )
+    with warnings.catch_warnings():  # send_bytes is deprecated in waitress 3 but has no replacement yet
+        warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
+        server = create_server(
+            app, host=host, port=port, threads=threads,
+            max_request_body_size=drain_limit(max_body),
+            ident="mt-vi-en", clear_untrusted_proxy_headers=True,
+            send_bytes=1,  # write each chunk as the app yields it (POST /api/translate/stream), not at 18 kB
+        )
     channel = channel_class(max_body)
     for listener in listeners(server):
         listener.channel_class = channel

@@ -1,0 +1,408 @@
+"""POST /api/translate/stream over real HTTP: the app on the real waitress server
+(mt.web.http_server.make_server) on loopback, the real tiny Marian model through the real engine
+and request queue, a real SQLite cache, multilingual-e5 for the quality marks; plus one run of the
+whole ``server.py`` process. To see rows arrive before the last batch is done, deterministically,
+the engine is wrapped in :class:`HeldEngine`: the real model translates, but every model call after
+the first waits until the test releases it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from waitress import wasyncore
+
+from mt.errors import ModelUnavailable
+from mt.web.app import create_app
+from mt.web.http_server import make_server, socket_map
+from mt.web.stream import StreamEvent
+from server_helpers import start_server
+from shared_data import SEED, iwslt_talks
+
+PATH = "/api/translate/stream"
+WAIT = 120  # seconds: a held call or a read never waits longer (two shared cores)
+
+
+def long_article(sentences: int = 62) -> str:
+    """``sentences`` distinct IWSLT lines, five to a paragraph: a 60+ sentence article."""
+    lines = [line for line in iwslt_talks("dev2010")[0] if line and line[-1] in ".?!"][:sentences]
+    assert len(lines) == sentences
+    return "\n\n".join(" ".join(lines[at : at + 5]) for at in range(0, len(lines), 5))
+
+
+class HeldEngine:
+    """The real engine; model calls after the first ``free_calls`` wait for :attr:`release`."""
+
+    def __init__(self, inner, free_calls: int = 1, fail_after: int | None = None):
+        self.inner = inner  # engine_attention finds the real engine's attention here
+        self.free_calls = free_calls
+        self.fail_after = fail_after
+        self.release = threading.Event()
+        self.calls: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def translate(self, sentences, settings=None):
+        self.calls.append(len(sentences))
+        if self.fail_after is not None and len(self.calls) > self.fail_after:
+            raise RuntimeError("the model crashed")
+        if len(self.calls) > self.free_calls:
+            assert self.release.wait(WAIT), "the test never released the model"
+        return self.inner.translate(sentences, settings)
+
+
+@dataclass
+class Live:
+    """An app on the real waitress server, in this process, on a free loopback port."""
+
+    app: object
+    server: object = None
+    port: int = 0
+    thread: threading.Thread | None = None
+
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        self.server = make_server(self.app, host="127.0.0.1", port=0, threads=4)
+        self.port = self.server.effective_port
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):  # waitress's loop in short turns, so that close() can stop it from this thread
+        while not self.stop.is_set():
+            wasyncore.loop(timeout=0.05, map=socket_map(self.server), count=1)
+        self.server.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(WAIT)
+
+    def post(self, payload, headers: dict | None = None, raw: bytes | None = None) -> "Stream":
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
+        body = raw if raw is not None else json.dumps(payload).encode("ascii")
+        connection.request("POST", PATH, body=body, headers={"Content-Type": "application/json", **(headers or {})})
+        return Stream(connection, connection.getresponse())
+
+
+@dataclass
+class Stream:
+    """A response read event by event, with the time each event arrived."""
+
+    connection: http.client.HTTPConnection
+    response: http.client.HTTPResponse
+    events: list[dict] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # the SSE event: lines
+    arrived: list[float] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    def header(self, name: str) -> str:
+        return self.response.getheader(name) or ""
+
+    def next_event(self) -> dict | None:
+        name, data = None, []
+        while True:
+            line = self.response.readline()
+            if not line:
+                return None  # the stream ended
+            line = line.decode("utf-8").rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and data:
+                event = json.loads("\n".join(data))
+                self.events.append(event)
+                self.names.append(name)
+                self.arrived.append(time.perf_counter())
+                return event
+
+    def until(self, kind: str) -> dict:
+        while True:
+            event = self.next_event()
+            assert event is not None, f"the stream ended before a {kind} event: {self.kinds()}"
+            if event["event"] == kind:
+                return event
+
+    def rest(self) -> list[dict]:
+        while self.next_event() is not None:
+            pass
+        self.connection.close()
+        return self.events
+
+    def json(self) -> dict:
+        body = json.loads(self.response.read())
+        self.connection.close()
+        return body
+
+    def kinds(self) -> list[str]:
+        return [event["event"] for event in self.events]
+
+
+@pytest.fixture
+def live(tiny_engine, tmp_path):
+    """Build and serve an app around ``engine`` (default: the tiny engine, held after its first call)."""
+    from mt.cache import open_cache
+
+    started: list[Live] = []
+    engines: list[HeldEngine] = []
+
+    def serve(engine=None, cache=None, **options) -> Live:
+        engine = engine if engine is not None else HeldEngine(tiny_engine)
+        if isinstance(engine, HeldEngine):
+            engines.append(engine)
+        app = create_app(engine, cache if cache is not None else open_cache(tmp_path / f"c{len(started)}.sqlite"),
+                         **options)
+        app.config.update(MT_STREAM_FIRST_BATCH=2, MT_STREAM_MAX_BATCH=16)
+        started.append(Live(app))
+        return started[-1]
+
+    yield serve
+    for engine in engines:
+        engine.release.set()
+    for server in started:
+        server.close()
+
+
+def validated(events: list[dict]) -> None:
+    for event in events:
+        StreamEvent.model_validate(event)  # every event is one the OpenAPI document declares
+
+
+def test_rows_arrive_batch_by_batch_while_the_model_is_held(live, tiny_engine):
+    engine = HeldEngine(tiny_engine)
+    server = live(engine, batching=False)
+    article = long_article()
+    stream = server.post({"text": article})
+    assert stream.status == 200 and stream.header("Content-Type").startswith("text/event-stream")
+    assert stream.header("Cache-Control") == "no-store"
+
+    segments = stream.until("segments")
+    total = segments["total"]
+    assert total >= 60 and segments["to_translate"] == total
+    assert [s["index"] for s in segments["segments"]] == list(range(total))
+    assert all(article[s["start"] : s["end"]] == s["source"] for s in segments["segments"])
+    first = stream.until("rows")
+    # the first model batch is small, and it is on the wire while the second one is still held
+    assert len(first["rows"]) == 2 and first["done"] == 2 and first["total"] == total
+    assert [row["index"] for row in first["rows"]] == [0, 1] and not any(row["cached"] for row in first["rows"])
+    wait_for(lambda: len(engine.calls) == 2)
+    assert engine.calls == [2, 4] and not engine.release.is_set()
+
+    engine.release.set()
+    events = stream.rest()
+    validated(events)
+    kinds = stream.kinds()
+    assert kinds[0] == "segments" and kinds[-1] == "done" and "error" not in kinds
+    assert stream.names == kinds  # the SSE event: line names the same event as the data
+    rows = [event for event in events if event["event"] == "rows"]
+    sizes = [len(event["rows"]) for event in rows]
+    assert sizes[:4] == [2, 4, 8, 16] and set(sizes[4:]) <= {16} | {sizes[-1]} and sum(sizes) == total
+    assert [event["done"] for event in rows] == [sum(sizes[: n + 1]) for n in range(len(sizes))]
+    assert engine.calls == sizes  # one model call per rows event
+    # word links and quality after the last translation: nothing waits on them before
+    assert kinds.index("links") > max(n for n, kind in enumerate(kinds) if kind == "rows")
+    assert kinds.index("quality") > kinds.index("links")
+
+    # the stream carries exactly what the one-shot JSON API answers
+    done = events[-1]
+    oneshot = stream_free_translation(server, article)
+    assert done["translation"] == oneshot["translation"] and done["total"] == len(oneshot["sentences"])
+    assert set(done["timings"]) >= {"segment_ms", "cache_ms", "model_ms", "model_sentences", "links_ms",
+                                    "quality_ms", "total_ms"}
+    assert done["timings"]["model_sentences"] == total and done["cache_hits"] == 0
+    rebuilt = {s["index"]: {key: s[key] for key in ("index", "paragraph", "kind", "start", "end", "source",
+                                                    "normalized")} for s in segments["segments"]}
+    for event in events:
+        if event["event"] in ("rows", "links", "quality"):
+            for row in event["rows"]:
+                rebuilt[row["index"]].update(row)
+    for expected in oneshot["sentences"]:
+        got = rebuilt[expected["index"]]
+        for key in ("source", "start", "end", "kind", "paragraph", "translation", "src_words", "src_word_spans",
+                    "tgt_words", "tgt_word_spans", "alignment", "quality", "similarity", "flagged"):
+            assert got[key] == expected[key], (expected["index"], key)
+
+
+def stream_free_translation(server: Live, text: str) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
+    connection.request("POST", "/api/translate", body=json.dumps({"text": text}).encode(),
+                       headers={"Content-Type": "application/json"})
+    answer = json.loads(connection.getresponse().read())
+    connection.close()
+    return answer
+
+
+def test_cache_hits_come_at_once(live, tiny_engine):
+    engine = HeldEngine(tiny_engine)
+    server = live(engine)
+    seed = SEED.read_text(encoding="utf-8")
+    engine.release.set()
+    first = server.post({"text": seed}).rest()
+    assert first[-1]["event"] == "done" and first[-1]["cache_hits"] == 0
+    calls = len(engine.calls)
+
+    # all cached: one rows event with every segment, before any model call; links and scores too
+    events = server.post({"text": seed}).rest()
+    validated(events)
+    assert [event["event"] for event in events] == ["segments", "rows", "links", "quality", "done"]
+    rows = events[1]
+    assert rows["done"] == rows["total"] == len(events[0]["segments"]) == 14
+    assert sum(row["cached"] for row in rows["rows"]) == 13  # the byline passes through, not cached
+    assert len(engine.calls) == calls and events[-1]["cache_hits"] == 13
+    assert events[-1]["timings"]["model_sentences"] == 0
+    assert events[-1]["translation"] == first[-1]["translation"]
+
+    # partly cached: the cached rows (and their marks) are on the wire while the model is held
+    known = {seg["normalized"] for seg in events[0]["segments"] if seg["kind"] != "byline"}
+    engine.release.clear()
+    engine.free_calls = len(engine.calls)  # from now on every model call waits
+    extended = seed + "\n\nHôm nay trời đẹp. Chúng tôi đi dạo trong công viên. Mọi người đều vui vẻ."
+    stream = server.post({"text": extended})
+    segments = stream.until("segments")["segments"]
+    hits = {seg["index"] for seg in segments if seg["normalized"] in known}
+    new = {seg["index"] for seg in segments if seg["translate"]} - hits
+    assert len(hits) == 13 and len(new) >= 3
+    cached = stream.until("rows")
+    assert {row["index"] for row in cached["rows"]} == hits and all(row["cached"] for row in cached["rows"])
+    links = stream.until("links")
+    quality = stream.until("quality")
+    assert {row["index"] for row in links["rows"]} == hits and {row["index"] for row in quality["rows"]} == hits
+    assert all(row["src_words"] and row["tgt_words"] for row in links["rows"])
+    wait_for(lambda: len(engine.calls) == calls + 1)  # the new sentences' first batch: held
+    assert not engine.release.is_set() and stream.kinds() == ["segments", "rows", "links", "quality"]
+    engine.release.set()
+    events = stream.rest()
+    validated(events)
+    fresh = [row for event in events[4:] if event["event"] == "rows" for row in event["rows"]]
+    assert {row["index"] for row in fresh} == new and not any(row["cached"] for row in fresh)
+    assert events[-1]["cache_hits"] == 13
+
+
+def wait_for(condition, timeout: float = WAIT) -> None:
+    """Until the server thread has got there (a held model call, say)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_an_error_mid_stream_is_an_error_event(live, tiny_engine, caplog):
+    server = live(HeldEngine(tiny_engine, fail_after=1), batching=False)
+    stream = server.post({"text": long_article()})
+    assert stream.status == 200
+    events = stream.rest()  # the stream ends properly (http.client read it to its last chunk)
+    validated(events)
+    assert stream.kinds() == ["segments", "rows", "error"]
+    assert events[-1] == {"event": "error", "error": {"code": "internal_error",
+                                                      "message": "internal server error; the server log has the "
+                                                                 "details"}}
+    assert "the model crashed" in caplog.text  # the traceback went to the log, not to the client
+
+
+def test_the_model_lost_mid_stream_says_what_to_do(live, tiny_engine):
+    class Lost(HeldEngine):
+        def translate(self, sentences, settings=None):
+            if self.calls:
+                raise ModelUnavailable("the model files are gone")
+            return super().translate(sentences, settings)
+
+    server = live(Lost(tiny_engine), batching=False)
+    events = server.post({"text": long_article()}).rest()
+    assert [event["event"] for event in events] == ["segments", "rows", "error"]
+    assert events[-1]["error"]["code"] == "model_unavailable"
+    assert "the model files are gone" in events[-1]["error"]["message"]
+
+
+def test_same_checks_as_the_json_api(live, tiny_engine):
+    server = live(max_chars=500)
+    checks = [
+        ({"text": "   "}, None, 400, "empty_text"),
+        ({"text": 5}, None, 400, "invalid_field"),
+        ({"text": "Xin chào.", "beam": 99}, None, 400, "invalid_field"),
+        ({"text": "Xin chào \ud800."}, None, 400, "invalid_field"),
+        ({"text": "Xin chào. " * 60}, None, 413, "text_too_long"),
+        ({"text": "Xin chào.", "model": "no/such-model"}, None, 422, "unknown_model"),
+        (None, b"[1, 2", 400, "invalid_json"),
+    ]
+    for payload, raw, status, code in checks:
+        reply = server.post(payload, raw=raw)
+        assert reply.status == status, (payload, raw)
+        assert reply.header("Content-Type").startswith("application/json")
+        assert reply.json()["error"]["code"] == code
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
+    connection.request("POST", PATH, body=b"text=hi", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    reply = connection.getresponse()
+    assert reply.status == 415 and json.loads(reply.read())["error"]["code"] == "unsupported_media_type"
+    connection.close()
+
+
+def test_api_keys_and_rate_limit(live):
+    server = live(api_keys=["sesame"], rate_limit="3/minute")
+    assert server.post({"text": "Xin chào."}).json()["error"]["code"] == "api_key_required"
+    assert server.post({"text": "Xin chào."}, {"X-API-Key": "wrong"}).json()["error"]["code"] == "invalid_api_key"
+    ok = server.post({"text": "Xin chào.", "api_key": "sesame"})
+    assert ok.status == 200 and ok.rest()[-1]["event"] == "done"
+    limited = server.post({"text": "Xin chào."}, {"Authorization": "Bearer sesame"})
+    assert limited.status == 429 and limited.json()["error"]["code"] == "rate_limited"
+
+
+def test_no_model_answers_503_before_streaming(live):
+    def loader():
+        raise ModelUnavailable("no model files here")
+
+    server = live(loader)
+    reply = server.post({"text": "Xin chào."})
+    assert reply.status == 503
+    answer = reply.json()["error"]
+    assert answer["code"] == "model_unavailable" and "no model files here" in answer["message"]
+
+
+def test_openapi_documents_the_stream(live):
+    server = live(api_keys=["k"], rate_limit="5/minute")
+    spec = server.app.extensions["mt_openapi"]
+    op = spec["paths"][PATH]["post"]
+    assert op["responses"]["200"]["content"] == {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamEvent"}}}
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TranslateRequest"}
+    codes = {code for response in op["responses"].values() for code in response.get("x-error-codes", [])}
+    assert codes >= {"empty_text", "invalid_field", "text_too_long", "unknown_model", "model_unavailable",
+                     "api_key_required", "rate_limited", "internal_error"}
+    schemas = spec["components"]["schemas"]
+    kinds = {option["$ref"].rsplit("/", 1)[-1] for option in schemas["StreamEvent"]["oneOf"]}
+    assert kinds == {"SegmentsEvent", "RowsEvent", "LinksEvent", "QualityEvent", "DoneEvent", "ErrorEvent"}
+    assert schemas["StreamEvent"]["discriminator"]["propertyName"] == "event"
+    assert op["security"]
+
+
+def test_the_server_process_streams(tiny_model_dir, tmp_path):
+    """``server.py`` as deployed (waitress, request queue, SQLite cache), batch sizes from the
+    environment: one model call per sentence, each on the wire as it returns."""
+    process = start_server(["--model", str(tiny_model_dir), "--cache", str(tmp_path / "c.sqlite")],
+                           env_extra={"MT_STREAM_FIRST_BATCH": "1", "MT_STREAM_MAX_BATCH": "1"})
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", process.port, timeout=WAIT)
+        article = long_article(20)
+        connection.request("POST", PATH, body=json.dumps({"text": article}).encode(),
+                           headers={"Content-Type": "application/json"})
+        stream = Stream(connection, connection.getresponse())
+        assert stream.status == 200
+        events = stream.rest()
+        validated(events)
+        rows = [n for n, event in enumerate(events) if event["event"] == "rows"]
+        assert len(rows) == events[0]["total"] >= 20
+        assert [len(events[n]["rows"]) for n in rows] == [1] * len(rows)
+        # a model call per sentence, each read as a separate arrival, spread over the calls' time:
+        # not one buffered burst at the end
+        spread = stream.arrived[rows[-1]] - stream.arrived[rows[0]]
+        assert spread > 0.02
+        assert events[-1]["event"] == "done"
+        assert events[-1]["translation"] == process.post_json("/api/translate", {"text": article}).json()["translation"]
+    finally:
+        process.stop()
