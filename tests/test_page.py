@@ -4,6 +4,8 @@ keyboard focus, a TMX download, phone width, an XSS attempt, and screenshots in 
 
 from __future__ import annotations
 
+import http.client
+import json
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,130 @@ def test_word_spans_keep_user_text_inert(page, server):
     assert XSS in shown  # rebuilt from word spans, still the literal text
     page.locator(".aligned .cell.vi .w").nth(1).hover()  # hovering a word of the attack does nothing odd
     assert dialogs == [] and page.problems == []
+
+
+# -- rows as they come: the page on a stream whose model calls the test holds -----------------
+ROW_STATES = """() => {
+  const rows = Array.from(document.querySelectorAll('.aligned .pair'));
+  return {
+    total: rows.length,
+    translated: rows.filter(r => r.dataset.state === 'translated').length,
+    pending: rows.filter(r => r.dataset.state === 'pending' && r.querySelector('.placeholder')).length,
+    filled: rows.filter(r => r.querySelector('.cell.en .text').textContent.length > 0).length,
+    scored: rows.filter(r => r.dataset.scored === 'true').length,
+  };
+}"""
+
+
+@pytest.fixture
+def held_server(tiny_engine, tmp_path):
+    """The app on the real waitress server in this process; model calls after the first wait for
+    ``held_server.engine.release`` (tests/stream_helpers.py)."""
+    from mt.cache import open_cache
+    from mt.web.app import create_app
+    from stream_helpers import HeldEngine, Live
+
+    servers = []
+
+    def start(**engine_options):
+        engine = HeldEngine(tiny_engine, **engine_options)
+        app = create_app(engine, open_cache(tmp_path / f"held{len(servers)}.sqlite"), batching=False)
+        app.config.update(MT_STREAM_FIRST_BATCH=2, MT_STREAM_MAX_BATCH=16)
+        live = Live(app)
+        live.engine = engine
+        live.url = f"http://127.0.0.1:{live.port}"
+        servers.append(live)
+        return live
+
+    yield start
+    for live in servers:
+        live.engine.release.set()
+        live.close()
+
+
+def test_long_article_fills_in_progressively(page, held_server):
+    from stream_helpers import long_article, wait_for
+
+    server = held_server()
+    article = long_article()
+    page.goto(server.url + "/")
+    page.fill("#text", article)
+    page.click("#submit")
+
+    # the first model batch is on the page while the second is held: every row laid out, two filled
+    page.wait_for_selector(".aligned .pair[data-state='translated']")
+    wait_for(lambda: len(server.engine.calls) == 2)
+    states = page.evaluate(ROW_STATES)
+    total = states["total"]
+    assert total >= 60
+    assert states["translated"] == states["filled"] == 2 and states["pending"] == total - 2
+    assert states["scored"] == 0  # quality marks come when ready, after the translations
+    assert page.locator("#result").get_attribute("data-state") == "streaming"
+    assert page.locator("#result").get_attribute("aria-busy") == "true"
+    assert page.locator("#progress-text").inner_text() == f"2 of {total} segments translated"
+    assert page.evaluate("[document.querySelector('#progress-bar').value, document.querySelector('#progress-bar').max]") == [2, total]
+    assert page.locator(".downloads button[disabled]").count() == 4 and page.locator("#submit").is_disabled()
+    first = page.locator(".aligned .pair").nth(0)
+    assert first.locator(".cell.en .text").inner_text().strip() and first.locator(".placeholder").count() == 0
+    assert page.locator(".aligned .pair").nth(total - 1).locator(".placeholder").is_visible()
+    # the rows already there behave: hover highlights the pair
+    first.locator(".cell.vi").hover()
+    assert "is-active" in classes(first)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "page-streaming.png"), full_page=False)
+
+    server.engine.release.set()
+    page.wait_for_selector("#result[data-state='done']", timeout=120_000)
+    states = page.evaluate(ROW_STATES)
+    assert states == {"total": total, "translated": total, "pending": 0, "filled": total, "scored": total}
+    assert page.locator(".placeholder").count() == 0 and page.locator("#progress.is-finished").count() == 1
+    assert page.locator(".downloads button[disabled]").count() == 0 and not page.locator("#submit").is_disabled()
+    # the streamed page shows what the one-shot API answers (now from the cache)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    connection.request("POST", "/api/translate", body=json.dumps({"text": article}).encode(),
+                       headers={"Content-Type": "application/json"})
+    answer = json.loads(connection.getresponse().read())
+    connection.close()
+    expected = answer["sentences"]
+    en_texts = page.locator(".aligned .pair .cell.en .text").all_inner_texts()
+    assert [t.strip() for t in en_texts] == [p["translation"].strip() for p in expected]
+    assert page.locator(".aligned .pair.is-flagged").count() == sum(p["flagged"] for p in expected)
+    qualities = page.evaluate("Array.from(document.querySelectorAll('.aligned .pair')).map(r => r.dataset.quality)")
+    assert qualities == [f"{p['quality']:.3f}" for p in expected]
+    assert page.locator(".aligned .cell.vi .w").count() == sum(len(p["src_words"]) for p in expected)
+    assert page.locator(".full-text").text_content() == answer["translation"]
+    assert f"{total} segments" in page.locator("#summary").inner_text()
+    assert page.problems == []
+
+
+def test_an_error_mid_stream_is_shown(page, held_server):
+    from stream_helpers import long_article
+
+    server = held_server(fail_after=1)
+    page.goto(server.url + "/")
+    page.fill("#text", long_article())
+    page.click("#submit")
+    page.wait_for_selector("#result[data-state='error']", timeout=120_000)
+    notice = page.locator("#stream-error")
+    assert notice.get_attribute("role") == "alert" and "internal server error" in notice.inner_text()
+    states = page.evaluate(ROW_STATES)
+    assert states["translated"] == 2 and states["pending"] == states["total"] - 2
+    assert page.locator(".aligned .pair[data-state='pending'] .placeholder").first.inner_text() == "not translated"
+    assert not page.locator("#submit").is_disabled()  # the user can try again
+    assert page.problems == []
+
+
+def test_without_javascript_the_form_posts(browser, server):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/")
+        page.fill("#text", "Hà Nội là thủ đô của Việt Nam.\n\nThành phố có hơn tám triệu dân.")
+        with page.expect_navigation():
+            page.click("#submit")
+        assert page.locator("#result").get_attribute("data-state") == "done"  # rendered by the server
+        assert page.locator(".aligned .pair").count() == 2
+        assert page.locator(".aligned .pair .cell.en .text").first.inner_text().strip()
+        assert page.locator(".placeholder").count() == 0
+    finally:
+        context.close()
