@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser("cache", help="inspect or clear the sentence cache")
     cache.add_argument("action", choices=["stats", "clear"])
-    cache.add_argument("--cache", metavar="PATH", default=None, help="cache file (default: as for translate)")
+    cache.add_argument("--cache", metavar="PATH|URL", default=None,
+                       help="cache file or redis:// URL (default: as for translate)")
     return parser
 
 

@@ -63,6 +63,45 @@ def _other_process(url: str, queue) -> None:
     cache.close()
 
 
+def _lookups(url: str, sources: list[str]) -> None:
+    with open_cache(url) as cache:
+        cache.get_many(NS, sources)
+
+
+@no_cache_warnings
+def test_hits_and_misses_are_counted_across_processes(cache, server):
+    cache.put_many(NS, list(zip(VI, EN)))
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_lookups, args=(server.url, VI + ["một", "hai"]))  # 3 hits, 2 misses
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    cache.get_many(NS, VI[:1])  # this process: 1 hit, not yet saved...
+    stats = cache.stats()  # ...but counted in its own stats
+    assert (stats["hits"], stats["misses"]) == (4, 2)
+    assert server.client().hgetall("mt-vi-en:counters") == {b"hits": b"4", b"misses": b"2"}
+    cache.get_many(NS, ["ba"])  # saved with the next round trip (or on close), never one of its own
+    cache.close()
+    fresh = open_cache(server.url)
+    assert (fresh.stats()["hits"], fresh.stats()["misses"]) == (4, 3)
+
+
+def test_full_redis_under_noeviction_still_serves_hits(cache, server):
+    cache.put_many(NS, list(zip(VI, EN)))
+    admin = server.client()  # the test's own server: the project itself never reconfigures one
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)  # below what is used: every write is refused
+    try:
+        with pytest.warns(CacheWarning, match="answered with an error"):
+            cache.put_many(NS, [("mới", "new")])
+            found = cache.get_many(NS, VI + ["mới"])
+        assert found == dict(zip(VI, EN))
+    finally:
+        admin.config_set("maxmemory", 0)
+    cache.put_many(NS, [("mới", "new")])
+    assert cache.get_many(NS, ["mới"]) == {"mới": "new"}
+
+
 @no_cache_warnings
 def test_hits_across_processes(cache, server):
     cache.put_many(NS, list(zip(VI, EN)))
@@ -161,8 +200,11 @@ def test_stats_and_clear_are_scoped_to_our_prefix(cache, server):
     assert stats["namespaces"] == {NS: 3, NS_OTHER: 1}
     assert stats["hits"] == 3 and stats["misses"] == 1 and stats["bytes"] > 0
     assert stats["path"] == server.url and stats["maxmemory_policy"]
+    assert stats["kinds"] == {"sentences": 3, "links": 1, "quality": 0}
     assert set(open_cache(None, disabled=True).stats()) <= set(stats)
-    assert cache.clear() == 4
+    assert cache.clear() == 3  # sentences only; the word-link entry goes too
+    assert other.exists("mt-vi-en:namespaces", "mt-vi-en:counters") == 0
+    assert cache.stats()["hits"] == cache.stats()["misses"] == 0  # counters reset with the entries
     assert cache.get_many(NS, VI) == {} and cache.stats()["entries"] == 0
     assert other.get("someone-else:key") == b"theirs" and other.get("mt-vi-en-not-ours") == b"theirs too"
 
@@ -188,7 +230,7 @@ def test_password_in_url_and_mt_cache_environment(tmp_path, monkeypatch):
 
 
 @no_cache_warnings
-def test_mt_cache_stats_and_clear_commands(cache, server):
+def test_mt_cache_stats_and_clear_commands(cache, server, tmp_path):
     from mt.cli import main
 
     cache.put_many(NS, list(zip(VI, EN)))
@@ -197,10 +239,14 @@ def test_mt_cache_stats_and_clear_commands(cache, server):
         assert main(["cache", "stats", "--cache", server.url]) == 0
     stats = json.loads(out.getvalue())
     assert stats["entries"] == 3 and stats["namespaces"] == {NS: 3}
+    assert stats["kinds"] == {"sentences": 3, "links": 0, "quality": 0}
+    assert set(stats) >= set(open_cache(tmp_path / "c.sqlite").stats())  # the SQLite shape, and more
+    cache.put_many(NS_OTHER, [(VI[0], "[[0,0]]")])
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["cache", "clear", "--cache", server.url]) == 0
-    assert out.getvalue().strip() == f"removed 3 cached sentences from {server.url}"
+    assert out.getvalue().strip() == (f"removed 3 cached sentences (and 1 word-link and 0 quality entries) "
+                                      f"from {server.url}")
     assert cache.get_many(NS, VI) == {}
 
 

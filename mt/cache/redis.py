@@ -4,7 +4,8 @@ Same keys as the SQLite file (:func:`mt.cache.base.cache_key`), one round trip p
 or one pipeline of SETs), bounded by the server's own eviction (``maxmemory`` with
 ``allkeys-lru``; this module never reconfigures a server), optional TTL. Redis being down,
 slow or gone mid-run is one CacheWarning: translation goes on uncached and the cache
-reconnects by itself when Redis answers again.
+reconnects by itself when Redis answers again. Hits and misses are counted in Redis itself
+(one hash under our prefix), so `mt cache stats` shows those of every process and replica.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from mt.errors import ConfigError
 
-from .base import SCHEMA_VERSION, WarnOnce, cache_key, storable
+from .base import SCHEMA_VERSION, WarnOnce, cache_key, count_kinds, storable
 
 __all__ = ["RedisCache", "is_redis_url", "limiter_storage_uri", "REDIS_SCHEMES", "DEFAULT_PREFIX", "DEFAULT_SOCKET_TIMEOUT"]
 
@@ -97,6 +98,7 @@ class RedisCache:
                                 "ttl" if ttl is not None else "MT_CACHE_TTL / ?ttl=")
         self.prefix = prefix or options.get("prefix") or DEFAULT_PREFIX
         self._namespaces_key = f"{self.prefix}namespaces"
+        self._counters_key = f"{self.prefix}counters"  # hash: hits, misses of every process
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
@@ -108,7 +110,8 @@ class RedisCache:
             raise ConfigError(f"--cache {self.url}: not a usable Redis URL ({exc})") from None
         self._lock = threading.Lock()
         self._warn = WarnOnce()
-        self._hits = self._misses = 0
+        self._hits = self._misses = 0  # this process's
+        self._unsaved = [0, 0]  # hits, misses not yet added to the shared counters
         self._down: str | None = None  # why Redis is unreachable, while it is
         self._retry_at = 0.0
         self._closed = False
@@ -117,18 +120,24 @@ class RedisCache:
     # ------------------------------------------------------------------ public API
 
     def get_many(self, namespace: str, sources: list[str]) -> dict[str, str]:
-        """source -> translation for every source already cached (one MGET)."""
+        """source -> translation for every source already cached: one round trip (MGET, with the
+        counts of the previous lookups added to the shared counters in the same pipeline)."""
         wanted = list(dict.fromkeys(sources))
         found: dict[str, str] = {}
         if wanted:
             keys = [self._entry_key(namespace, source) for source in wanted]
-            values = self._call(self._client.mget, keys)
-            for source, value in zip(wanted, values or ()):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.mget(keys)
+            self._add_counts(pipe)
+            replies = self._execute(pipe)
+            for source, value in zip(wanted, (replies[0] or ()) if replies else ()):
                 if value is not None:
                     found[source] = value.decode("utf-8")
         with self._lock:
             self._hits += len(found)
             self._misses += len(wanted) - len(found)
+            self._unsaved[0] += len(found)
+            self._unsaved[1] += len(wanted) - len(found)
         return found
 
     def put_many(self, namespace: str, pairs: list[tuple[str, str]]) -> None:
@@ -140,15 +149,18 @@ class RedisCache:
         pipe.hset(self._namespaces_key, _namespace_tag(namespace), namespace)
         for source, translation in rows.items():
             pipe.set(self._entry_key(namespace, source), translation.encode("utf-8"), ex=self.ttl)
-        self._call(pipe.execute)
+        self._add_counts(pipe)
+        self._execute(pipe)
 
     def stats(self) -> dict:
-        """Entries per namespace and their memory, under our key prefix only (SCAN, never KEYS)."""
+        """Entries per namespace and per kind (sentences, word links, quality scores) and their
+        memory, under our key prefix only (SCAN, never KEYS); hits and misses of every process."""
+        self.flush_counts()
         result = {
             "enabled": False, "writable": False, "path": self.url, "entries": 0, "bytes": 0,
             "hits": self._hits, "misses": self._misses, "max_entries": None, "namespaces": {},
             "schema_version": SCHEMA_VERSION, "error": None, "backend": "redis", "ttl": self.ttl,
-            "prefix": self.prefix,
+            "prefix": self.prefix, "kinds": count_kinds({}),
         }
         memory = self._call(self._client.info, "memory")
         if memory is None:
@@ -160,22 +172,40 @@ class RedisCache:
         if counts is None:
             result.update(enabled=False, writable=False, error=self._down)
             return result
-        names = self._call(self._client.hgetall, self._namespaces_key) or {}
-        names = {tag.decode(): name.decode("utf-8", "replace") for tag, name in names.items()}
+        names = self._namespace_names()
         result["namespaces"] = dict(sorted((names.get(tag, f"?{tag}"), n) for tag, n in counts.items()))
         result["entries"] = sum(counts.values())
+        result["kinds"] = count_kinds(result["namespaces"])
+        shared = self._call(self._client.hmget, self._counters_key, "hits", "misses")
+        if shared is not None:
+            with self._lock:
+                result["hits"], result["misses"] = (int(shared[0] or 0) + self._unsaved[0],
+                                                    int(shared[1] or 0) + self._unsaved[1])
         return result
 
     def clear(self) -> int:
-        """Remove every entry under our prefix (all namespaces); returns how many there were."""
+        """Remove every entry under our prefix (all namespaces, word links and quality scores too)
+        and reset the hit counters; returns how many SENTENCES (translations) there were."""
+        names = self._namespace_names()
         counts = self._scan(delete=True)
         if counts is None:
             return 0
-        self._call(self._client.unlink, self._namespaces_key)
-        return sum(counts.values())
+        self._call(self._client.unlink, self._namespaces_key, self._counters_key)
+        with self._lock:
+            self._unsaved = [0, 0]
+        return count_kinds({names.get(tag, f"?{tag}"): n for tag, n in counts.items()})["sentences"]
+
+    def flush_counts(self) -> None:
+        """Add this process's unsaved hits and misses to the shared counters now."""
+        if self._unsaved != [0, 0]:
+            pipe = self._client.pipeline(transaction=False)
+            self._add_counts(pipe)
+            self._execute(pipe)
 
     def close(self) -> None:
-        """Drop the connections; later calls act like NullCache."""
+        """Save the hit counts, drop the connections; later calls act like NullCache."""
+        if not self._closed:
+            self.flush_counts()
         self._closed = True
         try:
             self._client.close()
@@ -193,6 +223,37 @@ class RedisCache:
 
     # ------------------------------------------------------------------ internals
 
+    def _namespace_names(self) -> dict[str, str]:
+        names = self._call(self._client.hgetall, self._namespaces_key) or {}
+        return {tag.decode(): name.decode("utf-8", "replace") for tag, name in names.items()}
+
+    def _add_counts(self, pipe) -> None:
+        """Queue this process's unsaved hits and misses on ``pipe`` (HINCRBY on our counters)."""
+        with self._lock:
+            hits, misses = self._unsaved
+            self._unsaved = [0, 0]
+        pipe.queued_counts = (hits, misses)
+        if hits:
+            pipe.hincrby(self._counters_key, "hits", hits)
+        if misses:
+            pipe.hincrby(self._counters_key, "misses", misses)
+
+    def _execute(self, pipe):
+        """Run a pipeline: its replies, a refused command's as None (a full Redis under
+        ``noeviction`` refuses the writes but still answers the MGET); None when Redis is
+        unreachable, and then the queued counts are kept for the next round trip."""
+        replies = self._call(pipe.execute, raise_on_error=False)
+        if replies is None:
+            hits, misses = getattr(pipe, "queued_counts", (0, 0))
+            with self._lock:
+                self._unsaved[0] += hits
+                self._unsaved[1] += misses
+            return None
+        refused = [reply for reply in replies if isinstance(reply, Exception)]
+        if refused:
+            self._failed(refused[0])
+        return [None if isinstance(reply, Exception) else reply for reply in replies]
+
     def _entry_key(self, namespace: str, source: str) -> str:
         return f"{self.prefix}{_namespace_tag(namespace)}:{cache_key(namespace, source).hex()}"
 
@@ -206,7 +267,7 @@ class RedisCache:
             if step is None:
                 return None
             cursor, keys = step
-            keys = [key for key in keys if key != self._namespaces_key.encode()]
+            keys = [key for key in keys if key not in (self._namespaces_key.encode(), self._counters_key.encode())]
             for key in keys:
                 tag = key.decode()[len(self.prefix):].partition(":")[0]
                 counts[tag] = counts.get(tag, 0) + 1
