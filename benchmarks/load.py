@@ -123,8 +123,11 @@ def main(argv=None) -> int:
     parser.add_argument("--soak-seconds", type=float, default=150.0)
     parser.add_argument("--victim-seconds", type=float, default=40.0)
     parser.add_argument("--max-chars", type=int, default=100_000)
+    parser.add_argument("--phases", default="burst,article,libre,soak,victim",
+                        help="comma-separated subset of burst,article,libre,soak,victim")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
+    phases = set(args.phases.split(","))
 
     from tiny_model import build_tiny_marian
 
@@ -142,102 +145,110 @@ def main(argv=None) -> int:
     rng = random.Random(11)
     try:
         # 1. burst of distinct sentences
-        payloads = [body({"text": " ".join(vi[10 * n:10 * n + 10])}) for n in range(50)]
-        results["burst_50x10"] = concurrent(Recorder("50 clients x 10 distinct sentences"), port, payloads)
-        print(json.dumps(results["burst_50x10"]), flush=True)
-        # 2. one 40-sentence article, 50 clients
-        article = body({"text": " ".join(vi[600:640])})
-        results["article_50x40"] = concurrent(Recorder("50 clients x one 40-sentence article"), port, [article] * 50)
-        print(json.dumps(results["article_50x40"]), flush=True)
+        if "burst" in phases:
+            payloads = [body({"text": " ".join(vi[10 * n:10 * n + 10])}) for n in range(50)]
+            results["burst_50x10"] = concurrent(Recorder("50 clients x 10 distinct sentences"), port, payloads)
+            print(json.dumps(results["burst_50x10"]), flush=True)
+        if "article" in phases:  # 2. one 40-sentence article, 50 clients
+            article = body({"text": " ".join(vi[600:640])})
+            results["article_50x40"] = concurrent(Recorder("50 clients x one 40-sentence article"), port, [article] * 50)
+            print(json.dumps(results["article_50x40"]), flush=True)
 
-        # LibreTranslate: 10,000 distinct short items in one request (one pipeline call)
-        libre = Recorder("LibreTranslate q list of 10,000 distinct short items")
-        libre.call(port, "POST", "/translate", body({"q": short_items(10_000, 0), "source": "vi"}), JSON_TYPE)
-        results["libre_10000"] = libre.summary()
-        print(json.dumps(results["libre_10000"]), flush=True)
+        if "libre" in phases:  # LibreTranslate: 10,000 distinct short items in one request (one pipeline call)
+            libre = Recorder("LibreTranslate q list of 10,000 distinct short items")
+            libre.call(port, "POST", "/translate", body({"q": short_items(10_000, 0), "source": "vi"}), JSON_TYPE)
+            results["libre_10000"] = libre.summary()
+            print(json.dumps(results["libre_10000"]), flush=True)
 
-        # 3. soak: 8 clients of mixed requests
-        soak = Recorder(f"soak {args.soak_seconds:g}s, 8 clients, mixed")
-        pool_vi = vi[1000:1400]
+        if "soak" in phases:  # 3. soak: 8 clients of mixed requests
+            soak = Recorder(f"soak {args.soak_seconds:g}s, 8 clients, mixed")
+            pool_vi = vi[1000:1400]
 
-        def mixed():
-            kind = rng.random()
-            if kind < 0.35:
-                soak.call(port, "POST", "/api/translate", body({"text": " ".join(rng.sample(pool_vi, 3))}), JSON_TYPE)
-            elif kind < 0.55:
-                soak.call(port, "POST", "/translate", body({"q": rng.sample(pool_vi, 5), "source": "auto"}), JSON_TYPE)
-            elif kind < 0.65:
-                k = rng.randrange(0, 300)
-                soak.call(port, "POST", "/api/align", body({"vi": "\n".join(vi_lines[k:k + 6]), "en": "\n".join(en[k:k + 6]),
-                                                            "lines": True}), JSON_TYPE)
-            elif kind < 0.75:
-                soak.call(port, "POST", "/download/tsv", body({"text": rng.choice(pool_vi)}), JSON_TYPE)
-            elif kind < 0.85:
-                soak.call(port, "GET", "/")
-            else:
-                junk = rng.choice([b"{", b'{"text": 5}', b'{"text": "\\ud800"}', b'{"q": [[]]}', b"[" * 5000])
-                soak.call(port, "POST", rng.choice(["/api/translate", "/translate", "/api/align"]), junk, JSON_TYPE,
-                          expect_4xx=True)
+            def mixed():
+                kind = rng.random()
+                if kind < 0.35:
+                    soak.call(port, "POST", "/api/translate", body({"text": " ".join(rng.sample(pool_vi, 3))}), JSON_TYPE)
+                elif kind < 0.55:
+                    soak.call(port, "POST", "/translate", body({"q": rng.sample(pool_vi, 5), "source": "auto"}), JSON_TYPE)
+                elif kind < 0.65:
+                    k = rng.randrange(0, 300)
+                    soak.call(port, "POST", "/api/align", body({"vi": "\n".join(vi_lines[k:k + 6]), "en": "\n".join(en[k:k + 6]),
+                                                                "lines": True}), JSON_TYPE)
+                elif kind < 0.75:
+                    soak.call(port, "POST", "/download/tsv", body({"text": rng.choice(pool_vi)}), JSON_TYPE)
+                elif kind < 0.85:
+                    soak.call(port, "GET", "/")
+                else:
+                    junk = rng.choice([b"{", b'{"text": 5}', b'{"text": "\\ud800"}', b'{"q": [[]]}', b"[" * 5000])
+                    soak.call(port, "POST", rng.choice(["/api/translate", "/translate", "/api/align"]), junk, JSON_TYPE,
+                              expect_4xx=True)
 
-        warm_deadline = time.monotonic() + min(20.0, args.soak_seconds / 5)
-        deadline = time.monotonic() + args.soak_seconds
-        threads = [threading.Thread(target=until, args=(deadline, mixed)) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        while time.monotonic() < warm_deadline:
-            time.sleep(0.5)
-        results["rss_after_warmup_mb"] = rss_mb(pid)
-        for thread in threads:
-            thread.join()
-        results["rss_soak_end_mb"] = rss_mb(pid)
-        results["soak"] = soak.summary()
-        print(json.dumps(results["soak"]), flush=True)
-
-        # 4. victim: ordinary clients alone, then beside the worst inputs within the limits
-        def ordinary(recorder: Recorder, stop: float, sentences: list[str]):
-            queue = iter(sentences)  # distinct sentences: cache misses, like new text
-            until(stop, lambda: recorder.call(port, "POST", "/api/translate",
-                                              body({"text": f"{next(queue, 'Xin chào.')} {next(queue, '')}"}),
-                                              JSON_TYPE))
-
-        def victims(name: str, attackers: list, pool: list[str]) -> dict:
-            recorder = Recorder(name)
-            stop = time.monotonic() + args.victim_seconds
-            threads = [threading.Thread(target=ordinary, args=(recorder, stop, pool[n::4])) for n in range(4)]
-            threads += [threading.Thread(target=until, args=(stop, attack)) for attack in attackers]
+            warm_deadline = time.monotonic() + min(20.0, args.soak_seconds / 5)
+            deadline = time.monotonic() + args.soak_seconds
+            threads = [threading.Thread(target=until, args=(deadline, mixed)) for _ in range(8)]
             for thread in threads:
                 thread.start()
+            while time.monotonic() < warm_deadline:
+                time.sleep(0.5)
+            results["rss_after_warmup_mb"] = rss_mb(pid)
             for thread in threads:
                 thread.join()
-            return recorder.summary()
+            results["rss_soak_end_mb"] = rss_mb(pid)
+            results["soak"] = soak.summary()
+            print(json.dumps(results["soak"]), flush=True)
 
-        results["victim_quiet"] = victims("4 ordinary clients, quiet", [], vi[1500:2300])
-        print(json.dumps(results["victim_quiet"]), flush=True)
-        hostile = Recorder("attackers")
-        long_sentence = ("Những người dân ở thành phố này đã sống " * 3000)[: args.max_chars - 10]
-        half = args.max_chars // 2
-        vi_side = " ".join(vi_lines)[: half - 10]
-        en_side = " ".join(en)[: half - 10]
-        too_big = b'{"text": "' + b"a" * (args.max_chars * 12) + b'"}'
-        attackers = [
-            lambda: hostile.call(port, "POST", "/api/translate", body({"text": long_sentence}), JSON_TYPE),
-            lambda: hostile.call(port, "POST", "/api/align", body({"vi": vi_side, "en": en_side}), JSON_TYPE),
-            lambda: hostile.call(port, "POST", "/translate", body({"q": [f"Số {salt}." for salt in
-                                                                        rng.sample(range(10 ** 5, 10 ** 6), 8000)],
-                                                                  "source": "vi"}), JSON_TYPE),
-            lambda: hostile.call(port, "POST", "/api/translate", too_big, JSON_TYPE, expect_4xx=True),
-        ]
-        results["victim_attacked"] = victims("4 ordinary clients beside 4 attackers", attackers, vi[2300:3100])
-        results["attackers"] = hostile.summary()
-        print(json.dumps(results["victim_attacked"]), flush=True)
-        print(json.dumps(results["attackers"]), flush=True)
+        if "victim" in phases:  # 4. victim: ordinary clients alone, then beside the worst inputs within the limits
+            def ordinary(recorder: Recorder, stop: float, sentences: list[str]):
+                queue = iter(sentences)  # distinct sentences: cache misses, like new text
+                until(stop, lambda: recorder.call(port, "POST", "/api/translate",
+                                                  body({"text": f"{next(queue, 'Xin chào.')} {next(queue, '')}"}),
+                                                  JSON_TYPE))
+
+            def victims(name: str, attackers: list, pool: list[str]) -> dict:
+                recorder = Recorder(name)
+                stop = time.monotonic() + args.victim_seconds
+                threads = [threading.Thread(target=ordinary, args=(recorder, stop, pool[n::4])) for n in range(4)]
+                threads += [threading.Thread(target=until, args=(stop, attack)) for attack in attackers]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                return recorder.summary()
+
+            results["victim_quiet"] = victims("4 ordinary clients, quiet", [], vi[1500:2300])
+            print(json.dumps(results["victim_quiet"]), flush=True)
+            hostile = {name: Recorder(f"attacker: {name}") for name in
+                       ("one max-chars sentence", "maximal align", "8,000-item list", "over-cap body, 2/s")}
+            long_sentence = ("Những người dân ở thành phố này đã sống " * 3000)[: args.max_chars - 10]
+            half = args.max_chars // 2
+            vi_side = " ".join(vi_lines)[: half - 10]
+            en_side = " ".join(en)[: half - 10]
+            too_big = b'{"text": "' + b"a" * (args.max_chars * 12) + b'"}'
+
+            def many_items() -> bytes:
+                return body({"q": [f"Số {n}." for n in rng.sample(range(10 ** 5, 10 ** 6), 8000)], "source": "vi"})
+
+            attackers = [
+                lambda: hostile["one max-chars sentence"].call(port, "POST", "/api/translate",
+                                                               body({"text": long_sentence}), JSON_TYPE),
+                lambda: hostile["maximal align"].call(port, "POST", "/api/align",
+                                                      body({"vi": vi_side, "en": en_side}), JSON_TYPE),
+                lambda: hostile["8,000-item list"].call(port, "POST", "/translate", many_items(), JSON_TYPE),
+                lambda: (hostile["over-cap body, 2/s"].call(port, "POST", "/api/translate", too_big, JSON_TYPE,
+                                                            expect_4xx=True), time.sleep(0.5)),
+            ]
+            results["victim_attacked"] = victims("4 ordinary clients beside 4 attackers", attackers, vi[2300:3100])
+            results["attackers"] = [recorder.summary() for recorder in hostile.values()]
+            print(json.dumps(results["victim_attacked"]), flush=True)
+            for summary in results["attackers"]:
+                print(json.dumps(summary), flush=True)
+            quiet, attacked = results["victim_quiet"]["p95_s"], results["victim_attacked"]["p95_s"]
+            results["victim_p95_ratio"] = round(attacked / quiet, 2) if quiet else None
         results["rss_end_mb"] = rss_mb(pid)
-        quiet, attacked = results["victim_quiet"]["p95_s"], results["victim_attacked"]["p95_s"]
-        results["victim_p95_ratio"] = round(attacked / quiet, 2) if quiet else None
         results["readyz"] = json.loads(http_get(port, "/readyz"))["batching"]
     finally:
         server.stop()
-    print(json.dumps({key: results[key] for key in ("rss_start_mb", "rss_after_warmup_mb", "rss_soak_end_mb",
+    print(json.dumps({key: results.get(key) for key in ("rss_start_mb", "rss_after_warmup_mb", "rss_soak_end_mb",
                                                     "rss_end_mb", "victim_p95_ratio")}), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
