@@ -161,13 +161,7 @@ def read_corpus(corpus: Path, out_dir: Path, summary: BatchSummary) -> list[Arti
             continue
         where = f"{corpus.name}:{number}"
         try:
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise InputError(f"not a JSON object ({error.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise InputError('expected {"id": ..., "text": "..."}')
-            stem = corpus_stem(record.get("id"), out_dir)
+            record, stem = parse_corpus_line(line, out_dir)
             if stem in seen:
                 raise InputError(f'"id" {record["id"]!r} repeats an earlier line')
         except InputError as error:
@@ -177,8 +171,25 @@ def read_corpus(corpus: Path, out_dir: Path, summary: BatchSummary) -> list[Arti
         if is_done(stem_outputs(stem)):
             summary.skipped += 1
         else:  # the same newline handling as for an article file
-            articles.append(Article(str(record["id"]), record["text"].replace("\r\n", "\n").replace("\r", "\n"), stem))
+            articles.append(Article(str(record["id"]), corpus_text(record), stem))
     return articles
+
+
+def parse_corpus_line(line: str, out_dir: Path) -> tuple[dict, str]:
+    """One corpus line -> (its record, the stem of its outputs); InputError says what is wrong.
+    Shared with the Ray batch, whose workers read their lines themselves (mt.io.ray_batch)."""
+    try:
+        record = json.loads(line)
+    except ValueError as error:
+        raise InputError(f"not a JSON object ({error.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise InputError('expected {"id": ..., "text": "..."}')
+    return record, corpus_stem(record.get("id"), out_dir)
+
+
+def corpus_text(record: dict) -> str:
+    """A corpus line's text with the same newline handling as an article file."""
+    return record["text"].replace("\r\n", "\n").replace("\r", "\n")
 
 
 def collect_articles(source, out_dir, summary: BatchSummary) -> list[Article]:
