@@ -19,7 +19,9 @@ def replicas(tiny_model_dir, tmp_path_factory):
     redis_server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     args = ["--model", str(tiny_model_dir), "--engine", "transformers", "--cache", redis_server.url,
             "--rate-limit", f"{RATE}/minute"]
-    servers = [ServerProcess(list(args), env=clean_env()) for _ in range(2)]
+    # The first replica stores with a TTL (--cache-ttl), the second with MT_CACHE_TTL.
+    servers = [ServerProcess(args + ["--cache-ttl", "3600"], env=clean_env()),
+               ServerProcess(list(args), env={**clean_env(), "MT_CACHE_TTL": "7200"})]
     starters = [threading.Thread(target=server.start) for server in servers]  # load both at once
     for thread in starters:
         thread.start()
@@ -44,11 +46,17 @@ def test_two_replicas_share_cache_and_rate_limit(replicas):
     assert two.status == 200, two.text
     assert [pair["cached"] for pair in two.json()["sentences"]] == [True, True, True]
     assert [p["translation"] for p in two.json()["sentences"]] == [p["translation"] for p in one.json()["sentences"]]
+    client = redis_server.client()
+    ttls = {client.ttl(key) for key in client.scan_iter(match="mt-vi-en:*:*")}
+    assert ttls and all(3500 < ttl <= 3600 for ttl in ttls), ttls  # stored by the first, --cache-ttl 3600
+    assert second.post_json("/api/translate", {"text": "Câu mới."}).status == 200
+    ttls = {client.ttl(key) for key in client.scan_iter(match="mt-vi-en:*:*")}
+    assert any(7000 < ttl <= 7200 for ttl in ttls), ttls  # the second's MT_CACHE_TTL
 
-    # Two requests used; the budget of RATE per minute is shared, not RATE per replica.
+    # Three requests used; the budget of RATE per minute is shared, not RATE per replica.
     statuses = [server.post_json("/api/translate", {"text": "Xin chào."}).status
-                for server in (first, second, first, second)]
-    assert statuses == [200, 200, 429, 429], statuses
+                for server in (first, second, first)]
+    assert statuses == [200, 429, 429], statuses
     assert redis_server.client().keys("LIMITS*"), "the limiter's counters live in the shared Redis"
 
     redis_server.kill()  # Redis gone: both replicas keep translating (uncached, counting locally)

@@ -1,7 +1,7 @@
 """Serve the translation page and the HTTP API with waitress (a production WSGI server).
 
-    mt serve | python server.py [--model M] [--engine E] [--host H] [--port P] [--cache PATH | --no-cache]
-                     [--max-chars N] [--max-body-bytes N] [--threads N]
+    mt serve | python server.py [--model M] [--engine E] [--host H] [--port P] [--cache PATH|URL | --no-cache]
+                     [--cache-ttl S] [--max-chars N] [--max-body-bytes N] [--threads N]
                      [--api-keys FILE] [--rate-limit "60/minute"] [--dev]
                      [--batch-sentences N] [--batch-wait-ms T] [--no-batching]
                      [--batch-limit N] [--shutdown-timeout S]
@@ -93,10 +93,14 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=env_int(parser, "MT_PORT", DEFAULT_PORT),
                         help=f"port [MT_PORT] (default {DEFAULT_PORT}; 0 picks a free one)")
     cache = parser.add_mutually_exclusive_group()
-    cache.add_argument("--cache", metavar="PATH", default=os.environ.get("MT_CACHE") or None,
-                       help="SQLite sentence cache [MT_CACHE] (default ~/.cache/mt-vi-en/translations.sqlite)")
+    cache.add_argument("--cache", metavar="PATH|URL", default=os.environ.get("MT_CACHE") or None,
+                       help="SQLite sentence cache file, or a Redis cache shared by replicas "
+                       "(redis://[:PASSWORD@]HOST:PORT/DB, rediss://...) [MT_CACHE] "
+                       "(default ~/.cache/mt-vi-en/translations.sqlite)")
     cache.add_argument("--no-cache", action="store_true", default=env_flag("MT_NO_CACHE"),
                        help="translate everything afresh, store nothing [MT_NO_CACHE=1]")
+    parser.add_argument("--cache-ttl", metavar="SECONDS", type=int, default=None,
+                        help="Redis cache: entries expire after this many seconds [MT_CACHE_TTL] (default: never)")
     parser.add_argument("--max-chars", type=int, default=env_int(parser, "MT_MAX_CHARS", DEFAULT_MAX_CHARS),
                         help=f"most characters per request [MT_MAX_CHARS] (default {DEFAULT_MAX_CHARS:,}); more: 413")
     parser.add_argument("--max-body-bytes", type=int, default=env_int(parser, "MT_MAX_BODY_BYTES", None),
@@ -188,7 +192,7 @@ def build_app(args: argparse.Namespace):
 
     check_args(args)
     keys = read_api_keys(args.api_keys) if args.api_keys else None
-    cache = open_cache(args.cache, disabled=args.no_cache)
+    cache = open_cache(args.cache, disabled=args.no_cache, ttl=getattr(args, "cache_ttl", None))
 
     def load():
         from ..engines.loader import load_engine
