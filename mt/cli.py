@@ -172,10 +172,16 @@ def run_translate_document(args) -> int:
 
 
 def run_batch(args) -> int:
-    from .io.folder_batch import translate_folder
+    """Exit 0: every article is done (translated now, before, or by another run holding its claim);
+    1: some article failed (each named in the summary; the others were done); 2: nothing was
+    tried (bad arguments or folders, model not available)."""
+    from pathlib import Path
+
+    from .io.folder_batch import check_dirs, translate_folder
 
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise InputError("--workers and --threads must be at least 1")
+    check_dirs(Path(args.in_dir), Path(args.out_dir))  # before the model loads: a refusal is quick
     if args.ray is not None:
         from .io.ray_batch import translate_with_ray
 
@@ -192,10 +198,14 @@ def run_batch(args) -> int:
     if args.threads is not None:
         os.environ["MT_THREADS"] = str(args.threads)
     engine = load_engine_from(args)
-    summary = translate_folder(
-        args.in_dir, args.out_dir, engine, cache_from(args),
-        settings=settings_from(args, engine), progress=not args.quiet,
-    )
+    try:  # per-article faults are in the summary; this is for the folder as a whole
+        summary = translate_folder(
+            args.in_dir, args.out_dir, engine, cache_from(args),
+            settings=settings_from(args, engine), progress=not args.quiet,
+        )
+    except OSError as error:
+        print(f"mt: error: {error}", file=sys.stderr)
+        return 1
     print(summary.describe(), file=sys.stderr)
     return 1 if summary.failed else 0
 
