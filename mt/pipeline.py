@@ -80,16 +80,16 @@ def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings
 
 
 def batch_sizes(first: int | None, largest: int | None) -> Iterator[int | None]:
-    """Model batch sizes for the misses: all at once (``first`` None), else ``first``, doubling up to
-    ``largest``: a small first batch puts the first rows on the page early, larger ones keep the
-    model efficient."""
+    """Model batch sizes for the misses: all at once (``first`` None), else ``first``, growing
+    fourfold up to ``largest``: a small first batch puts the first rows on the page early, few
+    larger ones keep the model efficient (each batch runs as long as its longest sentence)."""
     if first is None:
         while True:
             yield None
     size = max(1, first)
     while True:
         yield size
-        size = min(size * 2, max(largest or size * 2, 1))
+        size = min(size * 4, max(largest or size * 4, 1))
 
 
 def translated_batches(pairs: list[SentencePair], engine: Engine, cache, settings, timings: dict,
@@ -124,6 +124,8 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
     done = 0
     while done < len(misses):
         size = next(sizes)
+        if size is not None and len(misses) - done - size < size // 2:
+            size = None  # a remainder under half a batch goes with this one, not in a call of its own
         batch = misses[done:] if size is None else misses[done : done + size]
         done += len(batch)
         started = time.perf_counter()
@@ -304,7 +306,7 @@ def iter_document(
 
     With ``first_batch`` None the misses go to the model in one call and the extras run once
     over the whole document (exactly what :func:`translate_document` does). With ``first_batch``
-    the misses go in batches of ``first_batch``, doubling up to ``max_batch``, each yielded as it
+    the misses go in batches of ``first_batch``, growing up to ``max_batch``, each yielded as it
     returns; the cache hits' word links and scores come right after their rows, the others'
     after the last translation.
     """

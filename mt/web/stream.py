@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 EVENT_STREAM = "text/event-stream"
 # Model batch sizes of a stream: the first small (its rows arrive before a full batch would),
-# then doubling up to the request queue's batch. Config keys, else the environment, else these.
+# then growing fourfold up to the request queue's batch. Config keys, else the environment, else these.
 FIRST_BATCH, MAX_BATCH = 2, 32
 FIRST_BATCH_KEY, MAX_BATCH_KEY = "MT_STREAM_FIRST_BATCH", "MT_STREAM_MAX_BATCH"
 
