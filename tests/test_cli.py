@@ -174,6 +174,16 @@ def test_batch_killed_midway_resumes_without_duplicates(tiny_model_dir, tmp_path
     fresh_dir = tmp_path / "fresh"
     run_mt("batch", in_dir, fresh_dir, "--model", tiny_model_dir, "--no-cache", "--quiet")
     assert check_outputs(in_dir, fresh_dir) == resumed
+    assert not list(out_dir.rglob(".*.claim")), "the killed run's claim was not taken over"
+    # every output equals the uninterrupted run's, apart from `cached` (#11)
+    resumed_files = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
+    assert resumed_files == sorted(p.relative_to(fresh_dir) for p in fresh_dir.rglob("*") if p.is_file())
+    for relative in resumed_files:
+        ours, theirs = (out_dir / relative).read_text(), (fresh_dir / relative).read_text()
+        if relative.suffix == ".jsonl":
+            ours, theirs = ([{k: v for k, v in json.loads(line).items() if k != "cached"}
+                             for line in text.splitlines()] for text in (ours, theirs))
+        assert ours == theirs, relative
 
 
 def test_mt_serve_help_has_the_server_options():
