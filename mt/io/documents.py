@@ -8,8 +8,6 @@ its text costs as plain text. ``.txt`` is the plain-text path itself. See docs/D
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,19 +152,11 @@ def read_file(path: str | Path) -> bytes:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Through a temporary file and a rename: a killed run never leaves half a document."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Through a temporary file and a rename: a killed run never leaves half a document (the
+    umask applies, as for every output: mt.io.formats.write_atomic)."""
+    from .formats import write_atomic
+
+    write_atomic(Path(path), data)
 
 
 def translate_path(source: str | Path, output: str | Path, engine, cache=None, **options) -> FileTranslation:
