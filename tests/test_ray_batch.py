@@ -4,6 +4,7 @@ batch, resumable, corpus .jsonl input, unreadable inputs named and skipped."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -49,8 +50,11 @@ def test_folder_on_ray_is_byte_identical_and_names_unreadable_files(local_ray, t
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(text, encoding="utf-8")
     (source / "binary.txt").write_bytes(b"\x00\x01PNG\x00")
+    (tmp_path / "outside.txt").write_text("Bên ngoài.", encoding="utf-8")
+    os.symlink(tmp_path / "outside.txt", source / "link.txt")  # named at the listing, never read
+    os.mkfifo(source / "pipe.txt")  # would block a reader: named, never opened
     expected = local_batch(source, tmp_path / "local", tiny_engine)
-    assert expected.failed and expected.failed[0][0] == "binary.txt"
+    assert [name for name, _ in expected.failed] == ["binary.txt", "link.txt", "pipe.txt"]
 
     summary = ray_batch(source, tmp_path / "ray", tiny_model_dir, workers=2, threads=1)
     assert summary.failed == expected.failed  # named, skipped; the CLI exits 1 on it
@@ -59,6 +63,44 @@ def test_folder_on_ray_is_byte_identical_and_names_unreadable_files(local_ray, t
     assert set(tree(tmp_path / "ray")) == {f"{stem}{suffix}" for stem in ("a", "sub/b", "c")
                                           for suffix in (".jsonl", ".tmx", ".en.txt")}
     assert not list((tmp_path / "ray").rglob(".*.part"))  # atomic writes left no temporary files
+    assert not list((tmp_path / "ray").rglob(".*.claim"))  # per-article claims released
+
+
+@pytest.mark.timeout(300)
+def test_a_failing_article_is_named_and_the_others_go_on(local_ray, tiny_model_dir, tmp_path):
+    source = tmp_path / "in"
+    for name, text in ARTICLES.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("a file where the folder sub/ must go")  # an OSError in the worker, even as root
+    summary = ray_batch(source, out, tiny_model_dir, workers=1, threads=1)
+    assert summary.translated == 2
+    assert [name for name, _ in summary.failed] == ["sub/b.txt"]
+    assert "Traceback" not in summary.failed[0][1] and summary.failed[0][1]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["a.jsonl", "a.tmx", "a.en.txt", "c.jsonl", "c.tmx", "c.en.txt", "sub"])
+
+
+def test_the_driver_lists_corpus_offsets_not_texts(tmp_path):
+    from mt.io.folder_batch import BatchSummary
+    from mt.io.ray_batch import list_work, read_corpus_article
+
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"id": f"n{i}", "text": f"Câu số {i}.\r\nDòng hai."}, ensure_ascii=False) for i in range(5)]
+    corpus.write_bytes(("\ufeff" + "\r\n".join(lines[:3]) + "\n\xff\n" + "\n".join(lines[3:]) + "\n").encode("utf-8",
+                                                                                                   "surrogateescape")
+                       .replace("\xc3\xbf".encode("latin-1"), b"\xff"))
+    summary = BatchSummary()
+    items = list_work(corpus, tmp_path / "out", summary)
+    assert [item["name"] for item in items] == ["n0", "n1", "n2", "n3", "n4"]
+    assert all(set(item) == {"index", "name", "path", "offset", "length", "stem", "size"} for item in items)
+    assert summary.failed == [("corpus.jsonl:4", "not valid UTF-8 (byte 0)")]
+    articles = [read_corpus_article(item["path"], item["offset"], item["length"], item["name"], item["stem"],
+                                    tmp_path / "out") for item in items]
+    assert [a.text for a in articles] == [f"Câu số {i}.\nDòng hai." for i in range(5)]
+    assert articles[4].stem == str(tmp_path / "out" / "n4")
 
 
 @pytest.mark.timeout(300)

@@ -1,54 +1,150 @@
 """`mt batch --ray`: the local batch's per-article step as a Ray Data job.
 
-The driver collects the articles still to do (as the local batch does: done ones skipped,
-unreadable ones named), the list becomes a dataset, and ``map_batches`` runs it through a
-pool of actors that each load the engine and open the cache once; the actors write the
-outputs themselves (atomically, with :func:`mt.io.folder_batch.translate_article`), so OUT must
-be on a file system every node sees. Only counts travel back, feeding the driver's progress bar.
+The driver lists what is still to do without reading any article: a folder's listing
+(mt.io.batch_safety's rules: symlinks, FIFOs, devices named and skipped) or a corpus's line
+offsets, so a million-line corpus is never held on the driver. The list of (path, offset)
+items becomes a dataset, and ``map_batches`` runs it through a pool of actors that each load the
+engine and open the cache once; the actors read their articles and write the outputs themselves
+through :func:`mt.io.folder_batch.run_article` (per-article claim, atomic writes, any failure
+named and the run goes on), so OUT must be on a file system every node sees. Only counts travel
+back, feeding the driver's progress bar. Where the fixed cost goes: docs/SCALE.md.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+from pathlib import Path
 
-from mt.errors import ConfigError, MTError
+from mt.errors import ConfigError, InputError
 
-from .folder_batch import Article, BatchSummary, collect_articles, count_sentences, make_progress, translate_article
+from .batch_progress import SentenceProgress
+from .batch_safety import InputFile
+from .folder_batch import (Article, BatchSummary, check_dirs, corpus_text, input_outputs, is_corpus, is_done,
+                           load_input, parse_corpus_line, pending_inputs, run_article, stem_outputs)
 
-__all__ = ["translate_with_ray", "ArticleWorker", "INSTALL_HINT"]
+__all__ = ["translate_with_ray", "ArticleWorker", "list_work", "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install 'mt-vi-en[ray]'"
+COLUMNS = ("index", "name", "path", "offset", "length", "stem", "size")
+
+
+def list_work(source: Path, out_dir: Path, summary: BatchSummary, positions: list[int] | None = None) -> list[dict]:
+    """One small item per article still to do (no text): a folder's file, or a corpus line's
+    byte range. Done ones are counted as skipped, unreadable ones named in summary.failed
+    (``positions`` gets, for each, how many items were listed before it: the summary keeps
+    the listing's order, as the local batch's does)."""
+    positions = [] if positions is None else positions
+    items, seen = [], set()
+    if not is_corpus(source):
+        for item, _ in pending_inputs(source, out_dir, summary):
+            positions += [len(items)] * (len(summary.failed) - len(positions))
+            items.append({"index": len(items), "name": item.name, "path": str(item.path), "offset": -1,
+                          "length": 0, "stem": "", "size": item.size})
+        positions += [len(items)] * (len(summary.failed) - len(positions))
+        return items
+    for number, offset, raw in corpus_lines(source):
+        where = f"{source.name}:{number}"
+        try:
+            line = decode_line(raw, where, first=number == 1)
+            if not line.strip():
+                continue
+            record, stem = parse_corpus_line(line, out_dir)
+            if stem in seen:
+                raise InputError(f'"id" {record["id"]!r} repeats an earlier line')
+        except InputError as error:
+            summary.failed.append((where, str(error).removeprefix(f"{where}: ")))
+            positions.append(len(items))
+            continue
+        seen.add(stem)
+        if is_done(stem_outputs(stem)):
+            summary.skipped += 1
+        else:
+            items.append({"index": len(items), "name": str(record["id"]), "path": str(source), "offset": offset,
+                          "length": len(raw), "stem": stem, "size": len(raw)})
+    return items
+
+
+def corpus_lines(corpus: Path):
+    """(line number, byte offset, bytes) of each line, read in a stream."""
+    offset = 0
+    with open(corpus, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            yield number, offset, raw
+            offset += len(raw)
+
+
+def decode_line(raw: bytes, where: str, first: bool = False) -> str:
+    try:
+        return raw.decode("utf-8-sig" if first else "utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{where}: not valid UTF-8 (byte {error.start})") from None
+
+
+def read_corpus_article(path: str, offset: int, length: int, name: str, stem: str, out_dir: Path) -> Article:
+    """A worker reads its own corpus line."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        record, _ = parse_corpus_line(decode_line(handle.read(length), name, first=offset == 0), out_dir)
+    return Article(name, corpus_text(record), stem)
+
+
+class _Counts:
+    """run_article's progress hooks, unused in a worker: the counts it returns feed the driver's bar."""
+
+    def article_done(self, size: int, sentences: int) -> None:
+        pass
+
+    def article_dropped(self, size: int) -> None:
+        pass
 
 
 class ArticleWorker:
-    """One Ray actor: engine and cache loaded once, then article batches → written outputs."""
+    """One Ray actor: engine and cache loaded once, then article items -> written outputs."""
 
-    def __init__(self, *, model, engine, beam, cache, cache_ttl, no_cache, threads):
+    def __init__(self, *, out_dir, model, engine, beam, cache, cache_ttl, no_cache, threads):
         os.environ["MT_THREADS"] = str(threads)  # read by both engines and the e5 runtime
         import dataclasses
 
         from mt.cache import open_cache
         from mt.engines.loader import load_engine
 
+        self.out_dir = Path(out_dir)
         self.engine = load_engine(model, engine=engine)
         self.settings = None if beam is None else dataclasses.replace(self.engine.settings, beam=beam)
         self.cache = open_cache(cache, disabled=no_cache, ttl=cache_ttl)
 
     def __call__(self, batch) -> dict:
-        rows = {"index": [], "name": [], "sentences": [], "cache_hits": [], "error": []}
-        columns = (batch.column(name).to_pylist() for name in ("index", "name", "text", "stem", "source"))
-        for index, name, text, stem, source in zip(*columns):
-            try:
-                sentences, hits = translate_article(Article(str(name), str(text), str(stem), source or None),
-                                                    self.engine, self.cache, self.settings)
-                error = ""
-            except MTError as exc:
-                sentences, hits, error = 0, 0, str(exc) or type(exc).__name__
-            for column, value in zip(rows, (int(index), str(name), sentences, hits, error)):
+        rows = {name: [] for name in ("index", "size", "sentences", "cache_hits", "skipped", "claimed",
+                                      "failed", "name", "error")}
+        for item in zip(*(batch.column(name).to_pylist() for name in COLUMNS)):
+            for column, value in zip(rows, self.translate(dict(zip(COLUMNS, item)))):
                 rows[column].append(value)
         return rows
+
+    def translate(self, item: dict) -> tuple:
+        """Claim, read, translate, write one article; never raises (run_article names failures)."""
+        summary, name = BatchSummary(), item["name"]
+        if item["offset"] < 0:
+            outputs = input_outputs(name, self.out_dir)
+            source = InputFile(name, Path(item["path"]), item["size"])
+            load = lambda: load_input(source, outputs)  # noqa: E731
+        else:
+            outputs = stem_outputs(item["stem"])
+            load = lambda: read_corpus_article(item["path"], item["offset"], item["length"], name,  # noqa: E731
+                                               item["stem"], self.out_dir)
+        run_article(name, outputs, load, item["size"], self.engine, self.cache, self.settings, summary, _Counts())
+        failed, error = (summary.failed[0] if summary.failed else ("", ""))
+        return (item["index"], item["size"], summary.sentences, summary.cache_hits, summary.skipped,
+                summary.claimed, failed, name, error)
+
+    def __del__(self):
+        try:
+            self.cache.close()  # flush hit counts (SQLite, Redis)
+        except Exception:  # noqa: BLE001 - the process is going away anyway
+            pass
 
 
 def _import_ray():
@@ -64,7 +160,7 @@ def _start(ray, address: str | None, workers: int, threads: int) -> bool:
     """Connect to ADDRESS ("auto", "ray://host:10001", "host:6379"), or start a local Ray
     instance sized for the pool; True when we started it (and must shut it down)."""
     logging.getLogger("ray").setLevel(logging.ERROR)
-    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-report thread for a one-off run
     if ray.is_initialized():
         return False
     if address:
@@ -73,7 +169,10 @@ def _start(ray, address: str | None, workers: int, threads: int) -> bool:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"--ray {address}: cannot connect to the Ray cluster ({exc})") from None
         return True
-    ray.init(num_cpus=max(os.cpu_count() or 1, workers * threads), **quiet)
+    # Exactly the pool's CPUs: Ray prestarts one idle worker process per CPU at init, and each
+    # becomes an actor; a larger count only starts processes that compete for the cores.
+    ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
     return True
 
 
@@ -88,13 +187,16 @@ def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, c
     ray = _import_ray()
     started = time.perf_counter()
     summary = BatchSummary()
-    articles = collect_articles(source, out_dir, summary)
-    if articles:
+    source, out_dir = Path(source), Path(out_dir)
+    check_dirs(source, out_dir)
+    positions: list[int] = []
+    items = list_work(source, out_dir, summary, positions)
+    if items:
         shut_down = _start(ray, address, workers, threads)
         try:
-            _run(ray, articles, summary, progress, workers=workers, threads=threads,
-                 worker_args=dict(model=model, engine=engine, beam=beam, cache=cache, cache_ttl=cache_ttl,
-                                  no_cache=no_cache, threads=threads))
+            _run(ray, items, summary, positions, progress, workers=workers, threads=threads,
+                 worker_args=dict(out_dir=str(out_dir.resolve()), model=model, engine=engine, beam=beam,
+                                  cache=cache, cache_ttl=cache_ttl, no_cache=no_cache, threads=threads))
         finally:
             if shut_down:
                 ray.shutdown()
@@ -102,25 +204,28 @@ def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, c
     return summary
 
 
-def _run(ray, articles: list[Article], summary: BatchSummary, progress: bool, *, workers, threads,
+def _run(ray, items: list[dict], summary: BatchSummary, positions: list[int], progress: bool, *, workers, threads,
          worker_args) -> None:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # ours counts sentences; Ray's would count blocks
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # "execution finished" notices
-    items = [{"index": i, "name": a.name, "text": a.text, "stem": a.stem, "source": a.source or ""}
-             for i, a in enumerate(articles)]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200)).map_batches(
         ArticleWorker, fn_constructor_kwargs=worker_args, batch_size=1, batch_format="pyarrow",
         num_cpus=threads, compute=ray.data.ActorPoolStrategy(size=workers))
-    failed = []
-    with make_progress(count_sentences(articles), progress) as bar:
+    failed = [((position, 0), name, reason) for position, (name, reason) in zip(positions, summary.failed)]
+    with SentenceProgress(sum(item["size"] for item in items), progress) as bar:
         for row in dataset.iter_rows():
-            if row["error"]:
-                failed.append((row["index"], row["name"], row["error"]))
-                continue
-            summary.translated += 1
-            summary.sentences += row["sentences"]
-            summary.cache_hits += row["cache_hits"]
-            bar.update(row["sentences"])
-    summary.failed += [(name, error) for _, name, error in sorted(failed)]
+            if row["failed"]:
+                failed.append(((row["index"], 1), row["failed"], row["error"]))
+                bar.article_dropped(row["size"])
+            elif row["skipped"] or row["claimed"]:  # done or taken by another run since the listing
+                summary.skipped += row["skipped"]
+                summary.claimed += row["claimed"]
+                bar.article_dropped(row["size"])
+            else:
+                summary.translated += 1
+                summary.sentences += row["sentences"]
+                summary.cache_hits += row["cache_hits"]
+                bar.article_done(row["size"], row["sentences"])
+    summary.failed[:] = [(name, error) for _, name, error in sorted(failed, key=lambda f: f[0])]  # listing order
