@@ -199,10 +199,13 @@ def collect_articles(source, out_dir, summary: BatchSummary) -> list[Article]:
     check_dirs(source, out_dir)
     if is_corpus(source):
         return read_corpus(source, out_dir, summary)
-    pending = load_pending(find_articles(source, out_dir), source, out_dir, summary)
-    return [Article(str(path.relative_to(source)), text or "", str(outputs[0])[: -len(OUTPUTS[0][0])],
-                    None if text is not None else str(path))
-            for path, text, outputs in pending]
+    articles = []  # the same listing as the local batch (links, FIFOs... reported, not read)
+    for item, outputs in pending_inputs(source, out_dir, summary):
+        try:
+            articles.append(load_input(item, outputs))
+        except InputError as error:
+            summary.failed.append((item.name, str(error).removeprefix(f"{item.name}: ")))
+    return articles
 
 
 def count_sentences(articles: list[Article]) -> int:
