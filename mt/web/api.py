@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from flask import Blueprint, current_app, request
 
@@ -19,7 +20,7 @@ bp = Blueprint("api", __name__)
 BODY_ERRORS = ("invalid_json", "invalid_field", "unsupported_media_type", "text_too_long")
 TRANSLATE_ERRORS = BODY_ERRORS + ("empty_text", "invalid_input", "unknown_model", "model_not_loaded",
                                   "model_unavailable")
-ALIGN_SLOTS = 2  # alignments running at once (mt.web.app makes the semaphore)
+ALIGN_SLOTS = 1  # alignments running at once: the one worker process (mt.web.app makes the semaphore)
 ALIGN_WAIT_SECONDS = 60.0  # how long a further one waits for a slot before 503 server_busy
 TRANSLATE_EXAMPLE = {"text": "Hà Nội là thủ đô của Việt Nam. Thành phố có hơn 8 triệu dân.", "beam": 4}
 
@@ -83,24 +84,40 @@ def translate():
     errors=BODY_ERRORS + ("invalid_input", "model_unavailable", "server_busy"),
 )
 def align():
-    from ..align import align_document
+    from ..align.worker import AlignTimeout, AlignWorkerFailed
 
     body = schemas.parse(schemas.AlignRequest, read_json_object())
     check_size(len(body.vi) + len(body.en))
-    # an alignment at the size cap is seconds of CPU: at most ALIGN_SLOTS at once, so that most
-    # HTTP threads stay free for translations whatever a client sends
+    # an alignment at the size cap is a minute of CPU: it runs in the niced worker process (no GIL
+    # or embedding model shared with translations), ALIGN_SLOTS at once, within its time budget
     slots = current_app.extensions["mt_align_slots"]
     if not slots.acquire(timeout=ALIGN_WAIT_SECONDS):
-        raise ApiError("server_busy", f"{ALIGN_SLOTS} alignments are already running; retry later",
+        raise ApiError("server_busy", f"{ALIGN_SLOTS} alignment(s) already running; retry later",
                        headers={"Retry-After": "5"})
     try:
-        return json_response(align_document(body.vi, body.en, lines=body.lines).to_dict())
+        return json_response(align_worker().align(body.vi, body.en, lines=body.lines))
     except InputError as error:
         raise ApiError("invalid_input", str(error)) from None
     except ModelUnavailable as error:
         raise ApiError("model_unavailable", f"the embedding model is not available: {error}") from None
+    except (AlignTimeout, AlignWorkerFailed) as error:
+        raise ApiError("server_busy", str(error), headers={"Retry-After": "30"}) from None
     finally:
         slots.release()
+
+
+_worker_lock = threading.Lock()
+
+
+def align_worker():
+    """This app's alignment worker (one process, started by the first alignment)."""
+    from ..align.worker import AlignWorker
+
+    with _worker_lock:
+        worker = current_app.extensions.get("mt_align_worker")
+        if worker is None:
+            worker = current_app.extensions["mt_align_worker"] = AlignWorker()
+        return worker
 
 
 @bp.get("/api/models")
