@@ -285,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `mt translate ... | head`
         return 0
+    except OSError as error:  # a disk, a mount or a permission: the user's to fix, said in one line
+        print(f"mt: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - a bug of ours: one line, the traceback only on request
+        if os.environ.get("MT_DEBUG"):
+            raise
+        print(f"mt: internal error: {type(error).__name__}: {error} (set MT_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -64,6 +64,16 @@ def test_missing_file_is_reported():
     assert "no such file" in result.stderr.decode()
 
 
+def test_unwritable_output_is_one_line_not_a_traceback(tiny_model_dir, tmp_path):
+    """An OSError the user can fix (here: /proc takes no files) is one line and exit 1."""
+    article = tmp_path / "a.txt"
+    article.write_text("Xin chào các bạn.", encoding="utf-8")
+    result = run_mt("translate", article, "--model", tiny_model_dir, "--no-cache", "-o", "/proc/mt-out.txt")
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert "Traceback" not in err and err.startswith("mt: error:") and err.count("\n") == 1
+
+
 def test_translate_text_and_jsonl(tiny_model_dir, tmp_path):
     cache = tmp_path / "c.sqlite"
     first = run_mt("translate", SEED, "--model", tiny_model_dir, "--cache", cache, "--jsonl")
