@@ -77,25 +77,26 @@ def child_breakdown(args) -> dict:
     mark("segment + normalise")
     pipeline.fill_translations(pairs, engine, NullCache(), settings)
     mark("translation")
-    from mt.engines.attention import engine_attention  # noqa: F401 - the import word links pay
-
-    getattr(engine, "tokenizer", None)
-    mark("word links: imports + tokenizer load")
+    tokenizer_loaded = getattr(engine, "_hf_tokenizer", True) is not None
     pipeline.fill_links(pairs, maps, engine, NullCache(), settings)
-    mark("word links")
+    loaded = not tokenizer_loaded and getattr(engine, "_hf_tokenizer", None) is not None
+    mark("word links" + (" (incl. transformers tokenizer load)" if loaded else " (no transformers import)"))
     from mt.quality import embeddings
     from mt.quality.scores import REFERENCE_EN, REFERENCE_VI
 
     embeddings._get_model()
     mark("e5 load")
-    load_refs = getattr(embeddings, "reference_vectors", None)
-    if load_refs is not None:
-        load_refs()
-    else:
+    try:
+        from mt.quality.references import reference_vectors
+    except ImportError:  # before the shipped vectors: embedded in every process
         embeddings.embed(list(REFERENCE_VI) + list(REFERENCE_EN))
+    else:
+        reference_vectors()
     mark("reference embeddings")
+    embeddings.embed([p.normalized for p in pairs if pipeline._scored(p)])
+    mark("source embeddings (overlap decoding in the pipeline)")
     pipeline.fill_quality(pairs, engine, NullCache(), settings)
-    mark("source + translation embeddings, scores")
+    mark("translation embeddings, scores")
     document = pipeline.Document(text=text, model=engine.spec.id, sentences=pairs,
                                  translation=pipeline.join_translation(text, pairs), timings={})
     to_jsonl(document)
