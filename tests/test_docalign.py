@@ -86,3 +86,113 @@ def test_api_align_validates_fields(align_server, payload, status):
     reply = align_server.post_json("/api/align", payload)
     assert reply.status == status
     assert set(reply.json()["error"]) == {"code", "message"}
+
+
+# -- bounds: the alignment worker (issue #11) ---------------------------------------------------
+ALIGN_BUDGET = 15  # seconds: MT_ALIGN_TIMEOUT of the server below
+
+
+def maximal_sides(total: int = 100_000) -> tuple[str, str]:
+    """Real IWSLT'15 text, half of the size cap on each side (about 450 + 570 sentences)."""
+    from shared_data import iwslt_segments
+
+    vi = " ".join(line for line in iwslt_segments("tst2013", "vi") if line.strip())[: total // 2 - 10]
+    en = " ".join(line for line in iwslt_segments("tst2013", "en") if line.strip())[: total // 2 - 10]
+    return vi, en
+
+
+@pytest.fixture(scope="module")
+def bounded_server(tiny_model_dir, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("align-bounds") / "c.sqlite"
+    server = start_server(["--model", str(tiny_model_dir), "--cache", str(cache), "--threads", "8"],
+                          {"MT_ALIGN_TIMEOUT": str(ALIGN_BUDGET)})
+    yield server
+    server.stop()
+
+
+def worker_pids(server) -> list[int]:
+    """Pids of the server's alignment worker processes (children running mt.align.worker)."""
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "mt.align.worker"],
+                         capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def test_translation_answers_fast_while_a_maximal_alignment_runs(bounded_server):
+    """A maximal /api/align runs in the niced worker, within its time budget (an answer, or 503
+    server_busy at the budget); one-sentence translations sent meanwhile are not held up."""
+    import threading
+    import time
+
+    server = bounded_server
+    assert server.post_json("/api/translate", {"text": "Xin chào các bạn."}).status == 200  # warm
+    assert server.post_json("/api/align", {"vi": "Tôi đi học.", "en": "I go to school."}).status == 200
+    quiet = []
+    for k in range(3):
+        began = time.perf_counter()
+        assert server.post_json("/api/translate", {"text": f"Hôm nay trời đẹp lắm {k}."}).status == 200
+        quiet.append(time.perf_counter() - began)
+    vi, en = maximal_sides()
+    outcome = {}
+
+    def align() -> None:
+        began = time.perf_counter()
+        outcome["reply"] = server.post_json("/api/align", {"vi": vi, "en": en})
+        outcome["seconds"] = time.perf_counter() - began
+
+    thread = threading.Thread(target=align)
+    thread.start()
+    time.sleep(3.0)  # the worker is embedding by now
+    busy = []
+    for k in range(5):
+        began = time.perf_counter()
+        reply = server.post_json("/api/translate", {"text": f"Thành phố có nhiều cây xanh {k}."})
+        assert reply.status == 200, reply.body
+        busy.append(time.perf_counter() - began)
+    assert "reply" not in outcome, "the alignment should still be running"
+    thread.join(ALIGN_BUDGET + 60)
+    reply = outcome["reply"]
+    assert outcome["seconds"] < ALIGN_BUDGET + 30, outcome["seconds"]
+    if reply.status == 200:
+        assert len(reply.json()["links"]) > 100
+    else:
+        assert reply.status == 503, reply.body
+        error = reply.json()["error"]
+        assert error["code"] == "server_busy" and f"{ALIGN_BUDGET} s" in error["message"], error
+        assert reply.header("Retry-After")
+    # translations kept their pace: each within a few quiet latencies (one model call of slack)
+    assert max(busy) < max(3 * max(quiet), 2.0) + 1.0, (quiet, busy)
+    # a fresh worker serves the next alignment
+    again = server.post_json("/api/align", {"vi": "Tôi đi học. Trời mưa.", "en": "I go to school. It rains."})
+    assert again.status == 200 and len(again.json()["links"]) == 2, again.body
+
+
+def test_a_killed_worker_is_replaced(bounded_server):
+    import os
+    import signal
+
+    server = bounded_server
+    assert server.post_json("/api/align", {"vi": "Tôi đi học.", "en": "I go to school."}).status == 200
+    pids = worker_pids(server)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    reply = server.post_json("/api/align", {"vi": "Trời mưa.", "en": "It rains."})
+    assert reply.status == 200, reply.body
+    assert worker_pids(server) and worker_pids(server) != pids
+
+
+def test_too_many_units_are_refused_with_400(bounded_server):
+    """Past MAX_MATRIX_CELLS units compared (6001 × 6000 lines) the answer is 400 invalid_input,
+    at once (nothing is embedded)."""
+    import time
+
+    from mt.align import MAX_MATRIX_CELLS
+
+    assert 6001 * 6000 > MAX_MATRIX_CELLS >= 6000 * 6000
+    began = time.perf_counter()
+    reply = bounded_server.post_json("/api/align", {"vi": "a\n" * 6001, "en": "b\n" * 6000, "lines": True})
+    assert reply.status == 400, reply.body
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_input" and "too many units" in error["message"]
+    assert time.perf_counter() - began < 30

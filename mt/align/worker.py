@@ -70,14 +70,8 @@ class AlignWorker:
         Raises InputError / ModelUnavailable as the aligner does, AlignTimeout past the budget,
         AlignWorkerFailed when the process dies."""
         with self._lock:
-            conn = self._connection()
-            try:
-                conn.send(("align", vi, en, bool(lines)))
-            except OSError:  # died while idle: one fresh process, once
-                self._stop()
-                conn = self._connection()
-                conn.send(("align", vi, en, bool(lines)))
             began = time.monotonic()
+            conn = self._started(("align", vi, en, bool(lines)))
             try:
                 ready = conn.poll(self.timeout)
                 answer = conn.recv() if ready else None
@@ -109,6 +103,22 @@ class AlignWorker:
             self._stop()
 
     # -- the process ------------------------------------------------------------------------
+    def _started(self, job: tuple) -> Connection:
+        """Send ``job`` and wait for the worker to take it; a worker that died while idle (its
+        death not yet seen, or seen only now) is replaced once."""
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.send(job)
+                if conn.poll(60.0) and conn.recv() == ("taken",):
+                    return conn
+            except (EOFError, OSError):
+                pass
+            code = self._stop()
+            if attempt == 2:
+                raise AlignWorkerFailed(f"the alignment worker did not start (exit status {code})")
+        raise AssertionError("unreachable")
+
     def _connection(self) -> Connection:
         if self._process is not None and self._process.poll() is not None:
             self._stop()  # died while idle
@@ -190,6 +200,10 @@ def serve(fd: int, parent: int, nice: int, memory_mb: int) -> None:
         except (EOFError, OSError):
             return
         if job[0] == "align":
+            try:
+                conn.send(("taken",))
+            except OSError:
+                return
             answer = _answer(*job[1:])
         else:
             answer = ("error", f"unknown job {job[0]!r}")
