@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="write the result to OUT instead of standard output; for .md, .html, .docx, .srt "
                            "and .vtt input it is the translated document, structure kept (format from FILE's extension)")
 
-    batch = commands.add_parser("batch", help="translate every *.txt under a folder, or a corpus .jsonl (resumable)")
+    batch = commands.add_parser("batch", help="translate every *.txt and document (.md .html .docx .srt .vtt) under a folder, or a corpus .jsonl (resumable)")
     batch.add_argument("in_dir", metavar="IN_DIR|CORPUS.jsonl",
                        help='a folder of *.txt articles, or a .jsonl file of {"id": ..., "text": ...} lines')
     batch.add_argument("out_dir", metavar="OUT_DIR")

@@ -304,3 +304,18 @@ def test_folder_is_streamed_and_each_article_segmented_once(tiny_engine, tmp_pat
     assert summary.translated == 5 and len(calls) == 5
     last = [json.loads(line) for line in (tmp_path / "out" / "talk04.jsonl").read_text().splitlines()]
     assert [record["source"] for record in last] == ["Bài này đã được sửa trong khi chạy."]
+
+
+def test_two_inputs_with_one_output_name_are_not_overwritten(tiny_engine, tmp_path):
+    """a.html and a.txt would both write a.jsonl and a.tmx: the second is named, never overwrites."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    (in_dir / "a.txt").write_text("Xin chào các bạn.\n", encoding="utf-8")
+    (in_dir / "a.html").write_text("<p>Hôm nay trời đẹp.</p>", encoding="utf-8")
+    summary = translate_folder(in_dir, out_dir, tiny_engine, None, progress=False)
+    assert summary.translated == 1
+    assert [name for name, _ in summary.failed] == ["a.txt"]
+    assert "would overwrite those of a.html" in summary.failed[0][1]
+    assert (out_dir / "a.en.html").exists() and not (out_dir / "a.en.txt").exists()
+    records = [json.loads(line) for line in (out_dir / "a.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert records and "trời" in records[0]["source"]

@@ -78,26 +78,6 @@ def translate_article(article: Article, engine, cache, settings=None) -> tuple[i
     return len(document.sentences), document.cache_hits
 
 
-def find_articles(in_dir: Path, out_dir: Path) -> list[Path]:
-    """Every *.txt (and document) under in_dir, sorted, leaving out our own outputs when out_dir lies
-    inside in_dir."""
-    from mt.io.documents import SUPPORTED_EXTENSIONS
-
-    out_dir = out_dir.resolve()
-    found = []
-    for path in sorted(in_dir.rglob("*")):
-        if path.suffix.lower() not in SUPPORTED_EXTENSIONS or path.name.startswith(".") or not path.is_file():
-            continue
-        if path.resolve().is_relative_to(out_dir):
-            continue
-        found.append(path)
-    return found
-
-
-def output_paths(article: Path, in_dir: Path, out_dir: Path) -> list[Path]:
-    return stem_outputs(out_dir / article.relative_to(in_dir).with_suffix(""))
-
-
 def is_done(paths: list[Path]) -> bool:
     return all(path.exists() for path in paths)
 
@@ -118,26 +98,6 @@ def check_dirs(in_dir: Path, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"{out_dir}: cannot create output folder ({error.strerror})") from None
-
-
-def load_pending(articles, in_dir, out_dir, summary) -> list[tuple[Path, str, list[Path]]]:
-    """Read every article file still to do; unreadable ones are reported and left out."""
-    pending = []
-    for article in articles:
-        outputs = output_paths(article, in_dir, out_dir)
-        if article.suffix.lower() != ".txt":  # a document: NAME.en.EXT instead of NAME.en.txt
-            outputs[-1] = outputs[-1].with_name(outputs[-1].name[: -len(".txt")] + article.suffix)
-        if is_done(outputs):
-            summary.skipped += 1
-            continue
-        if article.suffix.lower() != ".txt":
-            pending.append((article, None, outputs))
-            continue
-        try:
-            pending.append((article, read_article(article), outputs))
-        except InputError as error:
-            summary.failed.append((str(article.relative_to(in_dir)), str(error)))
-    return pending
 
 
 def corpus_stem(article_id: object, out_dir: Path) -> str:
@@ -236,11 +196,17 @@ def input_suffixes() -> tuple[str, ...]:
 def pending_inputs(source: Path, out_dir: Path, summary: BatchSummary):
     """(InputFile, outputs) of each article of the folder not done yet, streamed from the
     listing; entries that are not read (mt.io.batch_safety) are named in summary.failed."""
+    owners: dict[str, str] = {}  # output stem -> its input: a.txt and a.html would both write a.jsonl
     for item in walk_inputs(source, out_dir, input_suffixes()):
         if isinstance(item, Rejected):
             summary.failed.append((item.name, item.reason))
             continue
         outputs = input_outputs(item.name, out_dir)
+        owner = owners.setdefault(str(outputs[0]), item.name)
+        if owner != item.name:
+            summary.failed.append((item.name, f"its outputs would overwrite those of {owner} (same name "
+                                              "without the extension); rename one of them"))
+            continue
         if is_done(outputs):
             summary.skipped += 1
         else:
