@@ -199,7 +199,7 @@
       if (hint) {
         hint.textContent = chosen
           ? "“" + chosen.name + "” will be translated instead of the text box."
-          : "UTF-8 text; a chosen file replaces the text box.";
+          : "UTF-8 text, or Markdown, HTML, DOCX, SRT, WebVTT (translated in place, structure kept); a chosen file replaces the text box.";
       }
     });
   }
