@@ -103,6 +103,27 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) so far."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the server's alignment worker(s) (children running mt.align.worker)."""
+    total = 0.0
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (child / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"mt.align.worker" in (child / "cmdline").read_bytes():
+                total += cpu_seconds(int(child.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def body(payload) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
@@ -125,6 +146,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-chars", type=int, default=100_000)
     parser.add_argument("--phases", default="burst,article,libre,soak,victim",
                         help="comma-separated subset of burst,article,libre,soak,victim")
+    parser.add_argument("--attackers", default="sentence,align,list,body",
+                        help="the victim run's attackers, a comma-separated subset of sentence,align,list,body "
+                             "(one at a time tells which one costs the victims)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
@@ -209,11 +233,20 @@ def main(argv=None) -> int:
                 stop = time.monotonic() + args.victim_seconds
                 threads = [threading.Thread(target=ordinary, args=(recorder, stop, pool[n::4])) for n in range(4)]
                 threads += [threading.Thread(target=until, args=(stop, attack)) for attack in attackers]
+                cpu, worker_cpu, began = cpu_seconds(pid), worker_cpu_seconds(pid), time.monotonic()
                 for thread in threads:
                     thread.start()
-                for thread in threads:
+                for thread in threads[:4]:
                     thread.join()
-                return recorder.summary()
+                summary = recorder.summary()
+                # CPU the server used while the victims ran: its own threads, and the niced align worker
+                summary["server_cpu_s"] = round(cpu_seconds(pid) - cpu, 1)
+                summary["align_worker_cpu_s"] = round(worker_cpu_seconds(pid) - worker_cpu, 1)
+                summary["wall_s"] = round(time.monotonic() - began, 1)
+                summary["load_average"] = Path("/proc/loadavg").read_text().split()[0]
+                for thread in threads[4:]:
+                    thread.join()
+                return summary
 
             results["victim_quiet"] = victims("4 ordinary clients, quiet", [], vi[1500:2300])
             print(json.dumps(results["victim_quiet"]), flush=True)
@@ -237,7 +270,12 @@ def main(argv=None) -> int:
                 lambda: (hostile["over-cap body, 2/s"].call(port, "POST", "/api/translate", too_big, JSON_TYPE,
                                                             expect_4xx=True), time.sleep(0.5)),
             ]
-            results["victim_attacked"] = victims("4 ordinary clients beside 4 attackers", attackers, vi[2300:3100])
+            chosen = [name for name in ("sentence", "align", "list", "body") if name in args.attackers.split(",")]
+            attackers = [attack for name, attack in zip(("sentence", "align", "list", "body"), attackers) if name in chosen]
+            hostile = {name: recorder for short, (name, recorder) in zip(("sentence", "align", "list", "body"),
+                                                                         hostile.items()) if short in chosen}
+            results["victim_attacked"] = victims(f"4 ordinary clients beside {'+'.join(chosen)}", attackers,
+                                                 vi[2300:3100])
             results["attackers"] = [recorder.summary() for recorder in hostile.values()]
             print(json.dumps(results["victim_attacked"]), flush=True)
             for summary in results["attackers"]:
