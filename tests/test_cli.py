@@ -159,7 +159,7 @@ def test_batch_reports_unreadable_file_and_finishes_others(tiny_model_dir, tmp_p
 
 def test_batch_killed_midway_resumes_without_duplicates(tiny_model_dir, tmp_path):
     in_dir, out_dir, cache = tmp_path / "in", tmp_path / "out", tmp_path / "c.sqlite"
-    make_articles(in_dir, 12, lines=25)
+    make_articles(in_dir, 12, lines=12)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "mt", "batch", str(in_dir), str(out_dir),
