@@ -319,3 +319,102 @@ def test_two_inputs_with_one_output_name_are_not_overwritten(tiny_engine, tmp_pa
     assert (out_dir / "a.en.html").exists() and not (out_dir / "a.en.txt").exists()
     records = [json.loads(line) for line in (out_dir / "a.jsonl").read_text(encoding="utf-8").splitlines()]
     assert records and "trời" in records[0]["source"]
+
+
+def corpus_of_talks(path: Path, count: int) -> list[str]:
+    """A corpus .jsonl of ``count`` lines of real Vietnamese TED sentences (IWSLT15 dev2010)."""
+    texts = [path.read_text(encoding="utf-8").strip() for path in make_articles(path.parent / "talks", count)]
+    path.write_text("".join(json.dumps({"id": f"talk{n:02d}", "text": text}, ensure_ascii=False) + "\n"
+                            for n, text in enumerate(texts)), encoding="utf-8")
+    return texts
+
+
+class CorpusEditingEngine(FailingEngine):
+    """The real tiny engine; on its first call it rewrites the corpus's last line (to a longer
+    text), as a user could while a long run is under way, and it notes how many corpus texts
+    had been read at each call."""
+
+    def __init__(self, engine, corpus: Path, reads: list, new_last: str):
+        super().__init__(engine)
+        self.corpus, self.reads, self.new_last = corpus, reads, new_last
+        self.reads_at_call: list[int] = []
+
+    def translate(self, sentences, settings=None):
+        if not self.reads_at_call:
+            lines = self.corpus.read_text(encoding="utf-8").splitlines(keepends=True)
+            lines[-1] = self.new_last
+            self.corpus.write_text("".join(lines), encoding="utf-8")
+        self.reads_at_call.append(len(self.reads))
+        return self.engine.translate(sentences, settings)
+
+
+def test_corpus_is_streamed_and_each_line_read_when_its_turn_comes(tiny_engine, tmp_path, monkeypatch):
+    """No whole-corpus read: the listing keeps offsets, the i-th text is read only after the
+    (i-1)-th is translated, each segmented once, and the last line (edited to a longer one after
+    the run began) is translated as edited."""
+    import mt.io.folder_batch
+    import mt.pipeline
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus_of_talks(corpus, 5)
+    reads, real_read = [], mt.io.folder_batch.read_corpus_text
+    monkeypatch.setattr(mt.io.folder_batch, "read_corpus_text",
+                        lambda *args: reads.append(args[1].name) or real_read(*args))
+    splits, real_split = [], mt.pipeline.split_sentences
+    monkeypatch.setattr(mt.pipeline, "split_sentences", lambda text: splits.append(1) or real_split(text))
+    edited = "Bài này đã được sửa trong khi chạy, và dài hơn nhiều so với dòng cũ của nó."
+    engine = CorpusEditingEngine(tiny_engine, corpus, reads,
+                                 json.dumps({"id": "talk04", "text": edited}, ensure_ascii=False) + "\n")
+    summary = translate_folder(corpus, tmp_path / "out", engine, None, progress=False)
+    assert (summary.translated, summary.failed) == (5, [])
+    assert reads == [f"talk{n:02d}" for n in range(5)] and len(splits) == 5
+    assert sorted(set(engine.reads_at_call)) == [1, 2, 3, 4, 5]  # one text read ahead of the engine, never more
+    assert engine.reads_at_call == sorted(engine.reads_at_call)
+    last = [json.loads(line) for line in (tmp_path / "out" / "talk04.jsonl").read_text().splitlines()]
+    assert [record["source"] for record in last] == [edited]
+
+
+def test_corpus_changed_under_the_run_is_named_not_misread(tiny_engine, tmp_path):
+    """An earlier line grown since the listing shifts every later offset: those lines are named
+    (the corpus changed), never translated from the wrong bytes or under the wrong id."""
+    corpus = tmp_path / "corpus.jsonl"
+    texts = corpus_of_talks(corpus, 3)
+
+    class GrowingFirstLine(FailingEngine):
+        grown = False
+
+        def translate(self, sentences, settings=None):
+            if not self.grown:
+                lines = corpus.read_text(encoding="utf-8").splitlines(keepends=True)
+                lines[0] = json.dumps({"id": "talk00", "text": texts[0] + " Thêm một câu."}, ensure_ascii=False) + "\n"
+                corpus.write_text("".join(lines), encoding="utf-8")
+                self.grown = True
+            return self.engine.translate(sentences, settings)
+
+    summary = translate_folder(corpus, tmp_path / "out", GrowingFirstLine(tiny_engine), None, progress=False)
+    assert summary.translated == 1
+    # the lazy listing, reading on past its old end, meets the grown tail (bytes cut mid-line) as a line
+    # of its own: named too
+    assert [name for name, _ in summary.failed] == ["talk01", "talk02", "corpus.jsonl:4"]
+    assert all(reason.startswith("the corpus changed since it was listed") for _, reason in summary.failed[:2])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["talk00.en.txt", "talk00.jsonl", "talk00.tmx"]
+    again = translate_folder(corpus, tmp_path / "out", tiny_engine, None, progress=False)  # rerun: picks them up
+    assert (again.translated, again.skipped, again.failed) == (2, 1, [])
+
+
+def test_corpus_faults_are_named_by_line_and_done_lines_skipped(tiny_engine, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    lines = [json.dumps({"id": "x/one", "text": "Xin chào các bạn."}, ensure_ascii=False).encode(), b"[1, 2]",
+             json.dumps({"id": "x/one", "text": "lặp"}).encode(), json.dumps({"id": "/etc/passwd", "text": "x"}).encode(),
+             b'{"id": "two", "text": "\xc3"}', b"   ", json.dumps({"id": 3, "text": "Hôm nay trời đẹp."}).encode()]
+    corpus.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    first = translate_folder(corpus, tmp_path / "out", tiny_engine, None, progress=False)
+    expected = [("c.jsonl:2", 'expected {"id": ..., "text": "..."}'),
+                ("c.jsonl:3", "\"id\" 'x/one' repeats an earlier line"),
+                ("c.jsonl:4", "\"id\" '/etc/passwd' is not a safe relative file name"),
+                ("c.jsonl:5", "not valid UTF-8 (byte 23)")]
+    assert (first.translated, first.skipped, first.failed) == (2, 0, expected)
+    again = translate_folder(corpus, tmp_path / "out", tiny_engine, None, progress=False)
+    assert (again.translated, again.skipped, again.failed) == (0, 2, expected)
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.jsonl")) == [
+        "3.jsonl", "x/one.jsonl"]

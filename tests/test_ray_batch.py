@@ -84,54 +84,62 @@ def test_a_failing_article_is_named_and_the_others_go_on(local_ray, tiny_model_d
 
 
 def test_the_driver_lists_corpus_offsets_not_texts(tmp_path):
-    from mt.io.folder_batch import BatchSummary
-    from mt.io.ray_batch import list_work, read_corpus_article
+    from mt.io.folder_batch import BatchSummary, load_corpus_line
+    from mt.io.corpus import CorpusLine
+    from mt.io.ray_batch import list_work
 
     corpus = tmp_path / "corpus.jsonl"
     lines = [json.dumps({"id": f"n{i}", "text": f"Câu số {i}.\r\nDòng hai."}, ensure_ascii=False) for i in range(5)]
-    corpus.write_bytes(("\ufeff" + "\r\n".join(lines[:3]) + "\n\xff\n" + "\n".join(lines[3:]) + "\n").encode("utf-8",
-                                                                                                   "surrogateescape")
-                       .replace("\xc3\xbf".encode("latin-1"), b"\xff"))
+    corpus.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines[:3]).encode() + b"\n\xff\n" + "\n".join(lines[3:]).encode()
+                       + b"\n")
     summary = BatchSummary()
     items = list_work(corpus, tmp_path / "out", summary)
     assert [item["name"] for item in items] == ["n0", "n1", "n2", "n3", "n4"]
     assert all(set(item) == {"index", "name", "path", "offset", "length", "stem", "size"} for item in items)
     assert summary.failed == [("corpus.jsonl:4", "not valid UTF-8 (byte 0)")]
-    articles = [read_corpus_article(item["path"], item["offset"], item["length"], item["name"], item["stem"],
-                                    tmp_path / "out") for item in items]
+    articles = [load_corpus_line(corpus, CorpusLine(item["name"], item["stem"], item["offset"], item["length"]),
+                                 tmp_path / "out") for item in items]
     assert [a.text for a in articles] == [f"Câu số {i}.\nDòng hai." for i in range(5)]
     assert articles[4].stem == str(tmp_path / "out" / "n4")
 
 
 @pytest.mark.timeout(300)
 def test_corpus_jsonl_locally_and_on_ray_resumes(local_ray, tiny_model_dir, tiny_engine, tmp_path):
+    """Bad JSON, a repeated id, an unsafe id, a line that is not UTF-8 and done lines: the same
+    summary and the same files locally and on Ray (one corpus reader, mt.io.corpus)."""
     corpus = tmp_path / "corpus.jsonl"
-    lines = [json.dumps({"id": name.removesuffix(".txt"), "text": text}, ensure_ascii=False)
+    lines = [json.dumps({"id": name.removesuffix(".txt"), "text": text}, ensure_ascii=False).encode()
              for name, text in ARTICLES.items()]
-    lines[1:1] = ["{not json", json.dumps({"id": "a", "text": "lặp lại"}), json.dumps({"id": "../up", "text": "x"}),
-                  "", json.dumps({"id": 7, "text": "Bảy.\r\nTám."})]
-    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines[1:1] = [b"{not json", json.dumps({"id": "a", "text": "lặp lại"}).encode(),
+                  json.dumps({"id": "../up", "text": "x"}).encode(), b"",
+                  json.dumps({"id": 7, "text": "Bảy.\r\nTám."}).encode(), b'{"id": "latin1", "text": "caf\xe9"}']
+    corpus.write_bytes(b"\n".join(lines) + b"\n")
 
     local = local_batch(corpus, tmp_path / "local", tiny_engine)
     assert local.translated == 4
-    assert [name for name, _ in local.failed] == ["corpus.jsonl:2", "corpus.jsonl:3", "corpus.jsonl:4"]
+    assert [name for name, _ in local.failed] == ["corpus.jsonl:2", "corpus.jsonl:3", "corpus.jsonl:4",
+                                                  "corpus.jsonl:7"]
     assert "repeats" in local.failed[1][1] and "safe" in local.failed[2][1]
+    assert local.failed[3][1] == "not valid UTF-8 (byte 27)"  # named alone; the other lines go on
     folder = tmp_path / "folder"  # a corpus line gives the same files as the same text in a file
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "b.txt").write_text(ARTICLES["sub/b.txt"], encoding="utf-8")
     local_batch(folder, tmp_path / "from-folder", tiny_engine)
     assert tree(tmp_path / "from-folder") == {k: v for k, v in tree(tmp_path / "local").items() if k.startswith("sub/")}
 
-    resumed = tmp_path / "ray"  # two articles already done by an earlier (killed) run
-    for stem in ("a", "7"):
-        for suffix in (".jsonl", ".tmx", ".en.txt"):
-            (resumed / f"{stem}{suffix}").parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(tmp_path / "local" / f"{stem}{suffix}", resumed / f"{stem}{suffix}")
-    summary = ray_batch(corpus, resumed, tiny_model_dir, workers=1, threads=1)
-    assert (summary.translated, summary.skipped) == (2, 2)
-    assert summary.failed == local.failed
-    assert tree(resumed) == tree(tmp_path / "local")
-    again = ray_batch(corpus, resumed, tiny_model_dir)  # nothing left: Ray is not even needed
+    def resumed_copy(out):  # two articles already done by an earlier (killed) run
+        for stem in ("a", "7"):
+            for suffix in (".jsonl", ".tmx", ".en.txt"):
+                (out / f"{stem}{suffix}").parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(tmp_path / "local" / f"{stem}{suffix}", out / f"{stem}{suffix}")
+        return out
+
+    local_resumed = local_batch(corpus, resumed_copy(tmp_path / "local-resumed"), tiny_engine)
+    summary = ray_batch(corpus, resumed_copy(tmp_path / "ray"), tiny_model_dir, workers=1, threads=1)
+    assert (summary.translated, summary.skipped) == (local_resumed.translated, local_resumed.skipped) == (2, 2)
+    assert summary.failed == local_resumed.failed == local.failed
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local-resumed") == tree(tmp_path / "local")
+    again = ray_batch(corpus, tmp_path / "ray", tiny_model_dir)  # nothing left: Ray is not even needed
     assert (again.translated, again.skipped) == (0, 4)
 
 

@@ -8,23 +8,24 @@ For IN_DIR/a/b.txt it writes OUT_DIR/a/b.jsonl, OUT_DIR/a/b.tmx and OUT_DIR/a/b.
 corpus line ``{"id": "a/b", "text": ...}`` the same three files. An article counts as done when
 all three exist; each is written atomically, so a killed run is resumed by running the same
 command again (translations already made come from the cache). :func:`translate_article` is
-the one article → outputs step, shared by this local batch and the Ray batch (mt.io.ray_batch).
+the one article → outputs step, shared by this local batch and the Ray batch (mt.io.ray_batch);
+both list a corpus with mt.io.corpus (offsets, no texts held).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from mt.errors import InputError, MTError
 from mt.io.batch_progress import SentenceProgress
 from mt.io.batch_safety import (InputFile, Rejected, check_folders, claim, describe_os_error, discard_partial,
                                 read_input, remove_leftovers, walk_inputs)
-from mt.io.formats import decode_article, english_text, read_article, to_jsonl, to_tmx, write_atomic
+from mt.io.corpus import CorpusLine, pending_lines, read_corpus_text
+from mt.io.formats import decode_article, english_text, to_jsonl, to_tmx, write_atomic
 from mt.pipeline import translate_document
-from mt.text.segment import split_sentences
 
 # Written in this order; the English text last, so its presence means the other two exist too.
 OUTPUTS = ((".jsonl", to_jsonl), (".tmx", to_tmx), (".en.txt", english_text))
@@ -100,82 +101,14 @@ def check_dirs(in_dir: Path, out_dir: Path) -> None:
         raise InputError(f"{out_dir}: cannot create output folder ({error.strerror})") from None
 
 
-def corpus_stem(article_id: object, out_dir: Path) -> str:
-    """OUT_DIR/<id>; an id may name subfolders ("2024/a1") but never leave OUT_DIR."""
-    if isinstance(article_id, bool) or not isinstance(article_id, (str, int)) or not str(article_id).strip():
-        raise InputError('"id" must be a non-empty string or integer')
-    name = str(article_id)
-    parts = PurePosixPath(name).parts
-    if (name.startswith("/") or "\\" in name or "\0" in name
-            or any(part in (".", "..") or part.startswith(".") for part in parts)):
-        raise InputError(f'"id" {name!r} is not a safe relative file name')
-    return str(out_dir.joinpath(*parts))
+def pending_corpus(corpus: Path, out_dir: Path, summary: BatchSummary):
+    """The corpus lines still to do, listed lazily (mt.io.corpus: faults named CORPUS:LINE)."""
+    return pending_lines(corpus, out_dir, summary, lambda stem: is_done(stem_outputs(stem)))
 
 
-def read_corpus(corpus: Path, out_dir: Path, summary: BatchSummary) -> list[Article]:
-    """Articles of a corpus .jsonl still to do (one {"id", "text"} per line); bad lines are
-    named CORPUS:LINE in the summary and left out."""
-    articles, seen = [], set()
-    for number, line in enumerate(read_article(corpus).split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{corpus.name}:{number}"
-        try:
-            record, stem = parse_corpus_line(line, out_dir)
-            if stem in seen:
-                raise InputError(f'"id" {record["id"]!r} repeats an earlier line')
-        except InputError as error:
-            summary.failed.append((where, str(error)))
-            continue
-        seen.add(stem)
-        if is_done(stem_outputs(stem)):
-            summary.skipped += 1
-        else:  # the same newline handling as for an article file
-            articles.append(Article(str(record["id"]), corpus_text(record), stem))
-    return articles
-
-
-def parse_corpus_line(line: str, out_dir: Path) -> tuple[dict, str]:
-    """One corpus line -> (its record, the stem of its outputs); InputError says what is wrong.
-    Shared with the Ray batch, whose workers read their lines themselves (mt.io.ray_batch)."""
-    try:
-        record = json.loads(line)
-    except ValueError as error:
-        raise InputError(f"not a JSON object ({error.msg})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise InputError('expected {"id": ..., "text": "..."}')
-    return record, corpus_stem(record.get("id"), out_dir)
-
-
-def corpus_text(record: dict) -> str:
-    """A corpus line's text with the same newline handling as an article file."""
-    return record["text"].replace("\r\n", "\n").replace("\r", "\n")
-
-
-def collect_articles(source, out_dir, summary: BatchSummary) -> list[Article]:
-    """The articles of a folder or corpus still to translate (done ones counted as skipped,
-    unreadable ones as failed)."""
-    source, out_dir = Path(source), Path(out_dir)
-    check_dirs(source, out_dir)
-    if is_corpus(source):
-        return read_corpus(source, out_dir, summary)
-    articles = []  # the same listing as the local batch (links, FIFOs... reported, not read)
-    for item, outputs in pending_inputs(source, out_dir, summary):
-        try:
-            articles.append(load_input(item, outputs))
-        except InputError as error:
-            summary.failed.append((item.name, str(error).removeprefix(f"{item.name}: ")))
-    return articles
-
-
-def count_sentences(articles: list[Article]) -> int:
-    return sum(len(split_sentences(article.text)) for article in articles)  # documents: counted when done
-
-
-def make_progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="sent", desc="translating", disable=not enabled, dynamic_ncols=True)
+def load_corpus_line(corpus: Path, line: CorpusLine, out_dir: Path) -> Article:
+    """Read one listed corpus line when its turn comes."""
+    return Article(line.name, read_corpus_text(corpus, line, out_dir), line.stem)
 
 
 def input_outputs(name: str, out_dir: Path) -> list[Path]:
@@ -253,21 +186,23 @@ def run_article(name: str, outputs: list[Path], load, size: int, engine, cache, 
 
 
 def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress: bool = True) -> BatchSummary:
-    """Translate a folder (or corpus .jsonl) in this process; see the module docstring. A folder
-    is streamed: one article in memory at a time, each segmented once (by the pipeline)."""
+    """Translate a folder (or corpus .jsonl) in this process; see the module docstring. Both are
+    streamed: listed lazily, one article in memory at a time, read when its turn comes and
+    segmented once (by the pipeline); the progress bar is sized from the pending bytes."""
     started = time.perf_counter()
     summary = BatchSummary()
     source, out_dir = Path(in_dir), Path(out_dir)
     check_dirs(source, out_dir)
     if is_corpus(source):
-        articles = read_corpus(source, out_dir, summary)
-        work = [(a.name, stem_outputs(a.stem), (lambda a=a: a), len(a.text.encode("utf-8", "replace")))
-                for a in articles]
-        total = sum(size for *_, size in work)
-    else:  # a first pass over the listing (stat only) sizes the progress bar
-        total = sum(item.size for item, _ in pending_inputs(source, out_dir, BatchSummary()))
-        work = ((item.name, outputs, (lambda item=item, outputs=outputs: load_input(item, outputs)), item.size)
-                for item, outputs in pending_inputs(source, out_dir, summary))
+        def listing(into: BatchSummary):
+            for line in pending_corpus(source, out_dir, into):
+                yield line.name, stem_outputs(line.stem), partial(load_corpus_line, source, line, out_dir), line.size
+    else:
+        def listing(into: BatchSummary):
+            for item, outputs in pending_inputs(source, out_dir, into):
+                yield item.name, outputs, partial(load_input, item, outputs), item.size
+    total = sum(size for *_, size in listing(BatchSummary()))  # a first pass (stat / offsets only) sizes the bar
+    work = listing(summary)
     with SentenceProgress(total, progress) as bar:
         for name, outputs, load, size in work:
             run_article(name, outputs, load, size, engine, cache, settings, summary, bar)

@@ -2,8 +2,8 @@
 
 The driver lists what is still to do without reading any article: a folder's listing
 (mt.io.batch_safety's rules: symlinks, FIFOs, devices named and skipped) or a corpus's line
-offsets, so a million-line corpus is never held on the driver. The list of (path, offset)
-items becomes a dataset, and ``map_batches`` runs it through a pool of actors that each load the
+offsets (mt.io.corpus), so a million-line corpus is never held on the driver. The (path, offset)
+items become a dataset, and ``map_batches`` runs them through a pool of actors that each load the
 engine and open the cache once; the actors read their articles and write the outputs themselves
 through :func:`mt.io.folder_batch.run_article` (per-article claim, atomic writes, any failure
 named and the run goes on), so OUT must be on a file system every node sees. Only counts travel
@@ -12,18 +12,18 @@ back, feeding the driver's progress bar. Where the fixed cost goes: docs/SCALE.m
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from pathlib import Path
 
-from mt.errors import ConfigError, InputError
+from mt.errors import ConfigError
 
 from .batch_progress import SentenceProgress
 from .batch_safety import InputFile
-from .folder_batch import (Article, BatchSummary, check_dirs, corpus_text, input_outputs, is_corpus, is_done,
-                           load_input, parse_corpus_line, pending_inputs, run_article, stem_outputs)
+from .corpus import CorpusLine
+from .folder_batch import (BatchSummary, check_dirs, input_outputs, is_corpus, load_corpus_line, load_input,
+                           pending_corpus, pending_inputs, run_article, stem_outputs)
 
 __all__ = ["translate_with_ray", "ArticleWorker", "list_work", "INSTALL_HINT"]
 
@@ -33,62 +33,22 @@ COLUMNS = ("index", "name", "path", "offset", "length", "stem", "size")
 
 def list_work(source: Path, out_dir: Path, summary: BatchSummary, positions: list[int] | None = None) -> list[dict]:
     """One small item per article still to do (no text): a folder's file, or a corpus line's
-    byte range. Done ones are counted as skipped, unreadable ones named in summary.failed
-    (``positions`` gets, for each, how many items were listed before it: the summary keeps
-    the listing's order, as the local batch's does)."""
+    byte range (the local batch's own listings). Done ones are counted as skipped, unreadable
+    ones named in summary.failed (``positions`` gets, for each, how many items were listed
+    before it: the summary keeps the listing's order, as the local batch's does)."""
     positions = [] if positions is None else positions
-    items, seen = [], set()
-    if not is_corpus(source):
-        for item, _ in pending_inputs(source, out_dir, summary):
-            positions += [len(items)] * (len(summary.failed) - len(positions))
-            items.append({"index": len(items), "name": item.name, "path": str(item.path), "offset": -1,
-                          "length": 0, "stem": "", "size": item.size})
+    if is_corpus(source):
+        listing = ((line.name, str(source), line.offset, line.length, line.stem, line.size)
+                   for line in pending_corpus(source, out_dir, summary))
+    else:
+        listing = ((item.name, str(item.path), -1, 0, "", item.size) for item, _ in pending_inputs(source, out_dir, summary))
+    items: list[dict] = []
+    for name, path, offset, length, stem, size in listing:
         positions += [len(items)] * (len(summary.failed) - len(positions))
-        return items
-    for number, offset, raw in corpus_lines(source):
-        where = f"{source.name}:{number}"
-        try:
-            line = decode_line(raw, where, first=number == 1)
-            if not line.strip():
-                continue
-            record, stem = parse_corpus_line(line, out_dir)
-            if stem in seen:
-                raise InputError(f'"id" {record["id"]!r} repeats an earlier line')
-        except InputError as error:
-            summary.failed.append((where, str(error).removeprefix(f"{where}: ")))
-            positions.append(len(items))
-            continue
-        seen.add(stem)
-        if is_done(stem_outputs(stem)):
-            summary.skipped += 1
-        else:
-            items.append({"index": len(items), "name": str(record["id"]), "path": str(source), "offset": offset,
-                          "length": len(raw), "stem": stem, "size": len(raw)})
+        items.append({"index": len(items), "name": name, "path": path, "offset": offset, "length": length,
+                      "stem": stem, "size": size})
+    positions += [len(items)] * (len(summary.failed) - len(positions))
     return items
-
-
-def corpus_lines(corpus: Path):
-    """(line number, byte offset, bytes) of each line, read in a stream."""
-    offset = 0
-    with open(corpus, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            yield number, offset, raw
-            offset += len(raw)
-
-
-def decode_line(raw: bytes, where: str, first: bool = False) -> str:
-    try:
-        return raw.decode("utf-8-sig" if first else "utf-8").rstrip("\r\n")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{where}: not valid UTF-8 (byte {error.start})") from None
-
-
-def read_corpus_article(path: str, offset: int, length: int, name: str, stem: str, out_dir: Path) -> Article:
-    """A worker reads its own corpus line."""
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        record, _ = parse_corpus_line(decode_line(handle.read(length), name, first=offset == 0), out_dir)
-    return Article(name, corpus_text(record), stem)
 
 
 class _Counts:
@@ -133,8 +93,8 @@ class ArticleWorker:
             load = lambda: load_input(source, outputs)  # noqa: E731
         else:
             outputs = stem_outputs(item["stem"])
-            load = lambda: read_corpus_article(item["path"], item["offset"], item["length"], name,  # noqa: E731
-                                               item["stem"], self.out_dir)
+            line = CorpusLine(name, item["stem"], item["offset"], item["length"])
+            load = lambda: load_corpus_line(Path(item["path"]), line, self.out_dir)  # noqa: E731
         run_article(name, outputs, load, item["size"], self.engine, self.cache, self.settings, summary, _Counts())
         failed, error = (summary.failed[0] if summary.failed else ("", ""))
         return (item["index"], item["size"], summary.sentences, summary.cache_hits, summary.skipped,
