@@ -20,11 +20,48 @@ from pathlib import Path
 
 import numpy as np
 
-from .scores import REFERENCE_EN, REFERENCE_VI
-
-__all__ = ["REFERENCE_FILE", "embed_references", "reference_stamp", "reference_vectors"]
+__all__ = ["REFERENCE_EN", "REFERENCE_VI", "REFERENCE_FILE", "embed_references", "reference_stamp", "reference_vectors"]
 
 REFERENCE_FILE = Path(__file__).with_name("reference_vectors.npz")
+
+# Unrelated everyday sentences (written for this module), the baselines of the quality scores:
+# how similar a translation is to Vietnamese, and to English, that is NOT its source.
+REFERENCE_VI = (
+    "Hôm nay trời nắng đẹp và có gió nhẹ.",
+    "Giá rau ở chợ tăng mạnh vào sáng nay.",
+    "Học sinh cả nước bắt đầu năm học mới.",
+    "Bác sĩ khuyên người dân uống đủ nước mỗi ngày.",
+    "Đội bóng của trường đã thắng trận đấu tối qua.",
+    "Thành phố sẽ xây thêm ba cây cầu mới.",
+    "Anh ấy làm việc ở một công ty phần mềm.",
+    "Chúng tôi đi du lịch Đà Lạt vào mùa hè.",
+    "Nông dân đang thu hoạch lúa ở đồng bằng.",
+    "Cuộc họp kéo dài đến chiều muộn.",
+    "Bà tôi thường kể chuyện cổ tích cho các cháu.",
+    "Quốc hội thông qua luật đất đai sửa đổi.",
+    "Cửa hàng mở cửa từ tám giờ sáng.",
+    "Con mèo ngủ trên ghế cạnh cửa sổ.",
+    "Xe buýt số mười chạy qua trung tâm thành phố.",
+    "Cô giáo giao bài tập về nhà cho cả lớp.",
+)
+REFERENCE_EN = (
+    "The weather is sunny today with a light breeze.",
+    "Vegetable prices at the market rose sharply this morning.",
+    "Students across the country start the new school year.",
+    "Doctors advise people to drink enough water every day.",
+    "The school team won last night's match.",
+    "The city will build three more bridges.",
+    "He works at a software company.",
+    "We went on holiday to Da Lat in the summer.",
+    "Farmers are harvesting rice in the delta.",
+    "The meeting lasted until late afternoon.",
+    "My grandmother often tells fairy tales to her grandchildren.",
+    "The National Assembly passed the amended land law.",
+    "The shop opens at eight in the morning.",
+    "The cat is sleeping on the chair by the window.",
+    "Bus number ten runs through the city centre.",
+    "The teacher gave the whole class homework.",
+)
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()

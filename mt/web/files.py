@@ -203,24 +203,3 @@ def download_file(name: str):
         raise ApiError("not_found", "no such file: translated files expire after 30 minutes")
     filename, media_type, data = found
     return attachment(data, filename, media_type)
-
-
-def document_page(upload, api_key: str) -> str:
-    """The page's answer to an uploaded document: the aligned view of its blocks (each block a
-    paragraph) and a link to download the translated file."""
-    from flask import render_template
-
-    from .pages import page_context
-
-    model, beam = request.form.get("model") or None, request.form.get("beam") or None
-    form = schemas.parse(schemas.PageForm, {"model": model, "beam": beam})
-    result = translated(upload.read(), upload.filename, upload.mimetype, form.model, form.beam)
-    document = result.document
-    name = store().put(result.name, result.format.media_type, result.data)
-    summary = {"segments": len(document.sentences), "cache_hits": document.cache_hits,
-               "translated": sum(1 for pair in document.sentences if pair.kind != "byline"),
-               "paragraphs": len(result.blocks)}
-    return render_template("index.html", **page_context(
-        text=document.text, document=document, summary=summary, selected_model=form.model or
-        current_app.extensions["mt"].model_id, beam=form.beam, api_key=api_key,
-        translated_file={"url": url_for("files.download_file", name=name), "name": result.name}))

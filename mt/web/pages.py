@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from .. import __version__
 from ..errors import InputError, ModelUnavailable
@@ -15,6 +15,7 @@ from . import schemas
 from .api import TRANSLATE_ERRORS, read_json_object
 from .docs import docs_schemas, docs_view_model
 from .errors import ApiError
+from .files import store, translated
 from .openapi import FORM_TYPES, JSON, Answer, operation
 from .security import check_api_key, check_form_encoding, check_size, is_form, limited, needs_api_key
 from .service import WHAT_TO_DO, with_advice
@@ -113,8 +114,6 @@ def index_post():
     try:
         upload = request.files.get("file") if is_form() else None
         if upload is not None and is_document(upload.filename or ""):  # html, docx, srt...: mt.web.files
-            from .files import document_page
-
             check_api_key()
             return document_page(upload, api_key)
         form = page_input()
@@ -196,3 +195,20 @@ def docs():
     if "mt_docs" not in current_app.extensions:
         current_app.extensions["mt_docs"] = {"operations": docs_view_model(spec), "schemas": docs_schemas(spec)}
     return render_template("docs.html", spec=spec, **current_app.extensions["mt_docs"])
+
+
+def document_page(upload, api_key: str) -> str:
+    """The page's answer to an uploaded document: the aligned view of its blocks (each block a
+    paragraph) and a link to download the translated file."""
+    model, beam = request.form.get("model") or None, request.form.get("beam") or None
+    form = schemas.parse(schemas.PageForm, {"model": model, "beam": beam})
+    result = translated(upload.read(), upload.filename, upload.mimetype, form.model, form.beam)
+    document = result.document
+    name = store().put(result.name, result.format.media_type, result.data)
+    summary = {"segments": len(document.sentences), "cache_hits": document.cache_hits,
+               "translated": sum(1 for pair in document.sentences if pair.kind != "byline"),
+               "paragraphs": len(result.blocks)}
+    return render_template("index.html", **page_context(
+        text=document.text, document=document, summary=summary, selected_model=form.model or
+        current_app.extensions["mt"].model_id, beam=form.beam, api_key=api_key,
+        translated_file={"url": url_for("files.download_file", name=name), "name": result.name}))
