@@ -120,7 +120,7 @@ def test_corpus_jsonl_locally_and_on_ray_resumes(local_ray, tiny_model_dir, tiny
     assert [name for name, _ in local.failed] == ["corpus.jsonl:2", "corpus.jsonl:3", "corpus.jsonl:4",
                                                   "corpus.jsonl:7"]
     assert "repeats" in local.failed[1][1] and "safe" in local.failed[2][1]
-    assert local.failed[3][1] == "not valid UTF-8 (byte 27)"  # named alone; the other lines go on
+    assert local.failed[3][1] == "not valid UTF-8 (byte 29)"  # named alone; the other lines go on
     folder = tmp_path / "folder"  # a corpus line gives the same files as the same text in a file
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "b.txt").write_text(ARTICLES["sub/b.txt"], encoding="utf-8")
