@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 from speed import EOS_BIAS, MODEL_NAME, article_text, child_env, segments_of, spawn  # noqa: E402
+from speed import run_child as speed_run_child  # noqa: E402
 
 PARTS = ("breakdown", "cli", "batch", "server", "load")
 
@@ -111,13 +112,7 @@ CHILDREN = {"build": child_build, "breakdown": child_breakdown}
 
 
 def run_child(part: str, args, env: dict, work: Path, *extra: str) -> dict:
-    log = work / f"{part}.log"
-    cmd = [sys.executable, __file__, "--child", part, "--model-dir", str(args.model_dir), *extra]
-    rc, _, _ = spawn(cmd, env, log)
-    text = log.read_text(errors="replace")
-    if rc != 0:
-        raise SystemExit(f"child {part} failed (exit {rc}):\n{text[-4000:]}")
-    return json.loads(text.strip().splitlines()[-1])
+    return speed_run_child(part, args, env, work, *extra, script=__file__)
 
 
 def timed(cmd: list[str], env: dict, work: Path, name: str) -> float:

@@ -258,9 +258,10 @@ def spawn(cmd: list[str], env: dict, out_path: Path, err_path: Path | None = Non
     return proc.returncode, time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
-def run_child(part: str, args, env: dict, work: Path, *extra: str) -> dict:
+def run_child(part: str, args, env: dict, work: Path, *extra: str, script: str = __file__) -> dict:
+    """``script --child part`` in a fresh process; its last stdout line is the JSON result."""
     log = work / f"{part}.log"
-    cmd = [sys.executable, __file__, "--child", part, "--model-dir", str(args.model_dir), *extra]
+    cmd = [sys.executable, script, "--child", part, "--model-dir", str(args.model_dir), *extra]
     rc, _, _ = spawn(cmd, env, log)
     text = log.read_text(errors="replace")
     if rc != 0:

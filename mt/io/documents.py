@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .blocks import Block, DocumentError, FileTooLarge, TranslatedBlock, UnsupportedFormat
+from .formats import read_bytes as read_file  # a document is read as bytes; same errors as an article
 
 #: Largest file accepted (bytes); the web layer has its own body cap on top.
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -137,18 +138,6 @@ def _translate_text(text: str, fmt: Format, name: str, engine, cache, settings, 
         english = " ".join(pair.translation for pair in pairs if pair.translation)
         blocks.append(TranslatedBlock(Block(source), pairs, english, [], []))
     return FileTranslation(english_text(document).encode("utf-8"), fmt, translated_name(name), document, blocks)
-
-
-def read_file(path: str | Path) -> bytes:
-    path = Path(path)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DocumentError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DocumentError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise DocumentError(f"{path}: permission denied") from None
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

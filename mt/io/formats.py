@@ -38,16 +38,20 @@ def read_article(path: str | Path) -> str:
 
     if str(path) == "-":
         return decode_article(sys.stdin.buffer.read(), "<stdin>")
+    return decode_article(read_bytes(path), str(path))
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes, or one InputError line a user can act on (missing, a folder, no permission)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
-    return decode_article(data, str(path))
 
 
 def write_atomic(path: Path, content: str | bytes) -> None:
