@@ -94,11 +94,15 @@ def batch_sizes(first: int | None, largest: int | None) -> Iterator[int | None]:
 
 def translated_batches(pairs: list[SentencePair], engine: Engine, cache, settings, timings: dict,
                        first_batch: int | None = None, max_batch: int | None = None,
-                       on_misses: Callable[[list[str]], None] | None = None) -> Iterator[list[SentencePair]]:
+                       on_misses: Callable[[list[str]], None] | None = None,
+                       unstored: list | None = None) -> Iterator[list[SentencePair]]:
     """Fill the translations, yielding the pairs filled at each step: first the cache hits and
     pass-through segments (at once), then the misses as each model batch returns (see
     :func:`batch_sizes`); ``timings`` gets cache_ms, model_ms and model_sentences. ``on_misses``
-    is told the misses before the model starts (work that needs only the sources runs beside it)."""
+    is told the misses before the model starts (work that needs only the sources runs beside it).
+    ``unstored``: fresh translations go there instead of into the cache, for the caller to store
+    once their word links are stored (a process killed in between then leaves neither, so a
+    resumed run links them exactly as an uninterrupted one)."""
     wanted = list(dict.fromkeys(pair.normalized for pair in pairs if needs_model(pair)))
     namespace = engine.namespace(settings)
     started = time.perf_counter()
@@ -131,7 +135,10 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
         started = time.perf_counter()
         fresh = list(zip(batch, engine.translate(batch, settings)))
         timings["model_ms"] += (time.perf_counter() - started) * 1000
-        cache.put_many(namespace, fresh)
+        if unstored is None:
+            cache.put_many(namespace, fresh)
+        else:
+            unstored.extend(fresh)
         filled = []
         for source, translation in fresh:
             for pair in waiting[source]:
@@ -327,10 +334,17 @@ def iter_document(
     pending: list[SentencePair] = []  # translated pairs still without their links and scores
     meanwhile: list[threading.Thread] = []  # source embeddings while the model translates
     on_misses = (lambda misses: meanwhile.append(embed_sources_meanwhile(misses))) if quality else None
+    unstored: list | None = [] if links else None  # fresh translations, cached after their links
+
+    def store_translations() -> None:
+        if unstored:
+            cache.put_many(engine.namespace(settings), unstored)
+            unstored.clear()
 
     def extras(group: list[SentencePair]) -> Iterator[Progress]:
         if links:
             _add_timings(timings, fill_links(group, [maps_of[pair.index] for pair in group], engine, cache, settings))
+            store_translations()
             yield Progress("links", group)
         if quality:
             for thread in meanwhile:
@@ -339,7 +353,7 @@ def iter_document(
             yield Progress("quality", group)
 
     for number, group in enumerate(translated_batches(pairs, engine, cache, settings, timings,
-                                                      first_batch, max_batch, on_misses)):
+                                                      first_batch, max_batch, on_misses, unstored)):
         yield Progress("rows", group)
         if streaming and number == 0 and any(pair.cached for pair in group):
             yield from extras(group)  # cache hits: their links and scores are most likely cached too
@@ -347,6 +361,7 @@ def iter_document(
             pending.extend(group)
     if pending or not streaming:
         yield from extras(sorted(pending, key=lambda pair: pair.index))
+    store_translations()
     timings["segment_ms"] = (prepared - started) * 1000
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     document = Document(

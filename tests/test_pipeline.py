@@ -107,3 +107,32 @@ def test_document_dict_has_api_fields(tiny_engine):
     assert set(record["sentences"][0]) >= {
         "start", "end", "source", "normalized", "translation", "cached", "kind", "paragraph"
     }
+
+
+class KilledDuringLinks(CountingEngine):
+    """The real engine, but the process "dies" (KeyboardInterrupt) in the word-link pass."""
+
+    def attention(self, sources, translations):
+        raise KeyboardInterrupt
+
+
+def test_translations_are_cached_only_with_their_word_links(tiny_engine, tmp_path):
+    """A run killed between translating and linking leaves no translation without its links,
+    so a resumed run links every sentence exactly as an uninterrupted one (issue #11)."""
+    text = "Hôm nay trời đẹp. Chúng tôi đi học."
+    cache = open_cache(tmp_path / "c.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        translate_document(text, KilledDuringLinks(tiny_engine), cache, quality=False)
+    namespace = tiny_engine.namespace()
+    assert cache.get_many(namespace, ["Hôm nay trời đẹp.", "Chúng tôi đi học."]) == {}
+    first = translate_document(text, tiny_engine, cache, quality=False)
+    assert not any(pair.cached for pair in first.sentences)
+    assert set(cache.get_many(namespace, ["Hôm nay trời đẹp.", "Chúng tôi đi học."])) == {
+        "Hôm nay trời đẹp.", "Chúng tôi đi học."}
+    again = translate_document(text, tiny_engine, cache, quality=False)
+    assert all(pair.cached for pair in again.sentences)
+    assert [p.alignment for p in again.sentences] == [p.alignment for p in first.sentences]
+    # plain text (no links asked for) caches its translations at once, as before
+    plain = open_cache(tmp_path / "plain.sqlite")
+    translate_document(text, tiny_engine, plain, links=False, quality=False)
+    assert len(plain.get_many(namespace, ["Hôm nay trời đẹp.", "Chúng tôi đi học."])) == 2
