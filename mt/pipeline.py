@@ -40,6 +40,14 @@ LINKS_NAMESPACE = "|links"  # appended to the engine's cache namespace (docs/CON
 QUALITY_NAMESPACE = "|quality:e5-small:1"
 
 
+def check_unicode(text: str, what: str) -> None:
+    """Checked here too, not only in the web layer: SentencePiece raises on lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(f"{what} is not valid Unicode (a lone surrogate at character {error.start})") from None
+
+
 def needs_model(pair: SentencePair) -> bool:
     """Bylines are names: they pass through untranslated, as do empty segments."""
     return pair.kind != "byline" and bool(pair.normalized.strip())
@@ -71,12 +79,21 @@ def _prepare(text: str, tone: str) -> tuple[list[SentencePair], list[Normalized]
     return pairs, maps
 
 
-def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
-    """Look every distinct sentence up in the cache; send all misses to the model in one call."""
+def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings,
+                      unstored: list | None = None) -> dict[str, float]:
+    """Look every distinct sentence up in the cache; send all misses to the model in one call
+    (``unstored``: see :func:`translated_batches`)."""
     timings: dict[str, float] = {}
-    for _ in translated_batches(pairs, engine, cache, settings, timings):
+    for _ in translated_batches(pairs, engine, cache, settings, timings, unstored=unstored):
         pass
     return timings
+
+
+def store_translations(cache, engine: Engine, settings, unstored: list | None) -> None:
+    """Cache the fresh translations held back until their word links were stored."""
+    if unstored:
+        cache.put_many(engine.namespace(settings), unstored)
+        unstored.clear()
 
 
 def batch_sizes(first: int | None, largest: int | None) -> Iterator[int | None]:
@@ -319,10 +336,7 @@ def iter_document(
     """
     if not isinstance(text, str):
         raise TypeError("text must be a str")
-    try:  # checked here too (not only in the web layer): SentencePiece raises on lone surrogates
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InputError(f"the text is not valid Unicode (a lone surrogate at character {error.start})") from None
+    check_unicode(text, "the text")
     cache = cache if cache is not None else NullCache()
     started = time.perf_counter()
     pairs, maps = _prepare(text, engine.spec.tone)
@@ -336,15 +350,10 @@ def iter_document(
     on_misses = (lambda misses: meanwhile.append(embed_sources_meanwhile(misses))) if quality else None
     unstored: list | None = [] if links else None  # fresh translations, cached after their links
 
-    def store_translations() -> None:
-        if unstored:
-            cache.put_many(engine.namespace(settings), unstored)
-            unstored.clear()
-
     def extras(group: list[SentencePair]) -> Iterator[Progress]:
         if links:
             _add_timings(timings, fill_links(group, [maps_of[pair.index] for pair in group], engine, cache, settings))
-            store_translations()
+            store_translations(cache, engine, settings, unstored)
             yield Progress("links", group)
         if quality:
             for thread in meanwhile:
@@ -361,7 +370,7 @@ def iter_document(
             pending.extend(group)
     if pending or not streaming:
         yield from extras(sorted(pending, key=lambda pair: pair.index))
-    store_translations()
+    store_translations(cache, engine, settings, unstored)
     timings["segment_ms"] = (prepared - started) * 1000
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     document = Document(
@@ -410,19 +419,18 @@ def translate_documents(
     for number, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError("every text must be a str")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise InputError(f"text {number} is not valid Unicode (a lone surrogate at character {error.start})") from None
+        check_unicode(text, f"text {number}")
     cache = cache if cache is not None else NullCache()
     started = time.perf_counter()
     prepared = [_prepare(text, engine.spec.tone) for text in texts]
     every_pair = [pair for pairs, _ in prepared for pair in pairs]
     every_map = [mapped for _, maps in prepared for mapped in maps]
     timings: dict = {"segment_ms": (time.perf_counter() - started) * 1000}
-    _add_timings(timings, fill_translations(every_pair, engine, cache, settings))
+    unstored: list | None = [] if links else None  # as in iter_document: cached after their links
+    _add_timings(timings, fill_translations(every_pair, engine, cache, settings, unstored))
     if links:
         _add_timings(timings, fill_links(every_pair, every_map, engine, cache, settings))
+        store_translations(cache, engine, settings, unstored)
     if quality:
         _add_timings(timings, fill_quality(every_pair, engine, cache, settings))
     timings["total_ms"] = (time.perf_counter() - started) * 1000

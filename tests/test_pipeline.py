@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from mt.cache import open_cache
-from mt.pipeline import translate_document
+from mt.pipeline import translate_document, translate_documents
 from shared_data import SEED
 
 
@@ -132,6 +132,11 @@ def test_translations_are_cached_only_with_their_word_links(tiny_engine, tmp_pat
     again = translate_document(text, tiny_engine, cache, quality=False)
     assert all(pair.cached for pair in again.sentences)
     assert [p.alignment for p in again.sentences] == [p.alignment for p in first.sentences]
+    # the many-texts pass (LibreTranslate lists) holds its translations back the same way
+    many = open_cache(tmp_path / "many.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        translate_documents([text, "Trời mưa."], KilledDuringLinks(tiny_engine), many, quality=False)
+    assert many.get_many(namespace, ["Hôm nay trời đẹp.", "Chúng tôi đi học.", "Trời mưa."]) == {}
     # plain text (no links asked for) caches its translations at once, as before
     plain = open_cache(tmp_path / "plain.sqlite")
     translate_document(text, tiny_engine, plain, links=False, quality=False)
