@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 from speed import EOS_BIAS, MODEL_NAME, article_text, child_env, segments_of, spawn  # noqa: E402
+from speed import post  # noqa: E402
 from speed import run_child as speed_run_child  # noqa: E402
 
 PARTS = ("breakdown", "cli", "batch", "server", "load")
@@ -133,20 +134,6 @@ def alternate(runs: dict[str, list[str]], env: dict, work: Path, repeats: int) -
 
 def mt_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "mt", *args]
-
-
-def post(port: int, path: str, body: dict, timeout: float = 900) -> tuple[float, dict]:
-    start = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}: {data[:300]!r}")
-    finally:
-        conn.close()
-    return time.perf_counter() - start, json.loads(data)
 
 
 def get(port: int, path: str) -> dict:

@@ -269,19 +269,23 @@ def run_child(part: str, args, env: dict, work: Path, *extra: str, script: str =
     return json.loads(text.strip().splitlines()[-1])
 
 
-def request(port: int, sentence: str) -> float:
+def post(port: int, path: str, body: dict, timeout: float = 900) -> tuple[float, dict]:
+    """(seconds, JSON answer) of one POST to our server on loopback; anything but 200 raises."""
     start = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", "/api/translate", body=json.dumps({"text": sentence}).encode(),
-                     headers={"Content-Type": "application/json"})
+        conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
         response = conn.getresponse()
-        body = response.read()
+        data = response.read()
         if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
+            raise RuntimeError(f"HTTP {response.status}: {data[:300]!r}")
     finally:
         conn.close()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, json.loads(data)
+
+
+def request(port: int, sentence: str) -> float:
+    return post(port, "/api/translate", {"text": sentence}, timeout=600)[0]
 
 
 def serve_and_load(args, env: dict, work: Path, sentences: list[str], extra: list[str], label: str) -> list[dict]:
