@@ -69,7 +69,7 @@ def child_breakdown(args) -> dict:
     from mt.cache import NullCache
     from mt.engines.loader import load_engine
     from mt.io.formats import to_jsonl
-    from mt import pipeline
+    from mt import extras, pipeline
     mark("imports")
     engine = load_engine(args.model_dir)
     mark("translation model load")
@@ -80,7 +80,7 @@ def child_breakdown(args) -> dict:
     pipeline.fill_translations(pairs, engine, NullCache(), settings)
     mark("translation")
     tokenizer_loaded = getattr(engine, "_hf_tokenizer", True) is not None
-    pipeline.fill_links(pairs, maps, engine, NullCache(), settings)
+    extras.fill_links(pairs, maps, engine, NullCache(), settings)
     loaded = not tokenizer_loaded and getattr(engine, "_hf_tokenizer", None) is not None
     mark("word links" + (" (incl. transformers tokenizer load)" if loaded else " (no transformers import)"))
     from mt.quality import embeddings
@@ -95,9 +95,9 @@ def child_breakdown(args) -> dict:
     else:
         reference_vectors()
     mark("reference embeddings")
-    embeddings.embed([p.normalized for p in pairs if pipeline._scored(p)])
+    embeddings.embed([p.normalized for p in pairs if extras.scored(p)])
     mark("source embeddings (overlap decoding in the pipeline)")
-    pipeline.fill_quality(pairs, engine, NullCache(), settings)
+    extras.fill_quality(pairs, engine, NullCache(), settings)
     mark("translation embeddings, scores")
     document = pipeline.Document(text=text, model=engine.spec.id, sentences=pairs,
                                  translation=pipeline.join_translation(text, pairs), timings={})
@@ -231,7 +231,7 @@ def report(args, parts: list[str], env: dict, work: Path) -> None:
     model = ["--model", str(args.model_dir)]
     beam = ["--beam", str(args.beam)]
     say(f"model   random-weight Marian, opus-mt-vi-en shape; text: {len(segments)} IWSLT'15 tst2013 segments")
-    timed(mt_cmd("translate", str(article), *model, "--no-cache", "--beam", "1"), env, work, "warm")  # converts once
+    timed(mt_cmd("translate", str(article), *model, "--no-cache", "--beam", "1", "--jsonl"), env, work, "warm")  # converts both models once
     goals = []
 
     if "breakdown" in parts:

@@ -132,11 +132,13 @@ def run_segment(args) -> int:
 def run_translate(args) -> int:
     from .io.documents import is_document
     from .io.formats import read_article, to_jsonl, write_atomic
-    from .pipeline import translate_document
+    from .pipeline import preload_quality, translate_document
 
     if args.file != "-" and is_document(args.file):
         return run_translate_document(args)
     text = read_article(args.file)
+    if args.jsonl:
+        preload_quality()
     engine = load_engine_from(args)
     # word links and quality scores only appear in --jsonl: plain text output skips their cost
     document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine),
@@ -157,6 +159,10 @@ def run_translate_document(args) -> int:
     from .io.formats import to_jsonl
 
     data = read_file(args.file)
+    if args.jsonl:
+        from .pipeline import preload_quality
+
+        preload_quality()
     engine = load_engine_from(args)
     result = translate_file(data, os.path.basename(args.file), engine, cache_from(args),
                             settings=settings_from(args, engine), quality=args.jsonl)
@@ -197,6 +203,9 @@ def run_batch(args) -> int:
         raise InputError("--workers needs --ray (the local batch is one worker)")
     if args.threads is not None:
         os.environ["MT_THREADS"] = str(args.threads)
+    from .pipeline import preload_quality
+
+    preload_quality()  # every article's .jsonl has quality scores
     engine = load_engine_from(args)
     try:  # per-article faults are in the summary; this is for the folder as a whole
         summary = translate_folder(

@@ -86,3 +86,8 @@ class Document:
             "translation": self.translation,
             "timings": self.timings,
         }
+
+
+def needs_model(pair: SentencePair) -> bool:
+    """Bylines are names: they pass through untranslated, as do empty segments."""
+    return pair.kind != "byline" and bool(pair.normalized.strip())

@@ -15,7 +15,7 @@ warning is logged.
 
 from __future__ import annotations
 
-import json
+import inspect
 import logging
 import threading
 import time
@@ -24,21 +24,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .cache import NullCache
-from .document import Document, SentencePair
+from .document import Document, SentencePair, needs_model
 from .errors import InputError
+from .extras import LINKS_NAMESPACE, QUALITY_NAMESPACE, embed_meanwhile, fill_links, fill_quality, preload_quality
 from .text.normalize import Normalized, is_word_segmented, normalize
 from .text.segment import split_sentences
 
 if TYPE_CHECKING:  # imported for annotations only: keeps `mt segment` free of torch
     from .engines.base import DecodingSettings, Engine
 
-__all__ = ["Document", "Progress", "SentencePair", "iter_document", "translate_document", "translate_documents"]  # Document, SentencePair: also mt.document
+__all__ = ["LINKS_NAMESPACE", "QUALITY_NAMESPACE", "Document", "Progress", "SentencePair", "iter_document", "needs_model",
+           "preload_quality", "translate_document", "translate_documents"]  # re-exported from mt.document, mt.extras
 
 log = logging.getLogger(__name__)
-
-LINKS_NAMESPACE = "|links"  # appended to the engine's cache namespace (docs/CONTRACTS.md)
-QUALITY_NAMESPACE = "|quality:e5-small:1"
-
 
 def check_unicode(text: str, what: str) -> None:
     """Checked here too, not only in the web layer: SentencePiece raises on lone surrogates."""
@@ -46,11 +44,6 @@ def check_unicode(text: str, what: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
         raise InputError(f"{what} is not valid Unicode (a lone surrogate at character {error.start})") from None
-
-
-def needs_model(pair: SentencePair) -> bool:
-    """Bylines are names: they pass through untranslated, as do empty segments."""
-    return pair.kind != "byline" and bool(pair.normalized.strip())
 
 
 def _prepare(text: str, tone: str) -> tuple[list[SentencePair], list[Normalized]]:
@@ -112,11 +105,14 @@ def batch_sizes(first: int | None, largest: int | None) -> Iterator[int | None]:
 def translated_batches(pairs: list[SentencePair], engine: Engine, cache, settings, timings: dict,
                        first_batch: int | None = None, max_batch: int | None = None,
                        on_misses: Callable[[list[str]], None] | None = None,
-                       unstored: list | None = None) -> Iterator[list[SentencePair]]:
+                       unstored: list | None = None,
+                       on_translated: Callable[[list[str]], None] | None = None) -> Iterator[list[SentencePair]]:
     """Fill the translations, yielding the pairs filled at each step: first the cache hits and
     pass-through segments (at once), then the misses as each model batch returns (see
     :func:`batch_sizes`); ``timings`` gets cache_ms, model_ms and model_sentences. ``on_misses``
-    is told the misses before the model starts (work that needs only the sources runs beside it).
+    is told the misses before the model starts (work that needs only the sources runs beside it);
+    ``on_translated`` each model batch's translations as soon as it is decoded (engines that
+    take ``on_batch``), while the other batches still decode.
     ``unstored``: fresh translations go there instead of into the cache, for the caller to store
     once their word links are stored (a process killed in between then leaves neither, so a
     resumed run links them exactly as an uninterrupted one)."""
@@ -150,7 +146,10 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
         batch = misses[done:] if size is None else misses[done : done + size]
         done += len(batch)
         started = time.perf_counter()
-        fresh = list(zip(batch, engine.translate(batch, settings)))
+        if on_translated is not None and _takes_on_batch(engine):
+            fresh = list(zip(batch, engine.translate(batch, settings, on_batch=on_translated)))
+        else:
+            fresh = list(zip(batch, engine.translate(batch, settings)))
         timings["model_ms"] += (time.perf_counter() - started) * 1000
         if unstored is None:
             cache.put_many(namespace, fresh)
@@ -164,122 +163,12 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
         yield sorted(filled, key=lambda pair: pair.index)
 
 
-def _pair_key(pair: SentencePair) -> str:
-    """Cache key of a pair's links and quality: the normalised sentence AND its translation."""
-    return json.dumps([pair.normalized, pair.translation], ensure_ascii=False)
-
-
-def _scored(pair: SentencePair) -> bool:
-    return needs_model(pair) and bool(pair.translation.strip())
-
-
-def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine, cache, settings) -> dict[str, float]:
-    """Word links of every translated pair: cache first, then one teacher-forced model call."""
-    from .engines.attention import engine_attention
-    from .links import WordAttention, sentence_links, word_attention
-
-    started = time.perf_counter()
-    namespace = engine.namespace(settings) + LINKS_NAMESPACE
-    keyed = {_pair_key(pair): pair for pair in pairs if _scored(pair)}
-    records: dict[str, WordAttention] = {}
-    for key, value in (cache.get_many(namespace, list(keyed)) if keyed else {}).items():
-        try:
-            records[key] = WordAttention.from_record(value)
-        except (ValueError, KeyError, TypeError, IndexError):
-            pass  # a record from another version: computed again below
-    misses = [key for key in keyed if key not in records]
-    model_seconds = 0.0
-    computed = 0
-    if misses:
-        sources = [keyed[key].normalized for key in misses]
-        translations = [keyed[key].translation for key in misses]
-        model_started = time.perf_counter()
-        try:
-            attentions = engine_attention(engine, sources, translations)
-        except Exception as error:  # noqa: BLE001 - word links must never cost the translation
-            log.warning("word links unavailable: %s: %s", type(error).__name__, error)
-            attentions = None
-        model_seconds = time.perf_counter() - model_started
-        if attentions is not None:
-            fresh = []
-            for key, source, translation, attention in zip(misses, sources, translations, attentions):
-                words = word_attention(attention, source, translation).compacted()
-                records[key] = words
-                fresh.append((key, words.to_record()))
-            cache.put_many(namespace, fresh)
-            computed = len(fresh)
-    for pair, mapped in zip(pairs, maps):
-        if not _scored(pair):
-            continue
-        links = sentence_links(pair.source, pair.start, mapped, pair.translation, records.get(_pair_key(pair)))
-        pair.src_words, pair.src_word_spans = links.src_words, links.src_word_spans
-        pair.tgt_words, pair.tgt_word_spans = links.tgt_words, links.tgt_word_spans
-        pair.alignment = links.alignment
-    return {
-        "links_ms": (time.perf_counter() - started) * 1000,
-        "links_model_ms": model_seconds * 1000,
-        "links_sentences": computed,
-    }
-
-
-def embed_sources_meanwhile(sources: list[str]) -> threading.Thread:
-    """Embed the sources (loading e5 and the reference vectors) in a thread while the model
-    decodes: they do not depend on the translation, CTranslate2 releases the GIL, and
-    :func:`mt.quality.embeddings.embed` keeps them, so :func:`fill_quality` then embeds only the
-    translations (docs/SPEED.md). Failures are left to :func:`fill_quality`, which reports them."""
-
-    def work() -> None:
-        try:
-            from .quality.embeddings import embed
-            from .quality.references import reference_vectors
-
-            reference_vectors()
-            embed(sources)
-        except Exception:  # noqa: BLE001 - fill_quality tries again and logs the reason
-            pass
-
-    thread = threading.Thread(target=work, name="mt-embed-sources", daemon=True)
-    thread.start()
-    return thread
-
-
-def fill_quality(pairs: list[SentencePair], engine: Engine, cache, settings) -> dict[str, float]:
-    """``quality``, ``similarity`` and ``flagged`` of every translated pair: cache first, then ONE
-    embedding call for the whole document (see :func:`mt.quality.scores.quality_scores`)."""
-    from .quality.scores import flag, quality_scores
-
-    started = time.perf_counter()
-    namespace = engine.namespace(settings) + QUALITY_NAMESPACE
-    keyed = {_pair_key(pair): pair for pair in pairs if _scored(pair)}
-    scores: dict[str, tuple[float, float, float]] = {}
-    for key, value in (cache.get_many(namespace, list(keyed)) if keyed else {}).items():
-        try:
-            record = json.loads(value)
-            scores[key] = (float(record["s"]), float(record["q"]), float(record["e"]))
-        except (ValueError, KeyError, TypeError):
-            pass  # computed again below
-    misses = [key for key in keyed if key not in scores]
-    if misses:
-        try:
-            result = quality_scores([keyed[k].normalized for k in misses], [keyed[k].translation for k in misses])
-        except Exception as error:  # noqa: BLE001 - the score must never cost the translation
-            log.warning("quality scores unavailable: %s: %s", type(error).__name__, error)
-            result = None
-        if result is not None:
-            fresh = {}
-            for n, key in enumerate(misses):
-                fresh[key] = tuple(round(float(x[n]), 4) for x in (result.similarity, result.quality, result.english))
-            scores.update(fresh)
-            cache.put_many(namespace, [(key, json.dumps({"s": s, "q": q, "e": e})) for key, (s, q, e) in fresh.items()])
-    for pair in pairs:
-        found = scores.get(_pair_key(pair)) if _scored(pair) else None
-        if found is None:
-            pair.similarity = pair.quality = None
-            pair.flagged = False
-        else:
-            pair.similarity, pair.quality = found[0], found[1]
-            pair.flagged = bool(flag(found[1], found[2]))
-    return {"quality_ms": (time.perf_counter() - started) * 1000}
+def _takes_on_batch(engine) -> bool:
+    """Whether ``engine.translate`` takes ``on_batch`` (ours do; a wrapper may not)."""
+    try:
+        return "on_batch" in inspect.signature(engine.translate).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def join_translation(text: str, pairs: list[SentencePair]) -> str:
@@ -346,8 +235,8 @@ def iter_document(
     streaming = first_batch is not None
     maps_of = {pair.index: mapped for pair, mapped in zip(pairs, maps)}
     pending: list[SentencePair] = []  # translated pairs still without their links and scores
-    meanwhile: list[threading.Thread] = []  # source embeddings while the model translates
-    on_misses = (lambda misses: meanwhile.append(embed_sources_meanwhile(misses))) if quality else None
+    meanwhile: list[threading.Thread] = []  # embeddings while the model translates
+    embed_later = (lambda texts: meanwhile.append(embed_meanwhile(texts))) if quality else None
     unstored: list | None = [] if links else None  # fresh translations, cached after their links
 
     def extras(group: list[SentencePair]) -> Iterator[Progress]:
@@ -357,12 +246,13 @@ def iter_document(
             yield Progress("links", group)
         if quality:
             for thread in meanwhile:
-                thread.join()  # else its sources would be embedded twice
+                thread.join()  # else its texts would be embedded twice
             _add_timings(timings, fill_quality(group, engine, cache, settings))
             yield Progress("quality", group)
 
     for number, group in enumerate(translated_batches(pairs, engine, cache, settings, timings,
-                                                      first_batch, max_batch, on_misses, unstored)):
+                                                      first_batch, max_batch, embed_later, unstored,
+                                                      embed_later)):
         yield Progress("rows", group)
         if streaming and number == 0 and any(pair.cached for pair in group):
             yield from extras(group)  # cache hits: their links and scores are most likely cached too

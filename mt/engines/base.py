@@ -15,7 +15,7 @@ import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, InputError
 from ..models import ModelSpec
@@ -191,8 +191,12 @@ class Engine:
 
     # -- translation ---------------------------------------------------------------------------
 
-    def translate(self, sentences: Sequence[str], settings: DecodingSettings | None = None) -> list[str]:
-        """Translate sentences; same length and order as the input. Blank sentences give ""."""
+    def translate(self, sentences: Sequence[str], settings: DecodingSettings | None = None,
+                  on_batch: Callable[[list[str]], None] | None = None) -> list[str]:
+        """Translate sentences; same length and order as the input. Blank sentences give "".
+        ``on_batch`` is handed each model batch's translations as soon as that batch is decoded
+        (work on them can use the cores that a still-decoding batch leaves idle); an error in it
+        is logged and never costs the translation."""
         if isinstance(sentences, str):
             raise TypeError("translate() takes a list of sentences, not a single string")
         sentences = list(sentences)
@@ -211,19 +215,29 @@ class Engine:
         max_tokens, max_sentences = self.batch_limits(settings)
         max_sentences = balanced_batch_size(len(encoded), max_sentences, self.parallel_batches)
         batches = batches_by_tokens(lengths, max_tokens, max_sentences)
-        decoded = self._run_batches([[encoded[j] for j in batch] for batch in batches], settings)
+        def hook(texts: list[str]) -> None:
+            try:
+                on_batch([self._postprocess(text) for text in texts])
+            except Exception as error:  # noqa: BLE001 - extra work must not cost the translation
+                log.warning("on_batch failed: %s: %s", type(error).__name__, error)
+
+        decoded = self._run_batches([[encoded[j] for j in batch] for batch in batches], settings,
+                                    hook if on_batch is not None else None)
         for batch, results in zip(batches, decoded):
             for j, text in zip(batch, results):
                 out[todo[j]] = self._postprocess(text)
         return out
 
-    def _run_batches(self, batches: list[list[Sequence]], settings: DecodingSettings) -> list[list[str]]:
+    def _run_batches(self, batches: list[list[Sequence]], settings: DecodingSettings,
+                     on_batch: Callable[[list[str]], None] | None = None) -> list[list[str]]:
         """Each batch's translations, in order. Here one batch at a time under the engine lock;
         an engine that can decode ``parallel_batches`` at once overrides this."""
         out = []
         for batch in batches:
             with self._lock:
                 out.append(self._translate_batch(batch, settings))
+            if on_batch is not None:
+                on_batch(out[-1])
         return out
 
     def _note_cut(self, lengths: list[int]) -> None:

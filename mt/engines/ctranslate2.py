@@ -285,12 +285,20 @@ class CTranslate2Engine(Engine):
                         self._remember(source, self._postprocess(text), out, rows)
         return texts
 
-    def _run_batches(self, batches: list[list[list[str]]], settings: DecodingSettings) -> list[list[str]]:
+    def _run_batches(self, batches: list[list[list[str]]], settings: DecodingSettings,
+                     on_batch=None) -> list[list[str]]:
         """Batches decoded ``parallel_batches`` at a time (CTranslate2 releases the GIL)."""
         if self.parallel_batches <= 1 or len(batches) <= 1:
-            return super()._run_batches(batches, settings)
+            return super()._run_batches(batches, settings, on_batch)
+
+        def run(batch: list[list[str]]) -> list[str]:
+            texts = self._translate_batch(batch, settings)
+            if on_batch is not None:
+                on_batch(texts)
+            return texts
+
         with ThreadPoolExecutor(max_workers=min(self.parallel_batches, len(batches))) as pool:
-            return list(pool.map(lambda batch: self._translate_batch(batch, settings), batches))
+            return list(pool.map(run, batches))
 
     def _remember(self, source: Sequence[str], translation: str, pieces: list[str], rows: list) -> None:
         """Keep what decoding saw: (source pieces, final translation) -> (target pieces, rows)."""

