@@ -387,15 +387,15 @@ def test_random_model_translations_are_all_flagged(tiny_engine, seed_text, tmp_p
     monkeypatch.setattr(embeddings, "embed", lambda texts: calls.append(len(texts)) or real_embed(texts))
     cache = open_cache(tmp_path / "c.sqlite")
     document = translate_document(seed_text, tiny_engine, cache, links=False)
-    # the 13 sources are embedded while the model decodes; then one scoring call over sources (now
-    # in the embedder's memo: not embedded twice) and translations; the reference sentences come
-    # precomputed with the package (mt/quality/reference_vectors.npz), so they are not embedded here
-    assert calls == [13, 26]
+    # the 13 sources are embedded while the model decodes, the 13 translations as their model batch
+    # is decoded; then one scoring call over both (in the embedder's memo: not embedded twice); the
+    # reference sentences come precomputed with the package (mt/quality/reference_vectors.npz)
+    assert calls == [13, 13, 26]
     scored = [p for p in document.sentences if p.kind != "byline"]
     assert len(scored) == 13
     assert all(isinstance(p.quality, float) and isinstance(p.similarity, float) for p in scored)
     assert all(p.flagged for p in scored)  # gibberish: the honest answer
     assert "quality_ms" in document.timings
     again = translate_document(seed_text, tiny_engine, cache, links=False)
-    assert len(calls) == 2  # scores come from the cache: no embedding call the second time
+    assert len(calls) == 3  # scores come from the cache: no embedding call the second time
     assert [p.quality for p in again.sentences] == [p.quality for p in document.sentences]
