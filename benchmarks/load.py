@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import random
 import statistics
@@ -223,10 +224,18 @@ def main(argv=None) -> int:
 
         if "victim" in phases:  # 4. victim: ordinary clients alone, then beside the worst inputs within the limits
             def ordinary(recorder: Recorder, stop: float, sentences: list[str]):
-                queue = iter(sentences)  # distinct sentences: cache misses, like new text
+                # distinct sentences, every request a cache miss like new text: once the pool is used
+                # up, each round's sentences get its number (else the quiet run, fast enough to use up
+                # its pool, would time cache hits)
+                numbers = itertools.count()
+
+                def fresh() -> str:
+                    n = next(numbers)
+                    line = sentences[n % len(sentences)]
+                    return line if n < len(sentences) else f"{line} ({n // len(sentences)})"
+
                 until(stop, lambda: recorder.call(port, "POST", "/api/translate",
-                                                  body({"text": f"{next(queue, 'Xin chào.')} {next(queue, '')}"}),
-                                                  JSON_TYPE))
+                                                  body({"text": f"{fresh()} {fresh()}"}), JSON_TYPE))
 
             def victims(name: str, attackers: list, pool: list[str]) -> dict:
                 recorder = Recorder(name)

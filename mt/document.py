@@ -3,7 +3,7 @@ its quality score. What every view, API response and output file is made from.""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = ["Document", "SentencePair"]
 
@@ -33,7 +33,14 @@ class SentencePair:
     flagged: bool = False  # low confidence: quality below threshold, or not English
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as plain JSON-ready values (what ``dataclasses.asdict`` gives, built
+        directly: asdict's recursive deep copy cost 0.8 s of a 100,000-character answer)."""
+        out = {name: getattr(self, name) for name in _PAIR_FIELDS}
+        for name in ("src_words", "tgt_words"):
+            out[name] = list(out[name])
+        for name in ("src_word_spans", "tgt_word_spans", "alignment"):
+            out[name] = [list(item) for item in out[name]]
+        return out
 
     def source_runs(self) -> list[tuple[str, int | None]]:
         """``source`` cut into (text, word index) runs, None between words: for the view."""
@@ -91,3 +98,6 @@ class Document:
 def needs_model(pair: SentencePair) -> bool:
     """Bylines are names: they pass through untranslated, as do empty segments."""
     return pair.kind != "byline" and bool(pair.normalized.strip())
+
+
+_PAIR_FIELDS = tuple(f.name for f in fields(SentencePair))

@@ -13,6 +13,7 @@ from .. import __version__
 from . import api, files, libre, ops, pages, security, stream
 from .docs import inline_code
 from .errors import register_error_handlers
+from .heavy import install_heavy_lane
 from .openapi import build_spec
 from .service import TranslatorService, with_batching
 
@@ -78,6 +79,7 @@ def create_app(
     register_error_handlers(app)
     for blueprint in (ops.bp, api.bp, stream.bp, libre.bp, files.bp, pages.bp):
         app.register_blueprint(blueprint)
+    install_heavy_lane(app, skip=("stream.translate_stream",))  # large bodies on niced threads
     security.install_rate_limit(app, rate_limit, rate_limit_storage)
     app.extensions["mt_openapi"] = build_spec(app)
     return app

@@ -1,0 +1,72 @@
+"""The heavy lane: requests with large bodies run on niced threads, so short ones go first.
+
+Why: the model queue shares the translation model fairly, but the Python work of a request (segmenting
+100,000 characters, the word links and JSON of 150 segments, an 8,000-item list) ran on a request
+thread as eager for the cores as a two-sentence request's. A translating request whose body is over
+``HEAVY_BYTES`` now runs its view on a thread of a small pool niced by ``MT_HEAVY_NICE`` (default 10;
+Linux nice values are per thread): the cores go to short requests first and to large ones whenever
+they are idle, so large requests still finish, as fast as before on an idle server. The request
+thread waits for the answer; errors reach Flask's handlers as if the view had run there.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import wraps
+
+from flask import Flask, copy_current_request_context, request
+
+__all__ = ["HEAVY_BYTES", "install_heavy_lane", "lane_thread_ids"]
+
+HEAVY_BYTES = 32 * 1024  # a long article is ~15-30 KB of UTF-8
+LANE_THREADS = 4
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_thread_ids: list[int] = []  # native ids of the lane's threads (their nice value is readable in /proc)
+
+
+def lane_thread_ids() -> list[int]:
+    return list(_thread_ids)
+
+
+def _nice_this_thread() -> None:
+    _thread_ids.append(threading.get_native_id())
+    try:
+        nice = int(os.environ.get("MT_HEAVY_NICE", "10") or 0)
+    except ValueError:
+        nice = 10
+    if nice > 0 and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(nice, 19))
+        except OSError:
+            pass  # not permitted here: the lane still runs, without the lower priority
+
+
+def _lane() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(LANE_THREADS, thread_name_prefix="mt-heavy", initializer=_nice_this_thread)
+        return _pool
+
+
+def heavy_aware(view):
+    """``view`` on the heavy lane when the request's body is over HEAVY_BYTES, else here."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if (request.content_length or 0) <= HEAVY_BYTES:
+            return view(*args, **kwargs)
+        return _lane().submit(copy_current_request_context(view), *args, **kwargs).result()
+
+    return wrapper
+
+
+def install_heavy_lane(app: Flask, skip: tuple[str, ...] = ()) -> None:
+    """Every rate-limited (translating) view, except the ``skip`` endpoints (a streamed answer is
+    produced while it is sent, on the request thread), gets :func:`heavy_aware`."""
+    for endpoint, view in list(app.view_functions.items()):
+        if getattr(view, "rate_limited", False) and endpoint not in skip:
+            app.view_functions[endpoint] = heavy_aware(view)
