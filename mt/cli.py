@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_LOADING: list = []  # e5 preload threads: joined before exit (a CTranslate2 model half-built at exit aborts)
+
+
+def finish_loading() -> None:
+    for thread in _LOADING:
+        thread.join()
+    _LOADING.clear()
+
+
 def load_engine_from(args):
     from .engines.loader import load_engine
 
@@ -138,7 +147,7 @@ def run_translate(args) -> int:
         return run_translate_document(args)
     text = read_article(args.file)
     if args.jsonl:
-        preload_quality()
+        _LOADING.append(preload_quality())
     engine = load_engine_from(args)
     # word links and quality scores only appear in --jsonl: plain text output skips their cost
     document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine),
@@ -162,7 +171,7 @@ def run_translate_document(args) -> int:
     if args.jsonl:
         from .pipeline import preload_quality
 
-        preload_quality()
+        _LOADING.append(preload_quality())
     engine = load_engine_from(args)
     result = translate_file(data, os.path.basename(args.file), engine, cache_from(args),
                             settings=settings_from(args, engine), quality=args.jsonl)
@@ -205,7 +214,7 @@ def run_batch(args) -> int:
         os.environ["MT_THREADS"] = str(args.threads)
     from .pipeline import preload_quality
 
-    preload_quality()  # every article's .jsonl has quality scores
+    _LOADING.append(preload_quality())  # every article's .jsonl has quality scores
     engine = load_engine_from(args)
     try:  # per-article faults are in the summary; this is for the folder as a whole
         summary = translate_folder(
@@ -303,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mt: internal error: {type(error).__name__}: {error} (set MT_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        finish_loading()
 
 
 if __name__ == "__main__":
