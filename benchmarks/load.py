@@ -23,7 +23,6 @@ import http.client
 import itertools
 import json
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -112,13 +111,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def worker_cpu_seconds(pid: int) -> float:
-    """CPU seconds of the server's alignment worker(s) (children running mt.align.worker)."""
+def worker_cpu_seconds(pid: int, module: bytes = b"mt.align.worker") -> float:
+    """CPU seconds of the server's worker processes running ``module`` (the alignment worker, or
+    mt.web.heavy_child: the heavy worker)."""
     total = 0.0
     for child in Path("/proc").glob("[0-9]*"):
         try:
             stat = (child / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"mt.align.worker" in (child / "cmdline").read_bytes():
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and module in (child / "cmdline").read_bytes():
                 total += cpu_seconds(int(child.name))
         except (OSError, ValueError, IndexError):
             continue
@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     parser.add_argument("--attackers", default="sentence,align,list,body",
                         help="the victim run's attackers, a comma-separated subset of sentence,align,list,body "
                              "(one at a time tells which one costs the victims)")
+    parser.add_argument("--no-heavy-worker", action="store_true",
+                        help="the server answers large requests in-process on niced threads (for comparison)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
@@ -159,9 +161,11 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="mt-load-"))
     model = build_tiny_marian(work / "tiny-marian-vi-en")
     server = start_server(["--model", str(model), "--cache", str(work / "cache.sqlite"), "--threads", "8",
-                           "--max-chars", str(args.max_chars)], {"MT_THREADS": "1"})
+                           "--max-chars", str(args.max_chars), *(["--no-heavy-worker"] if args.no_heavy_worker else [])],
+                          {"MT_THREADS": "1"})
     port, pid = server.port, server.process.pid
-    results: dict = {"rss_start_mb": rss_mb(pid)}
+    heavy_worker = wait_for_heavy_worker(port)  # loading its model meanwhile would slow the first phase
+    results: dict = {"rss_start_mb": rss_mb(pid), "heavy_worker": heavy_worker}
     vi = [line for split in ("tst2012", "tst2013", "dev2010", "tst2010") for line in iwslt_segments(split, "vi")
           if 20 < len(line) < 200]
     pairs = [(v, e) for v, e in zip(iwslt_segments("tst2013", "vi"), iwslt_segments("tst2013", "en"))
@@ -243,6 +247,7 @@ def main(argv=None) -> int:
                 threads = [threading.Thread(target=ordinary, args=(recorder, stop, pool[n::4])) for n in range(4)]
                 threads += [threading.Thread(target=until, args=(stop, attack)) for attack in attackers]
                 cpu, worker_cpu, began = cpu_seconds(pid), worker_cpu_seconds(pid), time.monotonic()
+                heavy_cpu = worker_cpu_seconds(pid, b"mt.web.heavy_child")
                 for thread in threads:
                     thread.start()
                 for thread in threads[:4]:
@@ -251,6 +256,7 @@ def main(argv=None) -> int:
                 # CPU the server used while the victims ran: its own threads, and the niced align worker
                 summary["server_cpu_s"] = round(cpu_seconds(pid) - cpu, 1)
                 summary["align_worker_cpu_s"] = round(worker_cpu_seconds(pid) - worker_cpu, 1)
+                summary["heavy_worker_cpu_s"] = round(worker_cpu_seconds(pid, b"mt.web.heavy_child") - heavy_cpu, 1)
                 summary["wall_s"] = round(time.monotonic() - began, 1)
                 summary["load_average"] = Path("/proc/loadavg").read_text().split()[0]
                 for thread in threads[4:]:
@@ -292,14 +298,30 @@ def main(argv=None) -> int:
             quiet, attacked = results["victim_quiet"]["p95_s"], results["victim_attacked"]["p95_s"]
             results["victim_p95_ratio"] = round(attacked / quiet, 2) if quiet else None
         results["rss_end_mb"] = rss_mb(pid)
+        if heavy_worker and heavy_worker.get("pid"):
+            results["heavy_worker_rss_end_mb"] = rss_mb(heavy_worker["pid"])
         results["readyz"] = json.loads(http_get(port, "/readyz"))["batching"]
     finally:
         server.stop()
     print(json.dumps({key: results.get(key) for key in ("rss_start_mb", "rss_after_warmup_mb", "rss_soak_end_mb",
-                                                    "rss_end_mb", "victim_p95_ratio")}), flush=True)
+                                                    "rss_end_mb", "heavy_worker_rss_end_mb", "victim_p95_ratio")}),
+          flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def wait_for_heavy_worker(port: int, timeout: float = 300.0) -> dict | None:
+    """The server's heavy worker once it is ready (None: the server runs without one); the first
+    large request starts it."""
+    deadline = time.monotonic() + timeout
+    text = " ".join(f"Câu mở đầu số {n} của bài viết." for n in range(1200))  # ~40 KB
+    Recorder("start the heavy worker").call(port, "POST", "/api/translate", body({"text": text}), JSON_TYPE)
+    while True:
+        worker = json.loads(http_get(port, "/readyz")).get("heavy_worker")
+        if worker is None or worker["ready"] or time.monotonic() > deadline:
+            return worker
+        time.sleep(0.5)
 
 
 def http_get(port: int, path: str) -> bytes:

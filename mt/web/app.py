@@ -79,7 +79,8 @@ def create_app(
     register_error_handlers(app)
     for blueprint in (ops.bp, api.bp, stream.bp, libre.bp, files.bp, pages.bp):
         app.register_blueprint(blueprint)
-    install_heavy_lane(app, skip=("stream.translate_stream",))  # large bodies on niced threads
+    # large bodies: to the heavy worker when the server runs one, else on niced threads
+    install_heavy_lane(app, skip=("stream.translate_stream",), in_process=("api.align",))
     security.install_rate_limit(app, rate_limit, rate_limit_storage)
     app.extensions["mt_openapi"] = build_spec(app)
     return app

@@ -44,7 +44,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "http_error": (400, "Any other HTTP error status, with its standard meaning"),
     "internal_error": (500, "A bug: the server log has the details"),
     "model_unavailable": (503, "The model could not be loaded; the message says why and what to do"),
-    "server_busy": (503, "Too many alignments running at once; retry after Retry-After seconds"),
+    "server_busy": (503, "Too many alignments running at once, an alignment past its budget, or the heavy worker "
+                         "stopped while answering; retry after Retry-After seconds"),
 }
 
 # werkzeug's HTTP errors (raised by routing, body parsing, the rate limiter) -> our codes

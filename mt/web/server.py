@@ -136,6 +136,9 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
                         default=env_int(parser, "MT_BATCH_LIMIT", DEFAULT_BATCH_LIMIT),
                         help="most texts in one LibreTranslate /translate q list [MT_BATCH_LIMIT] "
                         f"(default {DEFAULT_BATCH_LIMIT:,}); more: 400")
+    parser.add_argument("--no-heavy-worker", action="store_true", default=env_flag("MT_NO_HEAVY_WORKER"),
+                        help="answer large requests (bodies over 32 KiB) in this process on niced threads, "
+                        "not in a niced worker process with its own copy of the model [MT_NO_HEAVY_WORKER=1]")
     parser.add_argument("--dev", action="store_true",
                         help="use Flask's development server instead of waitress (never in production)")
     return parser
@@ -239,6 +242,7 @@ def serve(app, args: argparse.Namespace) -> None:
     from .http_server import make_server, serve_until_signalled
 
     server = make_server(app, host=args.host, port=args.port, threads=args.threads)
+    start_heavy_worker(app, args)
     listening = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
     for host, port in listening:
         host = f"[{host}]" if ":" in str(host) else host
@@ -249,8 +253,21 @@ def serve(app, args: argparse.Namespace) -> None:
              outcome["signal"], outcome["in_flight"], outcome["abandoned"], outcome["seconds"])
 
 
+def start_heavy_worker(app, args: argparse.Namespace) -> None:
+    """Large requests to a niced worker process (mt.web.heavy_process), unless --no-heavy-worker or
+    the model did not load (its answers would be the 503 the server gives anyway)."""
+    if args.no_heavy_worker or not app.extensions["mt"].ready:
+        return
+    from .heavy_process import HeavyWorker
+
+    app.extensions["mt_heavy_worker"] = HeavyWorker(args)  # started by the first large request
+
+
 def close_service(app) -> None:
-    """Stop the request batcher and close (flush) the sentence cache."""
+    """Stop the heavy worker and the request batcher, close (flush) the sentence cache."""
+    worker = app.extensions.pop("mt_heavy_worker", None)
+    if worker is not None:
+        worker.close()
     service = app.extensions["mt"]
     engine = service._engine
     close = getattr(engine, "close", None)
