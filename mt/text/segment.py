@@ -71,6 +71,10 @@ Rules
   conjunction such as ``và``/``nhưng``), taking the last such point that keeps the
   piece within the limit (and at least a quarter of it), failing that hard at the
   limit, so that no model silently truncates it.
+* Size bound (cost per segment in the model and the linker): no segment exceeds
+  ``MAX_SEGMENT_CHARS`` characters or ``MAX_SEGMENT_UNITS`` :func:`mt.text.words.split_words`
+  units, even without whitespace (``a,a,a,...``): cut after clause punctuation + space, else
+  at a space, else after punctuation, else (one over-long unit) hard at the character bound.
 
 The implementation is one regex pass for candidates plus constant-time local
 decisions (no backtracking-prone patterns), so it runs in linear time.
@@ -80,6 +84,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import unicodedata
 
 from .segment_rules import (
     ABBREVIATIONS,
@@ -104,9 +110,12 @@ from .segment_rules import (
     _strip,
     _TERM,
 )
+from .words import split_words
 
 __all__ = [
     "Segment",
+    "MAX_SEGMENT_CHARS",
+    "MAX_SEGMENT_UNITS",
     "MAX_SEGMENT_WORDS",
     "MAX_TITLE_WORDS",
     "ABBREVIATIONS",
@@ -117,6 +126,10 @@ __all__ = [
 
 #: Segments with more words than this are split at clause boundaries (or hard).
 MAX_SEGMENT_WORDS = 150
+#: No segment is longer than this many characters (see "Size bound" in the module doc).
+MAX_SEGMENT_CHARS = 1500
+#: No segment has more split_words() units (words and punctuation runs) than this.
+MAX_SEGMENT_UNITS = 300
 #: Longest line (in words) that can be a title.
 MAX_TITLE_WORDS = 25
 
@@ -279,6 +292,67 @@ def _split_long(text: str, a: int, b: int) -> list[tuple[int, int]]:
     return pieces
 
 
+_CLAUSE_END = frozenset(".!?;:,…")
+
+
+def _hard_cut(text: str, a: int, b: int) -> int:
+    """A cut inside text[a:b] at the character bound, moved back off combining marks."""
+    cut = a + MAX_SEGMENT_CHARS
+    while cut > a + MAX_SEGMENT_CHARS - 8 and unicodedata.combining(text[cut]):
+        cut -= 1  # a longer run of marks is cut anyway: each cut keeps the full bound
+    return cut if cut < b else b
+
+
+def _bound(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """Cut text[a:b] into pieces within MAX_SEGMENT_CHARS and MAX_SEGMENT_UNITS (module doc).
+
+    Linear: each cut looks back over at most one window of units and moves on by at least a
+    quarter of one (or by the character bound, for one over-long unit)."""
+    if b - a <= MAX_SEGMENT_UNITS:  # every unit has a character: both bounds hold
+        return [(a, b)]
+    units = [(a + s, a + e) for s, e in split_words(text[a:b])]
+    if len(units) <= MAX_SEGMENT_UNITS and b - a <= MAX_SEGMENT_CHARS:
+        return [(a, b)]
+    pieces: list[tuple[int, int]] = []
+    i, start = 0, a  # first unit of the current piece, and where the piece starts
+    while i < len(units):
+        if units[i][1] - start > MAX_SEGMENT_CHARS:  # one unit over the bound: cut it hard
+            cut = _hard_cut(text, start, units[i][1])
+            pieces.append((start, cut))
+            start = cut
+            if cut >= units[i][1]:
+                i += 1
+            continue
+        j = i + 1  # the piece is units[i:j]; extend it while both bounds hold
+        stop = min(len(units), i + MAX_SEGMENT_UNITS)
+        while j < stop and units[j][1] - start <= MAX_SEGMENT_CHARS:
+            j += 1
+        if j < len(units):
+            j = _best_cut(text, units, i, j)
+        pieces.append((start, units[j - 1][1]))
+        if j < len(units):
+            start = units[j][0]
+        i = j
+    return [(s, e) for s, e in (_strip(text, s, e) for s, e in pieces) if e > s]
+
+
+def _best_cut(text: str, units: list[tuple[int, int]], i: int, j: int) -> int:
+    """Where to end a piece that could take units[i:j]: the last clause end before whitespace,
+    else whitespace, else after punctuation, in the last three quarters; else ``j``."""
+    lo = i + max(1, (j - i) // 4)
+    space = punct = -1
+    for k in range(j, lo - 1, -1):
+        prev_a, prev_b = units[k - 1]
+        gap = units[k][0] > prev_b
+        if gap and text[prev_b - 1] in _CLAUSE_END:
+            return k
+        if gap and space < 0:
+            space = k
+        if punct < 0 and not any(ch.isalnum() for ch in text[prev_a:prev_b]):
+            punct = k
+    return space if space > 0 else punct if punct > 0 else j
+
+
 _TITLE_END_OK = re.compile(r"[\w\"”'’»)\]]")
 
 
@@ -328,8 +402,9 @@ def split_sentences(text: str) -> list[Segment]:
             for c in cuts + [b]:
                 ss, ee = _strip(text, s, c)
                 if ss < ee:
-                    for ps, pe in _split_long(text, ss, ee):
-                        raw.append((ps, pe, para, line_no))
+                    for ls, le_ in _split_long(text, ss, ee):
+                        for ps, pe in _bound(text, ls, le_):
+                            raw.append((ps, pe, para, line_no))
                 s = c
             line_info.append((first, len(raw) - first))
             para_used = True
