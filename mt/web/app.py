@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,47 +12,41 @@ from .. import __version__
 from . import api, files, libre, ops, pages, security, stream
 from .docs import inline_code
 from .errors import register_error_handlers
-from .heavy import install_heavy_lane
 from .openapi import build_spec
+from ..settings import Settings
 from .service import TranslatorService, with_batching
+from .wsgi import Guard
+from ..cache.files import open_file_store
 
-DEFAULT_MAX_CHARS = 100_000
-DEFAULT_BATCH_LIMIT = 10_000  # texts in one LibreTranslate q list (its --batch-limit)
+DEFAULT_MAX_CHARS = Settings.model_fields["max_chars"].default
+DEFAULT_BATCH_LIMIT = Settings.model_fields["batch_limit"].default  # texts in one LibreTranslate q list
 HERE = Path(__file__).resolve().parent
 
 
-def create_app(
-    engine_or_loader: Any,
-    cache=None,
-    *,
-    max_chars: int = DEFAULT_MAX_CHARS,
-    max_body_bytes: int | None = None,
-    api_keys: Iterable[str] | None = None,
-    rate_limit: str | None = None,
-    rate_limit_storage: str = "memory://",
-    model_name: str | None = None,
-    batching: bool = True,
-    batch_sentences: int | None = None,
-    batch_wait_ms: float | None = None,
-    batch_limit: int = DEFAULT_BATCH_LIMIT,
-) -> Flask:
-    """Build the Flask app around one engine (or a loader called once) and one sentence cache.
+def create_app(settings: Settings | None, engine_or_loader: Any, cache=None, *, model_name: str | None = None,
+               run_dir: str | None = None) -> Flask:
+    """Build the Flask app of ``settings`` (None: the defaults) around one engine (or a loader
+    called once) and one sentence cache.
 
-    ``batching`` (default on): the engine is wrapped in :class:`mt.engines.request_queue.BatchingEngine`, one
-    worker that batches the sentences of concurrent requests (at most ``batch_sentences`` per
-    model call, waiting at most ``batch_wait_ms`` for more); /readyz reports its counts.
+    ``settings.no_batching`` off (the default): the engine is wrapped in
+    :class:`mt.engines.request_queue.BatchingEngine`, one worker that batches the sentences of
+    concurrent requests (at most ``batch_sentences`` per model call, waiting at most
+    ``batch_wait_ms`` for more); /readyz reports its counts.
 
-    ``api_keys``: when given (non-empty), every endpoint that translates (POST /, /download/*,
-    /translate, /api/*) requires one; the GET page, docs and health checks stay open.
+    ``settings.api_keys`` (a file): every endpoint that translates (POST /, /download/*,
+    /translate, /api/*) requires one of its keys; the GET page, docs and health checks stay open.
     ``rate_limit`` (e.g. ``"60/minute"``): one budget per client address shared by the same
     endpoints; 429 beyond it. ``batch_limit``: most texts in one LibreTranslate ``q`` list (400 beyond).
     """
-    from ..cache import NullCache
+    from ..cache import NullCache, limiter_storage
 
-    if max_chars < 1:
-        raise ValueError("max_chars must be at least 1")
-    max_body_bytes = max_body_bytes or security.default_max_body_bytes(max_chars)
-    keys = tuple(key.strip().encode("utf-8") for key in (api_keys or ()) if key.strip())
+    settings = settings if settings is not None else Settings.model_construct()  # the defaults, no environment
+    max_chars = settings.max_chars
+    max_body_bytes = settings.max_body_bytes or security.default_max_body_bytes(max_chars)
+    api_keys = read_api_keys(settings.api_keys) if settings.api_keys else ()
+    keys = tuple(key.strip().encode("utf-8") for key in api_keys if key.strip())
+    rate_limit = settings.rate_limit
+    batch_limit = settings.batch_limit
 
     app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
     app.debug = False
@@ -65,10 +58,13 @@ def create_app(
         MT_API_KEYS=keys,
         MT_RATE_LIMIT=rate_limit,
         MT_BATCH_LIMIT=batch_limit,
+        MT_STREAM_FIRST_BATCH=settings.stream_first_batch,
+        MT_STREAM_MAX_BATCH=settings.stream_max_batch,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    if batching:
-        engine_or_loader = with_batching(engine_or_loader, batch_sentences, batch_wait_ms)
+    app.extensions["mt_settings"] = settings
+    if not settings.no_batching:
+        engine_or_loader = with_batching(engine_or_loader, settings.batch_sentences, settings.batch_wait_ms)
     app.extensions["mt"] = TranslatorService(engine_or_loader, cache if cache is not None else NullCache(),
                                              model_name=model_name)
 
@@ -79,8 +75,36 @@ def create_app(
     register_error_handlers(app)
     for blueprint in (ops.bp, api.bp, stream.bp, libre.bp, files.bp, pages.bp):
         app.register_blueprint(blueprint)
-    # large bodies: to the heavy worker when the server runs one, else on niced threads
-    install_heavy_lane(app, skip=("stream.translate_stream",), in_process=("api.align",))
-    security.install_rate_limit(app, rate_limit, rate_limit_storage)
+    security.install_rate_limit(app, rate_limit, limiter_storage(settings.rate_limit_storage, settings.cache,
+                                                                 settings.no_cache))
     app.extensions["mt_openapi"] = build_spec(app)
+    # downloads wait in the store every worker and replica shares (beside the cache)
+    app.extensions["mt_files"] = open_file_store(app.extensions["mt"].cache, run_dir or default_run_dir())
+    app.wsgi_app = Guard(app.wsgi_app, max_body_bytes=max_body_bytes, request_timeout=settings.request_timeout,
+                         max_streams=settings.max_streams, access_log_on=settings.access_log)
     return app
+
+
+def default_run_dir() -> str:
+    """Where downloads wait without a cache when no server runtime gave a folder (tests, gunicorn
+    run directly): one folder per machine user, so a process's workers share it."""
+    import os
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"mt-vi-en-{os.getuid()}")
+
+
+def read_api_keys(path: str) -> list[str]:
+    """One key per line; blank lines and # comments ignored."""
+    from ..errors import ConfigError
+
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as error:
+        raise ConfigError(f"--api-keys {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--api-keys {path}: not UTF-8 text") from None
+    keys = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not keys:
+        raise ConfigError(f"--api-keys {path}: no keys in the file (one key per line)")
+    return keys

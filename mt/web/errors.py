@@ -3,7 +3,8 @@
 Our API answers ``{"error": {"code", "message"}}``; the LibreTranslate-compatible ``POST
 /translate`` answers LibreTranslate's ``{"error": "message"}`` (typed clients deserialise ``error``
 as a string) with the code in the ``X-Error-Code`` header; a browser navigating to a page gets an
-HTML error page. Nobody ever gets a traceback. Every code the app can emit is in
+HTML error page. Nobody ever gets a traceback. A domain error (:class:`mt.errors.MTError`) carries its code: one handler answers
+it, views do not catch it. Every code the app can emit is in
 :data:`ERROR_CODES`: :class:`ApiError` refuses any other, and the OpenAPI document lists them all.
 """
 
@@ -15,6 +16,8 @@ from typing import Any
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
+
+from ..errors import MTError
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "http_error": (400, "Any other HTTP error status, with its standard meaning"),
     "internal_error": (500, "A bug: the server log has the details"),
     "model_unavailable": (503, "The model could not be loaded; the message says why and what to do"),
-    "server_busy": (503, "Too many alignments running at once, an alignment past its budget, or the heavy worker "
-                         "stopped while answering; retry after Retry-After seconds"),
+    "server_busy": (503, "Too many alignments or streams running at once, an alignment past its budget, or the "
+                         "shared file store full or unreachable; retry after Retry-After seconds"),
 }
 
 # werkzeug's HTTP errors (raised by routing, body parsing, the rate limiter) -> our codes
@@ -101,6 +104,23 @@ def on_api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.headers)
 
 
+def api_error(error: MTError) -> ApiError:
+    """The answer to a domain error: its class carries the code, its message is for the user."""
+    code = CODE_ALIASES.get(error.code, error.code)
+    if code not in ERROR_CODES:
+        log.error("%s has undeclared code %r", type(error).__name__, code)
+        code = "internal_error"
+    if code == "internal_error":
+        log.error("unexpected %s: %s", type(error).__name__, error)
+        return ApiError(code, "internal server error; the server log has the details")
+    retry = getattr(error, "retry_after", None) or RETRY_AFTER.get(code)
+    return ApiError(code, str(error), headers={"Retry-After": str(retry)} if retry else None)
+
+
+def on_domain_error(error: MTError) -> Response:
+    return on_api_error(api_error(error))
+
+
 def on_http_error(error: HTTPException) -> Response:
     from flask import current_app
 
@@ -130,5 +150,6 @@ def on_crash(error: Exception) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, on_api_error)
+    app.register_error_handler(MTError, on_domain_error)
     app.register_error_handler(HTTPException, on_http_error)
     app.register_error_handler(Exception, on_crash)

@@ -1,23 +1,22 @@
 """Documents over HTTP: ``POST /api/translate_file`` (the translated file, or the aligned blocks as
 JSON with ``?aligned=1``), LibreTranslate's ``POST /translate_file`` and ``GET /download_file/<name>``.
 
-Translated files for LibreTranslate clients are kept in memory under an unguessable name
-(``secrets.token_urlsafe``) for ``FILE_TTL_SECONDS``, at most ``MAX_STORED_BYTES`` in all (the
-oldest go first). Every format goes through :func:`mt.io.documents.translate_file`.
+Translated files for LibreTranslate clients and the page wait in the shared store
+(:mod:`mt.cache.files`, beside the sentence cache) under an unguessable name for 30 minutes, so the
+download works from any worker process or replica. Every format goes through
+:func:`mt.io.documents.translate_file`.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
-import time
+import logging
 from typing import ClassVar
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import Field
-from werkzeug.utils import secure_filename
 
+from ..cache.files import StoreFull
 from ..errors import InputError, ModelUnavailable
 from ..io.blocks import FileTooLarge, UnsupportedFormat
 from ..io.documents import SUPPORTED_EXTENSIONS, translate_file
@@ -27,9 +26,8 @@ from .openapi import Answer, operation
 from .security import limited, needs_api_key
 
 bp = Blueprint("files", __name__)
+log = logging.getLogger(__name__)
 
-FILE_TTL_SECONDS = 30 * 60
-MAX_STORED_BYTES = 256 * 1024 * 1024
 MULTIPART = "multipart/form-data"
 FILE_FIELD = Field(description=f"The document: {', '.join(SUPPORTED_EXTENSIONS)} (format from the file name's "
                                "extension, else its content type)",
@@ -76,37 +74,21 @@ class LibreFileResponse(schemas.ResponseModel):
     translatedFileUrl: str
 
 
-class FileStore:
-    """Translated files waiting for their download; names unguessable, entries expire."""
-
-    def __init__(self, ttl: float = FILE_TTL_SECONDS, max_bytes: int = MAX_STORED_BYTES):
-        self.ttl, self.max_bytes = ttl, max_bytes
-        self._files: dict[str, tuple[float, str, str, bytes]] = {}
-        self._lock = threading.Lock()
-
-    def _purge(self, now: float) -> None:
-        for key in [key for key, entry in self._files.items() if entry[0] <= now]:
-            del self._files[key]
-        while self._files and sum(len(entry[3]) for entry in self._files.values()) > self.max_bytes:
-            del self._files[min(self._files, key=lambda key: self._files[key][0])]
-
-    def put(self, filename: str, media_type: str, data: bytes) -> str:
-        name = f"{secrets.token_urlsafe(24)}.{secure_filename(filename) or 'document'}"
-        with self._lock:
-            now = time.time()
-            self._files[name] = (now + self.ttl, filename, media_type, data)
-            self._purge(now)
-        return name
-
-    def get(self, name: str) -> tuple[str, str, bytes] | None:
-        with self._lock:
-            self._purge(time.time())
-            entry = self._files.get(name)
-        return entry[1:] if entry else None
+def store():
+    """The shared store of downloads (:mod:`mt.cache.files`): any worker or replica serves them."""
+    return current_app.extensions["mt_files"]
 
 
-def store() -> FileStore:
-    return current_app.extensions.setdefault("mt_files", FileStore())
+def keep(result) -> str:
+    """Store a translated file for its download (the client's own quota); its unguessable name."""
+    try:
+        return store().put(result.name, result.format.media_type, result.data, owner=request.remote_addr or "")
+    except StoreFull as error:
+        raise ApiError("server_busy", str(error), headers={"Retry-After": "60"}) from None
+    except Exception as error:  # noqa: BLE001 - the store (Redis, a disk) failing is the server's trouble
+        log.warning("storing a translated file failed: %s", error)
+        raise ApiError("server_busy", "the translated file could not be stored for download; retry later",
+                       headers={"Retry-After": "30"}) from None
 
 
 def uploaded() -> tuple[bytes, str, str | None]:
@@ -189,7 +171,7 @@ def libre_translate_file():
         raise ApiError("unsupported_language",
                        f"{form.source}→{form.target} is not supported (this server translates vi to en)")
     result = translated(data, filename, content_type)
-    name = store().put(result.name, result.format.media_type, result.data)
+    name = keep(result)
     return json_response({"translatedFileUrl": url_for("files.download_file", name=name, _external=True)})
 
 
@@ -198,8 +180,12 @@ def libre_translate_file():
            answers={200: Answer("The translated file", None, content_types=("application/octet-stream",))},
            errors=("not_found",))
 def download_file(name: str):
-    found = store().get(name)
+    try:
+        found = store().get(name)
+    except Exception as error:  # noqa: BLE001 - an unreachable store is not the client's fault
+        log.warning("reading a stored file failed: %s", error)
+        raise ApiError("server_busy", "the file store is not reachable; retry later",
+                       headers={"Retry-After": "30"}) from None
     if found is None:
         raise ApiError("not_found", "no such file: translated files expire after 30 minutes")
-    filename, media_type, data = found
-    return attachment(data, filename, media_type)
+    return attachment(found.data, found.filename, found.media_type)

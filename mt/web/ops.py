@@ -38,9 +38,7 @@ def readyz():
         return json_response({"status": "unavailable", "model": translator.model_id,
                               "error": {"code": "model_unavailable",
                                         "message": with_advice(str(error), translator.model_id)}}, 503)
-    worker = current_app.extensions.get("mt_heavy_worker")
-    return json_response({"status": "ready", "model": translator.model_id, "batching": batching_stats(engine),
-                          "heavy_worker": worker.stats() if worker is not None else None})
+    return json_response({"status": "ready", "model": translator.model_id, "batching": batching_stats(engine)})
 
 
 @bp.get("/openapi.json")

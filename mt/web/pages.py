@@ -15,7 +15,7 @@ from . import schemas
 from .api import TRANSLATE_ERRORS, read_json_object
 from .docs import docs_schemas, docs_view_model
 from .errors import ApiError
-from .files import store, translated
+from .files import keep, translated
 from .openapi import FORM_TYPES, JSON, Answer, operation
 from .security import check_api_key, check_form_encoding, check_size, is_form, limited, needs_api_key
 from .service import WHAT_TO_DO, with_advice
@@ -204,7 +204,7 @@ def document_page(upload, api_key: str) -> str:
     form = schemas.parse(schemas.PageForm, {"model": model, "beam": beam})
     result = translated(upload.read(), upload.filename, upload.mimetype, form.model, form.beam)
     document = result.document
-    name = store().put(result.name, result.format.media_type, result.data)
+    name = keep(result)
     summary = {"segments": len(document.sentences), "cache_hits": document.cache_hits,
                "translated": sum(1 for pair in document.sentences if pair.kind != "byline"),
                "paragraphs": len(result.blocks)}

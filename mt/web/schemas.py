@@ -352,25 +352,10 @@ class BatchingStats(ResponseModel):
     running: bool
 
 
-class HeavyWorkerStats(ResponseModel):
-    """The heavy worker (large requests in a niced process of their own, mt.web.heavy_process)."""
-
-    model_config = ConfigDict(extra="allow")
-    ready: bool = Field(description="Large requests are answered there now")
-    pid: int | None
-    nice: int
-    served: int = Field(description="Large requests it answered")
-    in_process: int = Field(description="Large requests answered in the server while it was starting or restarting")
-    failed: int = Field(description="Large requests lost when it stopped while answering (503 server_busy)")
-    starts: int = Field(description="Processes started (more than 1: it was restarted)")
-
-
 class Ready(ResponseModel):
     status: Literal["ready"]
     model: str | None
     batching: BatchingStats | None = Field(description="null when the server runs without batching")
-    heavy_worker: HeavyWorkerStats | None = Field(
-        default=None, description="null when the server has no heavy worker (--no-heavy-worker, gunicorn, tests)")
 
 
 class Unavailable(ResponseModel):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -121,12 +120,9 @@ class StreamEvent(RootModel):
 
 # -- the view ---------------------------------------------------------------------------------
 def batch_setting(key: str, default: int) -> int:
-    value = current_app.config.get(key) or os.environ.get(key, "").strip() or default
-    try:
-        return max(1, int(value))
-    except ValueError:
-        log.warning("%s=%r is not a number; using %d", key, value, default)
-        return default
+    """MT_STREAM_FIRST_BATCH / MT_STREAM_MAX_BATCH from the app's config (create_app puts the
+    settings' values there; validated by mt.settings), else ``default``."""
+    return max(1, int(current_app.config.get(key) or default))
 
 
 @bp.post("/api/translate/stream")
@@ -170,7 +166,6 @@ def translate_stream():
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-translate_stream.streamed = True  # answered while it is produced: never on the heavy lane
 
 
 def frame(payload: dict) -> str:
