@@ -272,7 +272,7 @@ def test_outputs_honour_the_umask(tiny_engine, tmp_path):
     finally:
         os.umask(previous)
     modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "out").iterdir()}
-    assert modes == {"talk00.jsonl": 0o640, "talk00.tmx": 0o640, "talk00.en.txt": 0o640}
+    assert modes == {"talk00.jsonl": 0o640, "talk00.tmx": 0o640, "talk00.en.txt": 0o640, "talk00.meta": 0o640}
 
 
 class EditingEngine(FailingEngine):
@@ -397,9 +397,11 @@ def test_corpus_changed_under_the_run_is_named_not_misread(tiny_engine, tmp_path
     # of its own: named too
     assert [name for name, _ in summary.failed] == ["talk01", "talk02", "corpus.jsonl:4"]
     assert all(reason.startswith("the corpus changed since it was listed") for _, reason in summary.failed[:2])
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["talk00.en.txt", "talk00.jsonl", "talk00.tmx"]
-    again = translate_folder(corpus, tmp_path / "out", tiny_engine, None, progress=False)  # rerun: picks them up
-    assert (again.translated, again.skipped, again.failed) == (2, 1, [])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "talk00.en.txt", "talk00.jsonl", "talk00.meta", "talk00.tmx"]
+    # rerun: picks them up, and talk00 too: its line changed since it was translated (its marker's hash)
+    again = translate_folder(corpus, tmp_path / "out", tiny_engine, None, progress=False)
+    assert (again.translated, again.skipped, again.failed) == (3, 0, [])
 
 
 def test_corpus_faults_are_named_by_line_and_done_lines_skipped(tiny_engine, tmp_path):

@@ -61,7 +61,7 @@ def test_folder_on_ray_is_byte_identical_and_names_unreadable_files(local_ray, t
     assert (summary.translated, summary.sentences) == (3, expected.sentences)
     assert tree(tmp_path / "ray") == tree(tmp_path / "local")
     assert set(tree(tmp_path / "ray")) == {f"{stem}{suffix}" for stem in ("a", "sub/b", "c")
-                                          for suffix in (".jsonl", ".tmx", ".en.txt")}
+                                          for suffix in (".jsonl", ".tmx", ".en.txt", ".meta")}
     assert not list((tmp_path / "ray").rglob(".*.part"))  # atomic writes left no temporary files
     assert not list((tmp_path / "ray").rglob(".*.claim"))  # per-article claims released
 
@@ -80,7 +80,7 @@ def test_a_failing_article_is_named_and_the_others_go_on(local_ray, tiny_model_d
     assert [name for name, _ in summary.failed] == ["sub/b.txt"]
     assert "Traceback" not in summary.failed[0][1] and summary.failed[0][1]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["a.jsonl", "a.tmx", "a.en.txt", "c.jsonl", "c.tmx", "c.en.txt", "sub"])
+        ["a.jsonl", "a.tmx", "a.en.txt", "a.meta", "c.jsonl", "c.tmx", "c.en.txt", "c.meta", "sub"])
 
 
 def test_the_driver_lists_corpus_offsets_not_texts(tmp_path):
@@ -170,4 +170,4 @@ def test_mt_batch_ray_command_starts_and_stops_its_own_ray(tiny_model_dir, tmp_p
     assert "files: 1 translated, 0 already done, 1 failed" in result.stderr
     assert "failed: corpus.jsonl:2: not a JSON object" in result.stderr
     assert "Traceback" not in result.stderr
-    assert sorted(p.name for p in (tmp_path / "out" / "x").iterdir()) == ["one.en.txt", "one.jsonl", "one.tmx"]
+    assert sorted(p.name for p in (tmp_path / "out" / "x").iterdir()) == ["one.en.txt", "one.jsonl", "one.meta", "one.tmx"]

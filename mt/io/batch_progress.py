@@ -9,7 +9,27 @@ article: 113,381 bytes, 826 sentences).
 
 from __future__ import annotations
 
+import re
+
 BYTES_PER_SENTENCE = 137
+
+# C0 and C1 controls, line and paragraph separators, bidirectional overrides, lone surrogates
+# (undecodable bytes of a file name): what could break a report line or disguise a name.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_OR_BACKSLASH = re.compile(_UNSAFE.pattern[:-1] + "\\\\]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    return _SHORT.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def printable(text: str, backslash: bool = True) -> str:
+    """``text`` on one line, control characters escaped as repr does (``\\n``, ``\\x1b``);
+    with ``backslash`` a backslash is doubled too, so a name's escapes are unambiguous."""
+    pattern = _UNSAFE if not backslash else _UNSAFE_OR_BACKSLASH
+    return pattern.sub(_escape, text)
 
 
 class SentenceProgress:

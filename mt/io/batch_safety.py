@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import stat
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mt.errors import InputError
+from mt.io.formats import write_atomic
 
 try:
     import fcntl
@@ -227,3 +230,83 @@ def describe_os_error(error: OSError) -> str:
     """"cannot write OUT/a.tmx: No space left on device" - one line, no traceback."""
     where = f" {error.filename}" if error.filename else ""
     return f"cannot write{where}: {error.strerror or error}"
+
+
+# -- what "done" means: the outputs, and a marker saying from what they were made ----------------
+
+#: Beside the outputs of NAME: NAME.meta, written last. Its suffix is no longer than ".en.txt", so
+#: an id whose outputs fit in a file name today still fits with its marker.
+MARKER_SUFFIX = ".meta"
+
+
+def marker_path(stem: str | Path) -> Path:
+    stem = Path(stem)
+    return stem.with_name(stem.name + MARKER_SUFFIX)
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def bytes_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: Path, name: str) -> str:
+    """The source's hash, read in a stream with the same care as :func:`read_input`."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        raise InputError(f"{name}: cannot open ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{name}: not a regular file (not read)")
+        try:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError as error:
+            raise InputError(f"{name}: cannot read ({error.strerror})") from None
+
+
+@dataclass(frozen=True)
+class DoneCheck:
+    """Whether an article's outputs are current: all present, and its marker names the same
+    source hash and (when ``model`` is known: the local batch) the same model and settings.
+    ``force``: nothing is done (every article is translated again; its sentences still come
+    from the cache)."""
+
+    model: str | None = None
+    force: bool = False
+
+    def __call__(self, outputs: list[Path], digest, size: int | None = None) -> bool:
+        """``digest``: the source's hash, or a function computing it (called only when the
+        marker exists and, where ``size`` is given, records that size)."""
+        if self.force:
+            return False
+        try:
+            marker = json.loads(marker_path(_stem_of(outputs)).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if not isinstance(marker, dict) or (self.model is not None and marker.get("model") != self.model):
+            return False
+        if size is not None and marker.get("source_bytes") != size:
+            return False
+        if not all(path.exists() for path in outputs):
+            return False
+        return marker.get("source_sha256") == (digest() if callable(digest) else digest)
+
+
+def _stem_of(outputs: list[Path]) -> Path:
+    first = Path(outputs[0])
+    return first.with_name(first.name[: -len(".jsonl")])
+
+
+def write_marker(outputs: list[Path], digest: str, size: int, model: str | None) -> None:
+    """Written last, after every output: its presence with a matching hash means done."""
+    record = {"source_sha256": digest, "source_bytes": size, "model": model}
+    write_atomic(marker_path(_stem_of(outputs)), json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def remove_marker(outputs: list[Path]) -> None:
+    """Before an article is written again: until the new marker, its outputs are not done."""
+    marker_path(_stem_of(outputs)).unlink(missing_ok=True)

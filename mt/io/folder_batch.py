@@ -5,9 +5,12 @@ A document IN_DIR/a/b.docx gives OUT_DIR/a/b.jsonl, b.tmx (its aligned segments)
 b.en.docx (the translated document, structure kept; mt.io.documents), the document last.
 
 For IN_DIR/a/b.txt it writes OUT_DIR/a/b.jsonl, OUT_DIR/a/b.tmx and OUT_DIR/a/b.en.txt; for a
-corpus line ``{"id": "a/b", "text": ...}`` the same three files. An article counts as done when
-all three exist; each is written atomically, so a killed run is resumed by running the same
-command again (translations already made come from the cache). :func:`translate_article` is
+corpus line ``{"id": "a/b", "text": ...}`` the same three files. Then OUT_DIR/a/b.meta, last: the
+SHA-256 of the source and the model and settings that made them (mt.io.batch_safety.DoneCheck).
+An article counts as done when its outputs exist and its marker matches: an article whose
+source changed (or, locally, whose model or settings changed) is translated again; ``force``
+translates everything again. Each file is written atomically, so a killed run is resumed by
+running the same command again (translations already made come from the cache). :func:`translate_article` is
 the one article → outputs step, shared by this local batch and the Ray batch (mt.io.ray_batch);
 both list a corpus with mt.io.corpus (offsets, no texts held).
 """
@@ -20,10 +23,11 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 from mt.errors import InputError, MTError
-from mt.io.batch_progress import SentenceProgress
-from mt.io.batch_safety import (InputFile, Rejected, check_folders, claim, describe_os_error, discard_partial,
-                                read_input, remove_leftovers, walk_inputs)
-from mt.io.corpus import CorpusLine, pending_lines, read_corpus_text
+from mt.io.batch_progress import SentenceProgress, printable
+from mt.io.batch_safety import (DoneCheck, InputFile, Rejected, bytes_digest, check_folders, claim,
+                                describe_os_error, discard_partial, file_digest, marker_path, read_input,
+                                remove_leftovers, remove_marker, text_digest, walk_inputs, write_marker)
+from mt.io.corpus import LAST_PART_MAX, CorpusLine, pending_lines, read_corpus_text, safe_part
 from mt.io.formats import decode_article, english_text, to_jsonl, to_tmx, write_atomic
 from mt.pipeline import translate_document
 
@@ -47,7 +51,8 @@ class BatchSummary:
             f"files: {self.translated} translated, {self.skipped} already done{elsewhere}, {len(self.failed)} failed; "
             f"sentences: {self.sentences} ({self.cache_hits} from cache); {self.seconds:.1f} s"
         ]
-        lines += [f"  failed: {name}: {reason}" for name, reason in self.failed]
+        # one line each: a name's newlines and escape sequences are shown escaped, never printed
+        lines += [f"  failed: {printable(name)}: {printable(reason, backslash=False)}" for name, reason in self.failed]
         return "\n".join(lines)
 
 
@@ -59,6 +64,8 @@ class Article:
     text: str
     stem: str  # OUT_DIR/<name without .txt>; the outputs are stem + each suffix of OUTPUTS
     source: str | None = None  # a document's path (html, docx...): read and written by mt.io.documents
+    digest: str = ""  # SHA-256 of the source as read: recorded in the marker (mt.io.batch_safety)
+    size: int = 0  # its bytes
 
 
 def stem_outputs(stem: str | Path) -> list[Path]:
@@ -79,8 +86,10 @@ def translate_article(article: Article, engine, cache, settings=None) -> tuple[i
     return len(document.sentences), document.cache_hits
 
 
-def is_done(paths: list[Path]) -> bool:
-    return all(path.exists() for path in paths)
+def model_key(engine, settings=None) -> str | None:
+    """What besides the source determines the outputs: model id@version, engine, settings."""
+    namespace = getattr(engine, "namespace", None)
+    return namespace(settings) if callable(namespace) else None
 
 
 def is_corpus(source: str | Path) -> bool:
@@ -101,20 +110,23 @@ def check_dirs(in_dir: Path, out_dir: Path) -> None:
         raise InputError(f"{out_dir}: cannot create output folder ({error.strerror})") from None
 
 
-def pending_corpus(corpus: Path, out_dir: Path, summary: BatchSummary):
+def pending_corpus(corpus: Path, out_dir: Path, summary: BatchSummary, done: DoneCheck = DoneCheck()):
     """The corpus lines still to do, listed lazily (mt.io.corpus: faults named CORPUS:LINE)."""
-    return pending_lines(corpus, out_dir, summary, lambda stem: is_done(stem_outputs(stem)))
+    return pending_lines(corpus, out_dir, summary, lambda stem, text: done(stem_outputs(stem), text_digest(text)))
 
 
 def load_corpus_line(corpus: Path, line: CorpusLine, out_dir: Path) -> Article:
     """Read one listed corpus line when its turn comes."""
-    return Article(line.name, read_corpus_text(corpus, line, out_dir), line.stem)
+    text = read_corpus_text(corpus, line, out_dir)
+    return Article(line.name, text, line.stem, digest=text_digest(text), size=len(text.encode("utf-8", "surrogatepass")))
 
 
 def input_outputs(name: str, out_dir: Path) -> list[Path]:
     """The outputs of IN_DIR/<name>: a document's translation keeps its extension (NAME.en.EXT)."""
     relative = PurePosixPath(name)
-    outputs = stem_outputs(out_dir.joinpath(*relative.with_suffix("").parts))
+    longer = max(0, len(relative.suffix.encode()) - len(".txt"))  # NAME.en.markdown's temporary file is longer
+    *folders, last = relative.with_suffix("").parts
+    outputs = stem_outputs(out_dir.joinpath(*folders, safe_part(last, LAST_PART_MAX - longer)))
     if relative.suffix.lower() != ".txt":
         outputs[-1] = outputs[-1].with_name(outputs[-1].name[: -len(".txt")] + relative.suffix)
     return outputs
@@ -126,7 +138,7 @@ def input_suffixes() -> tuple[str, ...]:
     return SUPPORTED_EXTENSIONS
 
 
-def pending_inputs(source: Path, out_dir: Path, summary: BatchSummary):
+def pending_inputs(source: Path, out_dir: Path, summary: BatchSummary, done: DoneCheck = DoneCheck()):
     """(InputFile, outputs) of each article of the folder not done yet, streamed from the
     listing; entries that are not read (mt.io.batch_safety) are named in summary.failed."""
     owners: dict[str, str] = {}  # output stem -> its input: a.txt and a.html would both write a.jsonl
@@ -140,7 +152,15 @@ def pending_inputs(source: Path, out_dir: Path, summary: BatchSummary):
             summary.failed.append((item.name, f"its outputs would overwrite those of {owner} (same name "
                                               "without the extension); rename one of them"))
             continue
-        if is_done(outputs):
+        try:
+            current = done(outputs, partial(file_digest, item.path, item.name), item.size)
+        except InputError as error:
+            summary.failed.append((item.name, str(error).removeprefix(f"{item.name}: ")))
+            continue
+        except OSError as error:  # its outputs cannot even be looked at (a name, a mount)
+            summary.failed.append((item.name, f"cannot check its outputs ({error.strerror or error})"))
+            continue
+        if current:
             summary.skipped += 1
         else:
             yield item, outputs
@@ -149,27 +169,34 @@ def pending_inputs(source: Path, out_dir: Path, summary: BatchSummary):
 def load_input(item: InputFile, outputs: list[Path]) -> Article:
     """Read one listed article when its turn comes (a document is read by mt.io.documents)."""
     stem = str(outputs[0])[: -len(OUTPUTS[0][0])]
-    if item.path.suffix.lower() != ".txt":
-        return Article(item.name, "", stem, str(item.path))
-    return Article(item.name, decode_article(read_input(item.path, item.name), item.name), stem)
+    if item.path.suffix.lower() != ".txt":  # hashed now, read by mt.io.documents: a later edit is caught next run
+        return Article(item.name, "", stem, str(item.path), file_digest(item.path, item.name), item.size)
+    data = read_input(item.path, item.name)
+    return Article(item.name, decode_article(data, item.name), stem, digest=bytes_digest(data), size=len(data))
 
 
 def run_article(name: str, outputs: list[Path], load, size: int, engine, cache, settings,
-                summary: BatchSummary, bar: SentenceProgress) -> None:
-    """Claim, read, translate and write one article; any failure is named in the summary and
-    the run goes on (an OSError such as a full disk, an engine error, unreadable input)."""
+                summary: BatchSummary, bar: SentenceProgress, force: bool = False) -> None:
+    """Claim, read, translate and write one article, then its marker; any failure is named in
+    the summary and the run goes on (an OSError such as a full disk, an engine error,
+    unreadable input)."""
+    model = model_key(engine, settings)
     try:
         with claim(str(outputs[0])[: -len(OUTPUTS[0][0])]) as ours:
+            article = load() if ours else None
             if not ours:
                 summary.claimed += 1
-            elif is_done(outputs):  # another run finished it since the listing
+            elif DoneCheck(model, force)(outputs, article.digest):  # another run finished it since the listing
                 summary.skipped += 1
             else:
-                remove_leftovers(outputs)
+                marker = marker_path(str(outputs[0])[: -len(OUTPUTS[0][0])])
+                remove_leftovers(outputs + [marker])
+                remove_marker(outputs)  # the old outputs are not done until the new marker
                 try:
-                    sentences, hits = translate_article(load(), engine, cache, settings)
+                    sentences, hits = translate_article(article, engine, cache, settings)
+                    write_marker(outputs, article.digest, article.size, model)
                 except BaseException:
-                    discard_partial(outputs)
+                    discard_partial(outputs + [marker])
                     raise
                 summary.translated += 1
                 summary.sentences += sentences
@@ -185,26 +212,29 @@ def run_article(name: str, outputs: list[Path], load, size: int, engine, cache, 
     bar.article_dropped(size)
 
 
-def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress: bool = True) -> BatchSummary:
+def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress: bool = True,
+                     force: bool = False) -> BatchSummary:
     """Translate a folder (or corpus .jsonl) in this process; see the module docstring. Both are
     streamed: listed lazily, one article in memory at a time, read when its turn comes and
-    segmented once (by the pipeline); the progress bar is sized from the pending bytes."""
+    segmented once (by the pipeline); the progress bar is sized from the pending bytes.
+    ``force``: translate every article again, done or not (sentences still come from the cache)."""
     started = time.perf_counter()
     summary = BatchSummary()
     source, out_dir = Path(in_dir), Path(out_dir)
     check_dirs(source, out_dir)
+    done = DoneCheck(model_key(engine, settings), force)
     if is_corpus(source):
         def listing(into: BatchSummary):
-            for line in pending_corpus(source, out_dir, into):
+            for line in pending_corpus(source, out_dir, into, done):
                 yield line.name, stem_outputs(line.stem), partial(load_corpus_line, source, line, out_dir), line.size
     else:
         def listing(into: BatchSummary):
-            for item, outputs in pending_inputs(source, out_dir, into):
+            for item, outputs in pending_inputs(source, out_dir, into, done):
                 yield item.name, outputs, partial(load_input, item, outputs), item.size
     total = sum(size for *_, size in listing(BatchSummary()))  # a first pass (stat / offsets only) sizes the bar
     work = listing(summary)
     with SentenceProgress(total, progress) as bar:
         for name, outputs, load, size in work:
-            run_article(name, outputs, load, size, engine, cache, settings, summary, bar)
+            run_article(name, outputs, load, size, engine, cache, settings, summary, bar, force)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -13,14 +13,13 @@ back, feeding the driver's progress bar. Where the fixed cost goes: docs/SCALE.m
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 from mt.errors import ConfigError
 
 from .batch_progress import SentenceProgress
-from .batch_safety import InputFile
+from .batch_safety import DoneCheck, InputFile
 from .corpus import CorpusLine
 from .folder_batch import (BatchSummary, check_dirs, input_outputs, is_corpus, load_corpus_line, load_input,
                            pending_corpus, pending_inputs, run_article, stem_outputs)
@@ -31,17 +30,19 @@ INSTALL_HINT = "pip install 'mt-vi-en[ray]'"
 COLUMNS = ("index", "name", "path", "offset", "length", "stem", "size")
 
 
-def list_work(source: Path, out_dir: Path, summary: BatchSummary, positions: list[int] | None = None) -> list[dict]:
+def list_work(source: Path, out_dir: Path, summary: BatchSummary, positions: list[int] | None = None,
+              force: bool = False) -> list[dict]:
     """One small item per article still to do (no text): a folder's file, or a corpus line's
     byte range (the local batch's own listings). Done ones are counted as skipped, unreadable
     ones named in summary.failed (``positions`` gets, for each, how many items were listed
-    before it: the summary keeps the listing's order, as the local batch's does)."""
-    positions = [] if positions is None else positions
+    before it: the summary keeps the listing's order, as the local batch's does). The driver has
+    no engine: "done" compares the source's hash only (a worker checks the model again)."""
+    positions, done = [] if positions is None else positions, DoneCheck(force=force)
     if is_corpus(source):
         listing = ((line.name, str(source), line.offset, line.length, line.stem, line.size)
-                   for line in pending_corpus(source, out_dir, summary))
+                   for line in pending_corpus(source, out_dir, summary, done))
     else:
-        listing = ((item.name, str(item.path), -1, 0, "", item.size) for item, _ in pending_inputs(source, out_dir, summary))
+        listing = ((item.name, str(item.path), -1, 0, "", item.size) for item, _ in pending_inputs(source, out_dir, summary, done))
     items: list[dict] = []
     for name, path, offset, length, stem, size in listing:
         positions += [len(items)] * (len(summary.failed) - len(positions))
@@ -64,17 +65,22 @@ class _Counts:
 class ArticleWorker:
     """One Ray actor: engine and cache loaded once, then article items -> written outputs."""
 
-    def __init__(self, *, out_dir, model, engine, beam, cache, cache_ttl, no_cache, threads):
-        os.environ["MT_THREADS"] = str(threads)  # read by both engines and the e5 runtime
+    def __init__(self, *, out_dir, model, engine, beam, cache, cache_ttl, no_cache, threads, force=False, settings=None):
+        # the engine options arrive as arguments (``settings``: the driver's, else the defaults),
+        # made this process's for e5 and the aligner: nothing travels through os.environ
+        from mt.settings import defaults, use
+
+        settings = use((settings or defaults()).model_copy(update=dict(
+            model=model, engine=engine, engine_threads=threads, cache=cache, cache_ttl=cache_ttl, no_cache=no_cache)))
         import dataclasses
 
         from mt.cache import open_cache
         from mt.engines.loader import load_engine
 
-        self.out_dir = Path(out_dir)
-        self.engine = load_engine(model, engine=engine)
+        self.out_dir, self.force = Path(out_dir), force
+        self.engine = load_engine(model, engine=engine, device=settings.device, config=settings)
         self.settings = None if beam is None else dataclasses.replace(self.engine.settings, beam=beam)
-        self.cache = open_cache(cache, disabled=no_cache, ttl=cache_ttl)
+        self.cache = open_cache(cache, disabled=no_cache, ttl=cache_ttl, max_entries=settings.cache_max_entries)
 
     def __call__(self, batch) -> dict:
         rows = {name: [] for name in ("index", "size", "sentences", "cache_hits", "skipped", "claimed",
@@ -95,7 +101,8 @@ class ArticleWorker:
             outputs = stem_outputs(item["stem"])
             line = CorpusLine(name, item["stem"], item["offset"], item["length"])
             load = lambda: load_corpus_line(Path(item["path"]), line, self.out_dir)  # noqa: E731
-        run_article(name, outputs, load, item["size"], self.engine, self.cache, self.settings, summary, _Counts())
+        run_article(name, outputs, load, item["size"], self.engine, self.cache, self.settings, summary, _Counts(),
+                    self.force)
         failed, error = (summary.failed[0] if summary.failed else ("", ""))
         return (item["index"], item["size"], summary.sentences, summary.cache_hits, summary.skipped,
                 summary.claimed, failed, name, error)
@@ -120,7 +127,6 @@ def _start(ray, address: str | None, workers: int, threads: int) -> bool:
     """Connect to ADDRESS ("auto", "ray://host:10001", "host:6379"), or start a local Ray
     instance sized for the pool; True when we started it (and must shut it down)."""
     logging.getLogger("ray").setLevel(logging.ERROR)
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-report thread for a one-off run
     if ray.is_initialized():
         return False
     if address:
@@ -138,10 +144,11 @@ def _start(ray, address: str | None, workers: int, threads: int) -> bool:
 
 def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, cache=None,
                        cache_ttl=None, no_cache=False, address=None, workers=1, threads=1,
-                       progress=True) -> BatchSummary:
+                       progress=True, force=False, settings=None) -> BatchSummary:
     """Translate a folder or corpus .jsonl on Ray: ``workers`` actors on ``threads`` CPUs each.
     ``cache`` is a path or URL every actor opens (a Redis URL for a cluster, a shared file
-    otherwise); byte-identical outputs to the local batch with the same model and settings."""
+    otherwise); byte-identical outputs to the local batch with the same model and settings.
+    ``settings`` (mt.settings.Settings): the other engine options, handed to every actor."""
     if workers < 1 or threads < 1:
         raise ConfigError("--workers and --threads must be at least 1")
     ray = _import_ray()
@@ -150,13 +157,14 @@ def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, c
     source, out_dir = Path(source), Path(out_dir)
     check_dirs(source, out_dir)
     positions: list[int] = []
-    items = list_work(source, out_dir, summary, positions)
+    items = list_work(source, out_dir, summary, positions, force)
     if items:
         shut_down = _start(ray, address, workers, threads)
         try:
             _run(ray, items, summary, positions, progress, workers=workers, threads=threads,
                  worker_args=dict(out_dir=str(out_dir.resolve()), model=model, engine=engine, beam=beam,
-                                  cache=cache, cache_ttl=cache_ttl, no_cache=no_cache, threads=threads))
+                                  cache=cache, cache_ttl=cache_ttl, no_cache=no_cache, threads=threads,
+                                  force=force, settings=settings))
         finally:
             if shut_down:
                 ray.shutdown()
