@@ -15,3 +15,15 @@ class ModelUnavailable(MTError):
 
 class ConfigError(MTError):
     """A configuration file (models.txt) or option is invalid."""
+
+
+class DeadlineExceeded(MTError):
+    """The request's time budget ran out before its work was done (mt.budget)."""
+
+    code = "deadline_exceeded"
+
+
+class RequestCancelled(MTError):
+    """The client went away: the work left for its request is dropped (mt.budget)."""
+
+    code = "client_gone"
