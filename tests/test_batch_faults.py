@@ -420,3 +420,98 @@ def test_corpus_faults_are_named_by_line_and_done_lines_skipped(tiny_engine, tmp
     assert (again.translated, again.skipped, again.failed) == (0, 2, expected)
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.jsonl")) == [
         "3.jsonl", "x/one.jsonl"]
+
+
+# -- bounded cost per request (#20): one bad line fails alone; done means "made from this source" --
+
+def test_deep_json_fails_alone_and_long_or_unencodable_ids_get_safe_names(tiny_engine, tmp_path):
+    """A 100k-deep JSON line (RecursionError in json.loads) and a deep "meta" field fail alone,
+    named by line; an id of 300 characters (over NAME_MAX with its suffixes) and one holding a
+    lone surrogate are translated under a shortened name (prefix~hash), the same on every run;
+    a folder file whose outputs would be too long is shortened the same way."""
+    corpus = tmp_path / "c.jsonl"
+    deep = 100_000
+    lines = [json.dumps({"id": "first", "text": "Xin chào các bạn."}, ensure_ascii=False),
+             json.dumps({"id": "x" * 300, "text": "Hôm nay trời đẹp."}, ensure_ascii=False),
+             "[" * deep + "]" * deep,
+             '{"id": "meta", "text": "Câu.", "meta": ' + "[" * deep + "]" * deep + "}",
+             '{"id": "odd\\ud800", "text": "Tôi đi học."}',
+             json.dumps({"id": "last", "text": "Cảm ơn."}, ensure_ascii=False)]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    first = translate_folder(corpus, out, tiny_engine, None, progress=False)
+    expected = [("c.jsonl:3", "not a JSON object (nested too deeply)"),
+                ("c.jsonl:4", "not a JSON object (nested too deeply)")]
+    assert (first.translated, first.failed) == (4, expected)
+    names = sorted(p.name for p in out.glob("*.en.txt"))
+    assert "first.en.txt" in names and "last.en.txt" in names  # ids that worked before keep their names
+    long_name = next(name for name in names if name.startswith("xxxx"))
+    assert re.fullmatch(r"x+~[0-9a-f]{16}\.en\.txt", long_name) and len(long_name) <= 255 - 15
+    assert any(re.fullmatch(r"odd\?~[0-9a-f]{16}\.en\.txt", name) for name in names), names
+    again = translate_folder(corpus, out, tiny_engine, None, progress=False)
+    assert (again.translated, again.skipped, again.failed) == (0, 4, expected)
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / ("y" * 251 + ".txt")).write_text("Xin chào.\n", encoding="utf-8")  # a legal 255-byte name
+    (folder / "z.txt").write_text("Tạm biệt.\n", encoding="utf-8")
+    summary = translate_folder(folder, tmp_path / "out2", tiny_engine, None, progress=False)
+    assert (summary.translated, summary.failed) == (2, [])
+    assert any(re.fullmatch(r"y+~[0-9a-f]{16}\.en\.txt", p.name) for p in (tmp_path / "out2").iterdir())
+
+
+def test_changed_source_model_or_settings_translates_again_and_force_redoes_all(tiny_engine, tmp_path):
+    """Done = outputs present and NAME.meta naming the same source hash and model: an article
+    edited in place (same size, one letter changed) is translated again, an unchanged one is
+    skipped; other decoding settings redo all; --force redoes all with its sentences from cache."""
+    import dataclasses
+
+    from mt.cache import open_cache
+
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    paths = make_articles(in_dir, 3)
+    cache = open_cache(tmp_path / "c.sqlite")
+    first = translate_folder(in_dir, out_dir, tiny_engine, cache, progress=False)
+    assert (first.translated, first.skipped) == (3, 0)
+    marker = json.loads((out_dir / "talk01.meta").read_text())
+    assert marker["source_bytes"] == paths[1].stat().st_size and len(marker["source_sha256"]) == 64
+
+    text = paths[1].read_text(encoding="utf-8")
+    edited = text.replace("a", "o", 1) if "a" in text else "O" + text[1:]
+    assert edited != text and len(edited.encode()) == len(text.encode())
+    paths[1].write_text(edited, encoding="utf-8")
+    again = translate_folder(in_dir, out_dir, tiny_engine, cache, progress=False)
+    assert (again.translated, again.skipped, again.failed) == (1, 2, [])
+    records = [json.loads(line) for line in (out_dir / "talk01.jsonl").read_text().splitlines()]
+    assert " ".join(record["source"] for record in records) == edited.strip()
+
+    other = dataclasses.replace(tiny_engine.settings, beam=tiny_engine.settings.beam + 1)
+    changed = translate_folder(in_dir, out_dir, tiny_engine, cache, settings=other, progress=False)
+    assert (changed.translated, changed.skipped) == (3, 0)
+    assert (translate_folder(in_dir, out_dir, tiny_engine, cache, settings=other, progress=False).skipped) == 3
+
+    forced = translate_folder(in_dir, out_dir, tiny_engine, cache, settings=other, progress=False, force=True)
+    assert (forced.translated, forced.skipped) == (3, 0)
+    assert forced.sentences and forced.cache_hits == forced.sentences  # the cache still serves them
+
+    corpus = tmp_path / "c.jsonl"
+    corpus_of_talks(corpus, 2)
+    assert translate_folder(corpus, tmp_path / "cout", tiny_engine, cache, progress=False).translated == 2
+    lines = corpus.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = json.dumps({"id": "talk00", "text": "Một câu mới."}, ensure_ascii=False) + "\n"
+    corpus.write_text("".join(lines), encoding="utf-8")
+    rerun = translate_folder(corpus, tmp_path / "cout", tiny_engine, cache, progress=False)
+    assert (rerun.translated, rerun.skipped) == (1, 1)
+
+
+def test_failure_lines_print_names_escaped_one_line_each(tiny_engine, tmp_path):
+    in_dir = tmp_path / "in"
+    make_articles(in_dir, 1)
+    odd = "bad\nname\x1b[31m\u202e.txt"
+    (in_dir / odd).write_bytes(b"\xff\xfe not UTF-8")
+    summary = translate_folder(in_dir, tmp_path / "out", tiny_engine, None, progress=False)
+    report = summary.describe()
+    assert summary.translated == 1 and len(summary.failed) == 1
+    assert len(report.splitlines()) == 2  # the counts, then one line for the failure
+    assert "failed: bad\\nname\\x1b[31m\\u202e.txt: " in report
+    assert "\x1b" not in report and "\u202e" not in report
