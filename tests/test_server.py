@@ -153,8 +153,9 @@ def schema_of(server, name: str) -> dict:
 def local_app():
     """The same app as the servers' (no model needed to list its routes)."""
     from mt.web import create_app
+    from mt.settings import defaults
 
-    return create_app(lambda: None, None, batching=False)
+    return create_app(defaults(no_batching=True), lambda: None, None)
 
 
 # -- operations ------------------------------------------------------------------------------------
@@ -381,8 +382,9 @@ def test_unknown_route_and_wrong_method(server):
 def test_internal_error_is_json_without_traceback(tiny_engine):
     """500: an app built in-process with one extra route that fails; the real handlers answer."""
     from mt.web import create_app
+    from mt.settings import defaults
 
-    app = create_app(tiny_engine, None)
+    app = create_app(None, tiny_engine, None)
 
     @app.get("/api/fail")
     def fail():

@@ -1,5 +1,5 @@
 """POST /api/translate/stream over real HTTP: the app on the real waitress server
-(mt.web.http_server.make_server) on loopback, the real tiny Marian model through the real engine
+(waitress, as in each server worker) on loopback, the real tiny Marian model through the real engine
 and request queue, a real SQLite cache, multilingual-e5 for the quality marks; plus one run of the
 whole ``server.py`` process. To see rows arrive before the last batch is done, deterministically,
 the engine is wrapped in :class:`HeldEngine`: the real model translates, but every model call after
@@ -13,6 +13,7 @@ import json
 import pytest
 
 from mt.errors import ModelUnavailable
+from mt.settings import defaults
 from mt.web.app import create_app
 from mt.web.stream import StreamEvent
 from server_helpers import start_server
@@ -32,8 +33,8 @@ def live(tiny_engine, tmp_path):
         engine = engine if engine is not None else HeldEngine(tiny_engine)
         if isinstance(engine, HeldEngine):
             engines.append(engine)
-        app = create_app(engine, cache if cache is not None else open_cache(tmp_path / f"c{len(started)}.sqlite"),
-                         **options)
+        app = create_app(defaults(**options), engine,
+                         cache if cache is not None else open_cache(tmp_path / f"c{len(started)}.sqlite"))
         app.config.update(MT_STREAM_FIRST_BATCH=2, MT_STREAM_MAX_BATCH=16)
         started.append(Live(app))
         return started[-1]

@@ -339,8 +339,9 @@ def test_engine_without_attention_gives_words_without_links(tiny_engine):
 
 def test_json_api_returns_links_and_quality(tiny_engine, tmp_path):
     from mt.web import create_app
+    from mt.settings import defaults
 
-    app = create_app(tiny_engine, open_cache(tmp_path / "c.sqlite"), batching=False)
+    app = create_app(defaults(no_batching=True), tiny_engine, open_cache(tmp_path / "c.sqlite"))
     reply = app.test_client().post("/api/translate", json={"text": "Kazakhstan sẽ cùng_với Nga phát_triển tên_lửa ."})
     assert reply.status_code == 200
     sentence = reply.get_json()["sentences"][0]

@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import InputError, ModelUnavailable, MTError
+from ..settings import child_environment, current
 
 __all__ = ["ALIGN_TIMEOUT_SECONDS", "AlignTimeout", "AlignWorker", "AlignWorkerFailed", "WORKER_MEMORY_MB",
            "WORKER_NICE"]
@@ -27,16 +28,8 @@ __all__ = ["ALIGN_TIMEOUT_SECONDS", "AlignTimeout", "AlignWorker", "AlignWorkerF
 log = logging.getLogger(__name__)
 
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-ALIGN_TIMEOUT_SECONDS = _env_float("MT_ALIGN_TIMEOUT", 180.0)  # one alignment's budget in the worker
-WORKER_MEMORY_MB = _env_float("MT_ALIGN_MEMORY_MB", 4096.0)  # the worker's address-space cap
+ALIGN_TIMEOUT_SECONDS = 180.0  # one alignment's budget in the worker (default of MT_ALIGN_TIMEOUT)
+WORKER_MEMORY_MB = 4096.0  # the worker's address-space cap (default of MT_ALIGN_MEMORY_MB)
 WORKER_NICE = 10
 # the worker's native threads: BLAS on one thread, OpenMP threads that sleep instead of spinning
 # (spinning threads at nice 10 would still take CPU from the server's own model calls)
@@ -46,17 +39,23 @@ WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POL
 class AlignTimeout(MTError):
     """The alignment ran past its time budget (the worker was stopped; a fresh one serves the next)."""
 
+    code = "server_busy"  # the API answers 503 with Retry-After
+
 
 class AlignWorkerFailed(MTError):
     """The worker process stopped during the alignment (killed, or out of memory)."""
+
+    code = "server_busy"
 
 
 class AlignWorker:
     """One worker process, started on first use, running one alignment at a time."""
 
     def __init__(self, *, timeout: float | None = None, memory_mb: float | None = None, nice: int = WORKER_NICE):
-        self.timeout = timeout or ALIGN_TIMEOUT_SECONDS
-        self.memory_mb = memory_mb or WORKER_MEMORY_MB
+        """``timeout`` / ``memory_mb``: else the settings' (MT_ALIGN_TIMEOUT / MT_ALIGN_MEMORY_MB)."""
+        config = current()
+        self.timeout = timeout or config.align_timeout
+        self.memory_mb = memory_mb or config.align_memory_mb
         self.nice = nice
         self._lock = threading.Lock()  # one alignment at a time
         self._process: subprocess.Popen | None = None
@@ -124,7 +123,7 @@ class AlignWorker:
             self._stop()  # died while idle
         if self._process is None:
             ours, theirs = socket.socketpair()
-            env = dict(os.environ, **WORKER_ENV)
+            env = child_environment(**WORKER_ENV)
             root = str(Path(__file__).resolve().parents[2])  # so that `-m mt.align.worker` finds this copy
             env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), root) if p)
             self._process = subprocess.Popen(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from ..settings import current
 from .base import SCHEMA_VERSION, CacheWarning, NullCache, SentenceStore, cache_key, default_cache_path
 from .redis import DEFAULT_SOCKET_TIMEOUT, is_redis_url
 from .sqlite import DEFAULT_TIMEOUT, SentenceCache
@@ -17,10 +18,10 @@ __all__ = ["CacheWarning", "NullCache", "SentenceCache", "SentenceStore", "cache
 
 
 def cache_location(path: str | os.PathLike | None = None) -> str | os.PathLike:
-    """Where the cache is: the given path or URL, else $MT_CACHE, else the default SQLite file."""
+    """Where the cache is: the given path or URL, else the settings' (MT_CACHE), else the default SQLite file."""
     if path is not None and str(path).strip():
         return path
-    explicit = os.environ.get("MT_CACHE", "").strip()
+    explicit = (current().cache or "").strip()
     return explicit if is_redis_url(explicit) else default_cache_path()
 
 

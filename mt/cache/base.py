@@ -7,12 +7,12 @@ sentence under the same model and settings" is, so a backend swap never re-trans
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
-import tempfile
 import threading
 import warnings
 from pathlib import Path
+from ..settings import cache_home, current
+
 from typing import Protocol, runtime_checkable
 
 __all__ = ["CacheWarning", "SentenceStore", "NullCache", "cache_key", "count_kinds", "default_cache_path",
@@ -38,19 +38,12 @@ class SentenceStore(Protocol):
 
 
 def default_cache_path() -> Path:
-    """$MT_CACHE, else $XDG_CACHE_HOME/mt-vi-en/translations.sqlite, else ~/.cache/mt-vi-en/..."""
-    explicit = os.environ.get("MT_CACHE", "").strip()
+    """The settings' cache (MT_CACHE), else $XDG_CACHE_HOME/mt-vi-en/translations.sqlite, else
+    ~/.cache/mt-vi-en/... (mt.settings reads the variables)."""
+    explicit = (current().cache or "").strip()
     if explicit:
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are to be ignored
-        base = Path(xdg)
-    else:
-        try:
-            base = Path.home() / ".cache"
-        except (RuntimeError, KeyError):  # no HOME and no passwd entry
-            base = Path(tempfile.gettempdir())
-    return base / "mt-vi-en" / "translations.sqlite"
+    return cache_home() / "translations.sqlite"
 
 
 def cache_key(namespace: str, source: str) -> bytes:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from mt.errors import ConfigError
 
+from ..settings import current
 from .base import SCHEMA_VERSION, WarnOnce, cache_key, count_kinds, storable
 
 __all__ = ["RedisCache", "is_redis_url", "limiter_storage_uri", "REDIS_SCHEMES", "DEFAULT_PREFIX", "DEFAULT_SOCKET_TIMEOUT"]
@@ -94,7 +94,7 @@ class RedisCache:
         client_url, options = _split_options(url.strip())
         self.url = redacted(url.strip())
         self.path = self.url  # what stats() and `mt cache clear` show as the location
-        self.ttl = _ttl_seconds(ttl if ttl is not None else options.get("ttl", os.environ.get("MT_CACHE_TTL")),
+        self.ttl = _ttl_seconds(ttl if ttl is not None else options.get("ttl", current().cache_ttl),
                                 "ttl" if ttl is not None else "MT_CACHE_TTL / ?ttl=")
         self.prefix = prefix or options.get("prefix") or DEFAULT_PREFIX
         self._namespaces_key = f"{self.prefix}namespaces"

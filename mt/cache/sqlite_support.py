@@ -13,6 +13,7 @@ import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..settings import current
 from .base import CacheWarning, stacklevel_outside_package
 
 DEFAULT_MAX_ENTRIES = 1_000_000
@@ -107,23 +108,12 @@ def next_stamp(conn: sqlite3.Connection) -> int:
 
 
 def resolve_max_entries(value: int | None) -> int:
-    """An explicit bound, else $MT_CACHE_MAX_ENTRIES, else DEFAULT_MAX_ENTRIES (a bad value warns)."""
+    """An explicit bound, else the settings' (MT_CACHE_MAX_ENTRIES, validated there), else DEFAULT_MAX_ENTRIES."""
     if value is not None:
         if int(value) < 1:
             raise ValueError(f"max_entries must be at least 1, not {value}")
         return int(value)
-    raw = os.environ.get("MT_CACHE_MAX_ENTRIES", "").strip()
-    if not raw:
-        return DEFAULT_MAX_ENTRIES
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value < 1:
-        warnings.warn(f"MT_CACHE_MAX_ENTRIES={raw!r} is not a positive integer; using {DEFAULT_MAX_ENTRIES}",
-                      CacheWarning, stacklevel=stacklevel_outside_package())
-        return DEFAULT_MAX_ENTRIES
-    return value
+    return current().cache_max_entries or DEFAULT_MAX_ENTRIES
 
 
 # Hits and misses are counted per cache FILE (every process that used it), so `mt cache stats`

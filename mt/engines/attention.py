@@ -10,13 +10,13 @@ never look inside an engine. See docs/CONTRACTS.md.
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ConfigError
+from ..settings import Settings, current
 
 if TYPE_CHECKING:  # numpy is imported when used: not on the plain translation path (start time)
     import numpy as np
@@ -218,12 +218,15 @@ def target_ids(tokenizer, texts: list[str]) -> list[list[int]]:
 # --------------------------------------------------------------------------- the contract
 
 
-def alignment_choice(family: str, n_layers: int, n_heads: int) -> tuple[list[int], int | None]:
-    """(decoder layers, head or None for the mean over heads) from ``MT_ALIGN_LAYER`` /
-    ``MT_ALIGN_HEAD``, else the family default (marian: last layer, head 0 -- OPUS-MT's
-    guided-alignment head; others: last layer, mean). Raises ConfigError for a value out of range."""
-    layer_env = os.environ.get("MT_ALIGN_LAYER", "").strip()
-    head_env = os.environ.get("MT_ALIGN_HEAD", "").strip().lower()
+def alignment_choice(family: str, n_layers: int, n_heads: int, config: Settings | None = None
+                     ) -> tuple[list[int], int | None]:
+    """(decoder layers, head or None for the mean over heads) from ``config``'s align_layer /
+    align_head (MT_ALIGN_LAYER / MT_ALIGN_HEAD; default: the process's settings), else the family
+    default (marian: last layer, head 0 -- OPUS-MT's guided-alignment head; others: last layer,
+    mean). Raises ConfigError for a value out of range."""
+    config = config or current()
+    layer_env = (config.align_layer or "").strip()
+    head_env = (config.align_head or "").strip().lower()
     try:
         layers = [int(x) for x in layer_env.split(",") if x.strip()] if layer_env else [-1]
     except ValueError:

@@ -25,6 +25,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from ..errors import ConfigError
+from ..settings import cache_home, current
 from ..models import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def default_compute_type(device: str) -> str:
 
 
 def resolve_compute_type(requested: str | None, device: str) -> str:
-    """``requested``, else ``$MT_CT2_COMPUTE_TYPE``, else the device default; validated."""
-    value = (requested or os.environ.get("MT_CT2_COMPUTE_TYPE") or "auto").strip().lower()
+    """``requested``, else the settings' (MT_CT2_COMPUTE_TYPE), else the device default; validated."""
+    value = (requested or current().ct2_compute_type or "auto").strip().lower()
     value = _ALIASES.get(value, value)
     if value in ("", "auto", "default"):
         value = default_compute_type(device)
@@ -74,20 +75,13 @@ def resolve_compute_type(requested: str | None, device: str) -> str:
     return value
 
 
-def cache_root() -> Path:
-    """``$MT_CT2_DIR``, else ``$XDG_CACHE_HOME/mt-vi-en/ct2``, else ``~/.cache/mt-vi-en/ct2``."""
-    explicit = os.environ.get("MT_CT2_DIR", "").strip()
+def cache_root(explicit: str | Path | None = None) -> Path:
+    """``explicit``, else the settings' ct2_dir (MT_CT2_DIR), else ``$XDG_CACHE_HOME/mt-vi-en/ct2``,
+    else ``~/.cache/mt-vi-en/ct2``."""
+    explicit = explicit or current().ct2_dir
     if explicit:
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    if xdg and os.path.isabs(xdg):
-        base = Path(xdg)
-    else:
-        try:
-            base = Path.home() / ".cache"
-        except (RuntimeError, KeyError):
-            base = Path(tempfile.gettempdir())
-    return base / "mt-vi-en" / "ct2"
+    return cache_home() / "ct2"
 
 
 def _safe(text: str) -> str:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, ModelUnavailable
+from ..settings import Settings, current
 from ..models import FAMILIES, ModelSpec
 from .attention import AttentionRequest, TokenAttention, empty_attention, target_ids
 from .base import DecodingSettings, Engine, batches_by_tokens
@@ -79,16 +79,18 @@ class CTranslate2Engine(Engine):
         device: str = "cpu",
         compute_type: str | None = None,
         cache_dir: str | Path | None = None,
+        config: Settings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(spec, model_dir, device=device, **kwargs)
+        self.config = config = config or current()
         if spec.family not in FAMILIES:
             raise ConversionError(f"model family {spec.family!r} is not supported by the CTranslate2 engine")
         try:
             import ctranslate2
         except Exception as e:
             raise ConfigError(f"the ctranslate2 engine is not available ({e}); install ctranslate2 or use --engine transformers") from None
-        self.compute_type = resolve_compute_type(compute_type, device)
+        self.compute_type = resolve_compute_type(compute_type or config.ct2_compute_type, device)
         self.precision = self.compute_type
         self._hf_tokenizer = None
         # Marian: SentencePiece alone on the translation path (no transformers, no torch: a
@@ -108,10 +110,11 @@ class CTranslate2Engine(Engine):
         self.max_source_tokens = int(min(positions, tok_max if tok_max < 1e9 else positions))
         self.max_target_tokens = int(positions) - 1
 
-        self.ct2_dir = ensure_converted(spec, Path(model_dir), self.model_version, self.compute_type, cache_dir)
+        self.ct2_dir = ensure_converted(spec, Path(model_dir), self.model_version, self.compute_type,
+                                        cache_dir or config.ct2_dir)
         kind, _, index = device.partition(":")
-        self.threads = wanted_threads() if kind == "cpu" else 1
-        inter, intra = thread_split(self.threads) if kind == "cpu" else (1, 0)
+        self.threads = wanted_threads(config.engine_threads) if kind == "cpu" else 1
+        inter, intra = thread_split(self.threads, config.ct2_inter_threads) if kind == "cpu" else (1, 0)
         self.parallel_batches = inter
         try:
             self.translator = ctranslate2.Translator(
@@ -384,7 +387,7 @@ class CTranslate2Engine(Engine):
         todo = request.todo
         if not todo:
             return out
-        if os.environ.get("MT_ALIGN_LAYER") or os.environ.get("MT_ALIGN_HEAD"):
+        if self.config.align_layer or self.config.align_head:
             log.warning("MT_ALIGN_LAYER/MT_ALIGN_HEAD do not apply to the ctranslate2 engine: it uses the "
                         "last decoder layer, head 0 (marian) or the mean of its heads (other families)")
         remembered_all = self._memo_attention(request, translations)

@@ -8,6 +8,7 @@ import glob
 import os
 
 from ..errors import ConfigError
+from ..settings import current
 
 GPU_DEVICE_NODES = ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/gpus",  # NVIDIA
                     "/dev/dxg",  # WSL2
@@ -20,9 +21,9 @@ def gpu_device_present() -> bool:
 
 
 def pick_device(device: str | None = None) -> str:
-    """``device`` or ``$MT_DEVICE`` or auto (cuda when available, else cpu); validated. With no
-    GPU device node, auto is "cpu" without importing torch."""
-    device = (device or os.environ.get("MT_DEVICE") or "auto").strip().lower()
+    """``device``, else the settings' (MT_DEVICE), else auto (cuda when available, else cpu);
+    validated. With no GPU device node, auto is "cpu" without importing torch."""
+    device = (device or current().device or "auto").strip().lower()
     if device == "auto" and not gpu_device_present():
         return "cpu"
     import torch

@@ -84,7 +84,7 @@ def forced_cross_attention(
     cfg = model.config
     n_layers, n_heads, n_enc = model_shape(model)
     if layers is None or head == "default":
-        default_layers, default_head = alignment_choice(engine.spec.family, n_layers, n_heads)
+        default_layers, default_head = alignment_choice(engine.spec.family, n_layers, n_heads, getattr(engine, "config", None))
         layers = default_layers if layers is None else [layer % n_layers for layer in layers]
         head = default_head if head == "default" else head
     lead = decoder_lead(engine)

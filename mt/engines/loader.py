@@ -8,10 +8,10 @@ falls back to transformers with a logged warning, one asked for by name raises.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from ..errors import ConfigError
+from ..settings import Settings, current
 from ..models import FAMILIES, ModelSpec, locate, resolve_model
 from .base import DecodingSettings, Engine
 from .conversion import available as ctranslate2_available
@@ -41,6 +41,7 @@ def load_engine(
     engine: str | None = None,
     device: str | None = None,
     settings: DecodingSettings | None = None,
+    config: Settings | None = None,
 ) -> Engine:
     """Load a model (None = default, registry id[@rev], local dir or a ModelSpec) into an engine.
 
@@ -50,12 +51,15 @@ def load_engine(
     ctranslate2 int8 on CPU). An engine chosen automatically that cannot run the model (e.g.
     conversion not supported) falls back to transformers with a logged warning; one asked for
     by name raises. Raises ConfigError (bad name/option) or ModelUnavailable (files missing).
+    ``config``: the engines' other options (threads, CTranslate2's, word-link attention; default:
+    the process's settings, :func:`mt.settings.current`).
     """
+    config = config or current()
     spec = resolve_model(model)
-    requested = (engine or os.environ.get("MT_ENGINE") or "auto").strip().lower()
+    requested = (engine or config.engine or "auto").strip().lower()
     name, _, variant = requested.partition(":")
     automatic = name == "auto"
-    dev = pick_device(device)
+    dev = pick_device(device or config.device)
     if automatic:
         if spec.engine != "auto":
             name = spec.engine
@@ -66,15 +70,15 @@ def load_engine(
     if variant and name != "ctranslate2":
         raise ConfigError(f"engine {requested!r}: only ctranslate2 takes a compute type (ctranslate2:int8, ...)")
     if dev == "cpu" and name == "transformers":
-        configure_threads()  # torch's; CTranslate2 takes its thread counts when the model loads
+        configure_threads(config.engine_threads)  # torch's; CTranslate2 takes its thread counts when the model loads
     model_dir = locate(spec)
     kwargs: dict[str, Any] = {"compute_type": variant} if variant else {}
     try:
-        return ENGINES[name](spec, model_dir, device=dev, settings=settings, **kwargs)
+        return ENGINES[name](spec, model_dir, device=dev, settings=settings, config=config, **kwargs)
     except Exception as e:
         if not automatic or name == "transformers":
             raise
         log.warning("engine %s cannot run model %s (%s); falling back to transformers", name, spec.ref, e)
         if dev == "cpu":
-            configure_threads()
-        return TransformersEngine(spec, model_dir, device=dev, settings=settings)
+            configure_threads(config.engine_threads)
+        return TransformersEngine(spec, model_dir, device=dev, settings=settings, config=config)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, ModelUnavailable
+from ..settings import Settings, current
 from ..models import ModelSpec
 from .attention import AttentionRequest, TokenAttention, empty_attention, target_ids
 from .base import DecodingSettings, Engine
@@ -27,8 +27,10 @@ class TransformersEngine(Engine):
 
     name = "transformers"
 
-    def __init__(self, spec: ModelSpec, model_dir: Path, *, device: str = "cpu", **kwargs: Any) -> None:
+    def __init__(self, spec: ModelSpec, model_dir: Path, *, device: str = "cpu", config: Settings | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(spec, model_dir, device=device, **kwargs)
+        self.config = config or current()  # MT_PRUNE_FINISHED, MT_ALIGN_LAYER / MT_ALIGN_HEAD
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -60,7 +62,7 @@ class TransformersEngine(Engine):
         self.max_target_tokens = int(positions) - 1
         self._gen_kwargs = self._family_kwargs()
         # Greedy decoding drops finished sentences from the batch (see _greedy_pruned).
-        self.prune_finished = os.environ.get("MT_PRUNE_FINISHED", "1") != "0"
+        self.prune_finished = self.config.prune_finished
         eos = self.model.generation_config.eos_token_id
         eos = self.model.config.eos_token_id if eos is None else eos
         self._eos_ids = [eos] if isinstance(eos, int) else list(eos or [])

@@ -67,7 +67,7 @@ class ArticleWorker:
 
     def __init__(self, *, out_dir, model, engine, beam, cache, cache_ttl, no_cache, threads, force=False, settings=None):
         # the engine options arrive as arguments (``settings``: the driver's, else the defaults),
-        # made this process's for e5 and the aligner: nothing travels through os.environ
+        # made this process's for e5 and the aligner: nothing travels through the environment
         from mt.settings import defaults, use
 
         settings = use((settings or defaults()).model_copy(update=dict(

@@ -8,10 +8,10 @@ machine gets one clear :class:`ModelUnavailable` within seconds instead of minut
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..errors import ModelUnavailable
+from ..settings import current, hub_offline
 from .registry import ModelSpec, load_registry
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -19,10 +19,7 @@ _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_m
 _DOWNLOAD_PATTERNS = ["*.json", "*.spm", "*.model", "*.txt", "sentencepiece*"]
 
 def _offline_env() -> bool:
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-            return True
-    return False
+    return hub_offline()  # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read in mt.settings
 
 
 def hub_cache_dir() -> Path:
@@ -64,10 +61,7 @@ def _unavailable(spec: ModelSpec, why: str) -> ModelUnavailable:
 
 
 def hub_timeout() -> float:
-    try:
-        return max(0.5, float(os.environ.get("MT_HUB_TIMEOUT", "5")))
-    except ValueError:
-        return 5.0
+    return current().hub_timeout  # MT_HUB_TIMEOUT, at least 0.5 (mt.settings)
 
 
 def probe_hub(spec: ModelSpec, timeout: float | None = None) -> None:

