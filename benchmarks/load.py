@@ -1,7 +1,7 @@
-"""Load benchmark of the real server (issue #11): ``python server.py`` on loopback with the tiny
-random-weight model and 8 HTTP threads, driven over real HTTP.
+"""Load benchmark of the real server (issues #11, #19): ``python server.py --workers N`` (default 2)
+on loopback with the tiny random-weight model and 8 HTTP threads per worker, driven over real HTTP.
 
-    .venv/bin/python benchmarks/load.py [--soak-seconds 150] [--victim-seconds 40] [--json OUT]
+    .venv/bin/python benchmarks/load.py [--workers 2] [--soak-seconds 150] [--victim-seconds 40] [--json OUT]
 
 Runs, in order:
 1. burst: 50 concurrent clients, each one /api/translate of 10 distinct IWSLT sentences;
@@ -9,7 +9,7 @@ Runs, in order:
 3. soak: 8 clients of mixed requests (page, /api/translate, LibreTranslate lists, /api/align,
    downloads, malformed bodies) for --soak-seconds; server RSS after warm-up and at the end;
 4. victim: 4 ordinary clients (2-sentence /api/translate) alone, then the same while 4 others send
-   the worst inputs within the limits (one --max-chars sentence, a maximal /api/align, a
+   the worst inputs within the limits (one 90,000-character sentence, a maximal /api/align, a
    --batch-limit LibreTranslate list, a body over the cap, junk). Goal: no errors, p95 within 2x.
 
 Reports requests/s, p50/p95/max latency and errors (5xx, resets and timeouts; deliberate 4xx
@@ -111,20 +111,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def worker_cpu_seconds(pid: int, module: bytes = b"mt.align.worker") -> float:
-    """CPU seconds of the server's worker processes running ``module`` (the alignment worker, or
-    mt.web.heavy_child: the heavy worker)."""
-    total = 0.0
-    for child in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (child / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and module in (child / "cmdline").read_bytes():
-                total += cpu_seconds(int(child.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
 def body(payload) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
@@ -150,8 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--attackers", default="sentence,align,list,body",
                         help="the victim run's attackers, a comma-separated subset of sentence,align,list,body "
                              "(one at a time tells which one costs the victims)")
-    parser.add_argument("--no-heavy-worker", action="store_true",
-                        help="the server answers large requests in-process on niced threads (for comparison)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (mt serve --workers)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
@@ -161,11 +146,11 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="mt-load-"))
     model = build_tiny_marian(work / "tiny-marian-vi-en")
     server = start_server(["--model", str(model), "--cache", str(work / "cache.sqlite"), "--threads", "8",
-                           "--max-chars", str(args.max_chars), *(["--no-heavy-worker"] if args.no_heavy_worker else [])],
+                           "--max-chars", str(args.max_chars), "--workers", str(args.workers)],
                           {"MT_THREADS": "1"})
     port, pid = server.port, server.process.pid
-    heavy_worker = wait_for_heavy_worker(port)  # loading its model meanwhile would slow the first phase
-    results: dict = {"rss_start_mb": rss_mb(pid), "heavy_worker": heavy_worker}
+    wait_for_workers(port, pid, args.workers)
+    results: dict = {"workers": args.workers, "rss_start_mb": tree_rss_mb(pid)}
     vi = [line for split in ("tst2012", "tst2013", "dev2010", "tst2010") for line in iwslt_segments(split, "vi")
           if 20 < len(line) < 200]
     pairs = [(v, e) for v, e in zip(iwslt_segments("tst2013", "vi"), iwslt_segments("tst2013", "en"))
@@ -219,10 +204,10 @@ def main(argv=None) -> int:
                 thread.start()
             while time.monotonic() < warm_deadline:
                 time.sleep(0.5)
-            results["rss_after_warmup_mb"] = rss_mb(pid)
+            results["rss_after_warmup_mb"] = tree_rss_mb(pid)
             for thread in threads:
                 thread.join()
-            results["rss_soak_end_mb"] = rss_mb(pid)
+            results["rss_soak_end_mb"] = tree_rss_mb(pid)
             results["soak"] = soak.summary()
             print(json.dumps(results["soak"]), flush=True)
 
@@ -246,17 +231,14 @@ def main(argv=None) -> int:
                 stop = time.monotonic() + args.victim_seconds
                 threads = [threading.Thread(target=ordinary, args=(recorder, stop, pool[n::4])) for n in range(4)]
                 threads += [threading.Thread(target=until, args=(stop, attack)) for attack in attackers]
-                cpu, worker_cpu, began = cpu_seconds(pid), worker_cpu_seconds(pid), time.monotonic()
-                heavy_cpu = worker_cpu_seconds(pid, b"mt.web.heavy_child")
+                cpu, began = tree_cpu_seconds(pid), time.monotonic()
                 for thread in threads:
                     thread.start()
                 for thread in threads[:4]:
                     thread.join()
                 summary = recorder.summary()
-                # CPU the server used while the victims ran: its own threads, and the niced align worker
-                summary["server_cpu_s"] = round(cpu_seconds(pid) - cpu, 1)
-                summary["align_worker_cpu_s"] = round(worker_cpu_seconds(pid) - worker_cpu, 1)
-                summary["heavy_worker_cpu_s"] = round(worker_cpu_seconds(pid, b"mt.web.heavy_child") - heavy_cpu, 1)
+                # CPU the server's process tree used while the victims ran (workers, alignment worker)
+                summary["server_cpu_s"] = round(tree_cpu_seconds(pid) - cpu, 1)
                 summary["wall_s"] = round(time.monotonic() - began, 1)
                 summary["load_average"] = Path("/proc/loadavg").read_text().split()[0]
                 for thread in threads[4:]:
@@ -267,7 +249,7 @@ def main(argv=None) -> int:
             print(json.dumps(results["victim_quiet"]), flush=True)
             hostile = {name: Recorder(f"attacker: {name}") for name in
                        ("one max-chars sentence", "maximal align", "8,000-item list", "over-cap body, 2/s")}
-            long_sentence = ("Những người dân ở thành phố này đã sống " * 3000)[: args.max_chars - 10]
+            long_sentence = ("Những người dân ở thành phố này đã sống " * 3000)[: min(90_000, args.max_chars - 10)]
             half = args.max_chars // 2
             vi_side = " ".join(vi_lines)[: half - 10]
             en_side = " ".join(en)[: half - 10]
@@ -297,30 +279,53 @@ def main(argv=None) -> int:
                 print(json.dumps(summary), flush=True)
             quiet, attacked = results["victim_quiet"]["p95_s"], results["victim_attacked"]["p95_s"]
             results["victim_p95_ratio"] = round(attacked / quiet, 2) if quiet else None
-        results["rss_end_mb"] = rss_mb(pid)
-        if heavy_worker and heavy_worker.get("pid"):
-            results["heavy_worker_rss_end_mb"] = rss_mb(heavy_worker["pid"])
+        results["rss_end_mb"] = tree_rss_mb(pid)
+        results["rss_per_worker_mb"] = [round(rss_mb(child), 1) for child in children(pid)]
         results["readyz"] = json.loads(http_get(port, "/readyz"))["batching"]
     finally:
         server.stop()
     print(json.dumps({key: results.get(key) for key in ("rss_start_mb", "rss_after_warmup_mb", "rss_soak_end_mb",
-                                                    "rss_end_mb", "heavy_worker_rss_end_mb", "victim_p95_ratio")}),
+                                                    "rss_end_mb", "rss_per_worker_mb", "victim_p95_ratio")}),
           flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
-def wait_for_heavy_worker(port: int, timeout: float = 300.0) -> dict | None:
-    """The server's heavy worker once it is ready (None: the server runs without one); the first
-    large request starts it."""
+def children(pid: int) -> list[int]:
+    """The server's worker processes (children of gunicorn's arbiter)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of the arbiter and its workers (the alignment worker included)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss_mb(current)
+        todo += children(current)
+    return round(total, 1)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += cpu_seconds(current)
+        todo += children(current)
+    return total
+
+
+def wait_for_workers(port: int, pid: int, workers: int, timeout: float = 300.0) -> None:
+    """Until every worker has loaded its model and answered (each loads its own copy)."""
     deadline = time.monotonic() + timeout
-    text = " ".join(f"Câu mở đầu số {n} của bài viết." for n in range(1200))  # ~40 KB
-    Recorder("start the heavy worker").call(port, "POST", "/api/translate", body({"text": text}), JSON_TYPE)
-    while True:
-        worker = json.loads(http_get(port, "/readyz")).get("heavy_worker")
-        if worker is None or worker["ready"] or time.monotonic() > deadline:
-            return worker
+    seen: set = set()
+    while len(seen) < workers and time.monotonic() < deadline:
+        http_get(port, "/readyz")
+        seen = {child for child in children(pid) if rss_mb(child) > 150}
         time.sleep(0.5)
 
 

@@ -11,9 +11,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from waitress import wasyncore
+from waitress import create_server, wasyncore
 
-from mt.web.http_server import make_server, socket_map
 from shared_data import iwslt_talks
 
 PATH = "/api/translate/stream"
@@ -51,7 +50,7 @@ class HeldEngine:
 
 @dataclass
 class Live:
-    """An app on the real waitress server, in this process, on a free loopback port."""
+    """An app on a real waitress server, in this process, on a free loopback port."""
 
     app: object
     server: object = None
@@ -61,14 +60,16 @@ class Live:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self):
-        self.server = make_server(self.app, host="127.0.0.1", port=0, threads=4)
+        # stock waitress, as each server worker runs it (mt.web.runtime): rows written as yielded
+        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=4, send_bytes=1,
+                                    channel_request_lookahead=1)
         self.port = self.server.effective_port
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):  # waitress's loop in short turns, so that close() can stop it from this thread
         while not self.stop.is_set():
-            wasyncore.loop(timeout=0.05, map=socket_map(self.server), count=1)
+            wasyncore.loop(timeout=0.05, map=self.server._map, count=1)
         self.server.close()
 
     def close(self):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mt.web.http_server import drain_limit
+from mt.web.runtime import drain_limit
 from mt.web.security import SECURITY_HEADERS
 from server_helpers import start_server
 

@@ -111,7 +111,7 @@ def worker_app(settings: Settings, run_dir: str):
 def main(argv: list[str] | None = None, prog: str = DEFAULT_PROG) -> int:
     """Parse the options, check them, serve with --workers processes until SIGTERM/SIGINT; 2 for a
     configuration error (one line, before any worker starts)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     from ..errors import MTError

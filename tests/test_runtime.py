@@ -1,0 +1,226 @@
+"""The server's runtime (issue #19, #20): identical worker processes sharing state only through the
+store, malformed HTTP answered, abandoned and slow clients costing no thread for long.
+
+Real servers (subprocesses on loopback, tiny model), a real redis-server for the replicas test."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from redis_helpers import RedisServer
+from server_helpers import multipart, start_server
+
+pytestmark = pytest.mark.slow
+
+MARKDOWN = "\n\n".join(f"## Phần {n}\n\nHà Nội là thủ đô của Việt Nam, số {n}. Thành phố có nhiều hồ đẹp."
+                       for n in range(500))  # ~40 KB: over the old heavy-worker threshold
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(child) for child in text]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (100 Hz)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def upload(server, path: str, name: str, data: bytes, fields: dict | None = None):
+    body, content_type = multipart(fields or {}, {"file": (name, data)})
+    return server.request("POST", path, body, {"Content-Type": content_type})
+
+
+def download(url: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Connection": "close"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return answer.status, answer.read()
+
+
+@pytest.fixture(scope="module")
+def two_workers(tiny_model_dir):
+    process = start_server(["--model", str(tiny_model_dir), "--no-cache", "--workers", "2"])
+    yield process
+    process.stop()
+
+
+def served_by(server, path_part: str) -> set[str]:
+    """The worker pids whose access-log lines name ``path_part``."""
+    return {match.group(1) for line in list(server.lines)
+            if "mt.access" in line and path_part in line and (match := re.search(r"\[(\d+)\]", line))}
+
+
+def test_a_large_document_downloads_from_every_worker(two_workers):
+    reply = upload(two_workers, "/translate_file", "bài.md", MARKDOWN.encode(), {"source": "vi", "target": "en"})
+    assert reply.status == 200, reply.body[:300]
+    url = reply.json()["translatedFileUrl"]
+    name = url.rsplit("/", 1)[1]
+    first = None
+    for _ in range(60):  # until both workers have answered the download
+        status, data = download(url)
+        assert status == 200
+        first = first or data
+        assert data == first and data.startswith(b"## ")
+        if len(served_by(two_workers, name)) == 2:
+            break
+    assert len(served_by(two_workers, name)) == 2, "one worker answered every download"
+    assert len(children(two_workers.process.pid)) == 2
+
+
+def test_the_page_upload_downloads_from_every_worker(two_workers):
+    body, content_type = multipart({}, {"file": ("tin.md", MARKDOWN.encode())})
+    reply = two_workers.request("POST", "/", body, {"Content-Type": content_type, "Accept": "text/html"})
+    assert reply.status == 200
+    link = re.search(r'href="(/download_file/[^"]+)"', reply.text)
+    assert link, reply.text[:500]
+    for _ in range(20):
+        status, data = download(two_workers.url + link.group(1))
+        assert status == 200 and data.startswith(b"## ")
+
+
+def test_a_file_translated_by_one_replica_downloads_from_the_other(tiny_model_dir, tmp_path):
+    redis = RedisServer(tmp_path).start()
+    first = second = None
+    try:
+        first = start_server(["--model", str(tiny_model_dir), "--cache", redis.url])
+        second = start_server(["--model", str(tiny_model_dir), "--cache", redis.url])
+        reply = upload(first, "/translate_file", "bài.md", MARKDOWN.encode(), {"source": "vi", "target": "en"})
+        assert reply.status == 200, reply.body[:300]
+        name = reply.json()["translatedFileUrl"].rsplit("/", 1)[1]
+        status, data = download(f"{second.url}/download_file/{name}")
+        assert status == 200 and data.startswith(b"## ")
+        missing = second.get("/download_file/" + "x" * 32 + ".md")
+        assert missing.status == 404 and missing.json()["error"]["code"] == "not_found"
+    finally:
+        for server in (first, second):
+            if server is not None:
+                server.stop()
+        redis.stop()
+
+
+@pytest.mark.parametrize("raw", [b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"GARBAGE\r\n\r\n",
+                                 b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\r\n\r\n"])
+def test_malformed_http_gets_a_400(two_workers, raw):
+    with socket.create_connection(("127.0.0.1", two_workers.port), timeout=10) as connection:
+        connection.sendall(raw)
+        answer = connection.recv(4096)
+    assert answer.split(b" ", 2)[1] in (b"400", b"505"), answer[:200]
+    assert two_workers.get("/healthz").status == 200
+
+
+def timed_healthz(server, limit: float = 3.0) -> float:
+    started = time.monotonic()
+    with urllib.request.urlopen(f"{server.url}/healthz", timeout=limit + 5) as answer:
+        assert answer.status == 200
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def one_worker(tiny_model_dir, tmp_path):
+    process = start_server(["--model", str(tiny_model_dir), "--cache", str(tmp_path / "c.sqlite"),
+                            "--request-timeout", "20", "--max-streams", "4"])
+    yield process
+    process.stop()
+
+
+def test_abandoned_large_uploads_stop_costing_cpu_and_healthz_answers(one_worker):
+    worker = children(one_worker.process.pid)[0]
+    text = "\n\n".join(f"Câu số {n} nói về một thành phố khác, nơi có {n} cây cầu." for n in range(1500))
+    body = json.dumps({"text": text}).encode()
+    sockets = []
+    for _ in range(8):  # eight abandoned large requests: sent whole, then the clients hang up
+        connection = socket.create_connection(("127.0.0.1", one_worker.port), timeout=10)
+        connection.sendall(b"POST /api/translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        sockets.append(connection)
+    time.sleep(1.0)
+    for connection in sockets:
+        connection.close()
+    assert timed_healthz(one_worker) < 3.0
+    time.sleep(6.0)  # the dropped work leaves the queue at the next turn; a batch in the model finishes
+    before = cpu_seconds(worker)
+    time.sleep(3.0)
+    spent = cpu_seconds(worker) - before
+    assert spent < 0.6, f"the worker still spent {spent:.2f} s of CPU in 3 s on abandoned requests"
+    reply = one_worker.post_json("/api/translate", {"text": "Xin chào."})
+    assert reply.status == 200
+
+
+def test_healthz_answers_beside_150_slow_header_connections(one_worker):
+    stop = threading.Event()
+    connections = [socket.create_connection(("127.0.0.1", one_worker.port), timeout=10) for _ in range(150)]
+
+    def dribble():
+        line = 0
+        while not stop.is_set() and line < 60:
+            for connection in connections:
+                try:
+                    connection.sendall(b"POST /api/translate HTTP/1.1\r\n" if line == 0 else b"X-Slow: %d\r\n" % line)
+                except OSError:
+                    pass
+            line += 1
+            stop.wait(1.0)
+
+    thread = threading.Thread(target=dribble, daemon=True)
+    thread.start()
+    try:
+        time.sleep(2.5)
+        for _ in range(3):
+            assert timed_healthz(one_worker) < 3.0
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join(10)
+        for connection in connections:
+            connection.close()
+
+
+def test_streams_beyond_the_bound_are_503_with_retry_after(one_worker):
+    text = " ".join(f"Câu thứ {n} của một bài rất dài." for n in range(300))
+    body = json.dumps({"text": text}).encode()
+    opened, statuses = [], []
+    for _ in range(8):  # --max-streams 4
+        connection = socket.create_connection(("127.0.0.1", one_worker.port), timeout=30)
+        connection.sendall(b"POST /api/translate/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        opened.append(connection)
+    for connection in opened:
+        head = connection.recv(4096)
+        statuses.append(int(head.split(b" ", 2)[1]))
+        if statuses[-1] == 503:
+            assert b"Retry-After: 5" in head and b"server_busy" in head + connection.recv(4096)
+    assert statuses.count(200) == 4 and statuses.count(503) == 4, statuses
+    assert timed_healthz(one_worker) < 3.0
+    for connection in opened:
+        connection.close()
+
+
+def test_process_tree_memory_does_not_grow_with_large_requests(two_workers):
+    pids = [two_workers.process.pid, *children(two_workers.process.pid)]
+    for n in range(5):
+        two_workers.post_json("/api/translate", {"text": f"Câu ngắn số {n}."})
+    small = sum(rss_mb(pid) for pid in pids)
+    for n in range(4):
+        reply = upload(two_workers, "/api/translate_file", f"bài{n}.md", (MARKDOWN + f"\n\nSố {n}.").encode())
+        assert reply.status == 200
+    large = sum(rss_mb(pid) for pid in pids)
+    assert sorted(children(two_workers.process.pid)) == sorted(pids[1:]), "no extra process was started"
+    assert large < small * 1.25 + 50, (small, large)
