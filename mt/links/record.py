@@ -12,6 +12,7 @@ __all__ = ["RECORD_MAX_PER_ROW", "RECORD_MIN_WEIGHT", "RECORD_VERSION", "WordAtt
 RECORD_VERSION = 1
 RECORD_MIN_WEIGHT = 0.005  # word attention below this is not stored in the cache record
 RECORD_MAX_PER_ROW = 8  # nor beyond the 8 largest weights of an English word
+RECORD_MAX_WORDS = 1024  # words per side of a record (linking.MAX_LINK_WORDS): longer ones are not read
 
 
 @dataclass
@@ -50,6 +51,8 @@ class WordAttention:
         data = json.loads(record)
         if not isinstance(data, dict) or data.get("v") != RECORD_VERSION:
             raise ValueError("not a word-link record of this version")
+        if len(data["s"]) > RECORD_MAX_WORDS or len(data["t"]) > RECORD_MAX_WORDS:
+            raise ValueError("word-link record over the size bound")  # computed again, bounded
         src = [(int(a), int(b)) for a, b in data["s"]]
         tgt = [(int(a), int(b)) for a, b in data["t"]]
         if len(data["w"]) != len(tgt):
