@@ -50,7 +50,7 @@ class WaitressWorker(Worker):
     def run(self) -> None:
         from waitress import create_server, wasyncore
 
-        settings = self.app.settings
+        settings = getattr(self.app, "settings", None)  # None under `gunicorn -k ...WaitressWorker`: defaults
         app = self.wsgi
         max_body = app.config["MT_MAX_BODY_BYTES"] if hasattr(app, "config") else 1 << 20
         trusted = list(option(settings, "trusted_proxies", []) or [])
