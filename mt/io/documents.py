@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .blocks import Block, DocumentError, FileTooLarge, TranslatedBlock, UnsupportedFormat
+from .blocks import Block, DocumentError, EmptyDocument, FileTooLarge, TranslatedBlock, UnsupportedFormat
 from .formats import read_bytes as read_file  # a document is read as bytes; same errors as an article
 
 #: Largest file accepted (bytes); the web layer has its own body cap on top.
@@ -42,7 +42,8 @@ class Format:
 FORMATS = (
     Format("text", (".txt",), ("text/plain",), "text"),
     Format("markdown", (".md", ".markdown"), ("text/markdown", "text/x-markdown"), "markdown"),
-    Format("html", (".html", ".htm", ".xhtml"), ("text/html", "application/xhtml+xml"), "html"),
+    Format("html", (".html", ".htm"), ("text/html",), "html"),
+    Format("xhtml", (".xhtml",), ("application/xhtml+xml",), "html"),  # served back as XML, not text/html
     Format("docx", (".docx",),
            ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",), "docx", binary=True),
     Format("srt", (".srt",), ("application/x-subrip", "text/srt"), "subtitles"),
@@ -106,6 +107,8 @@ def translate_file(data: bytes, name: str, engine, cache=None, *, settings=None,
     if len(data) > max_bytes:
         raise FileTooLarge(f"{name}: {len(data):,} bytes; the limit is {max_bytes:,} bytes")
     blocks, state = fmt.read(data, name)
+    if not any(block.text.strip() for block in blocks):
+        raise EmptyDocument(f"{name}: no text to translate (the file is empty or only markup)")
     if max_chars is not None:
         chars = sum(len(block.text) for block in blocks)
         if chars > max_chars:

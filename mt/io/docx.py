@@ -22,9 +22,14 @@ from dataclasses import dataclass, field
 
 from .blocks import Block, DocumentError, Span, TranslatedBlock, partition
 
-MAX_ENTRIES = 10_000
-MAX_UNCOMPRESSED = 512 * 1024 * 1024  # all members together
-MAX_RATIO = 200  # per member over 1 MiB: real XML compresses 5-30x
+MAX_ENTRIES = 10_000  # members of the package
+MAX_UNCOMPRESSED = 256 * 1024 * 1024  # all members together (streamed, one chunk at a time, never held)
+MAX_TEXT_PARTS = 1_000  # distinct WordprocessingML parts holding text
+MAX_TEXT_BYTES = 16 * 1024 * 1024  # their XML together: what lxml holds as trees (about 10x in memory)
+MAX_RATIO = 200  # per member over RATIO_FLOOR: real XML compresses 5-30x
+RATIO_FLOOR = 64 * 1024
+_CHUNK = 1024 * 1024
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 _TEXT_PARTS = tuple(
@@ -57,11 +62,15 @@ class DocxDocument:
 
 
 def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
+    """The package, every member checked before any XML is parsed: declared sizes and ratios, the
+    compression method, no encryption, then each member streamed once in 1 MiB chunks (never held
+    whole) so a bad CRC, a lying size or a local header naming another file is an input error here,
+    not a crash after the translation."""
     if not data.startswith(b"PK"):
         raise DocumentError(f"{name}: not a DOCX file (a DOCX is a zip package; this is not one)")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, NotImplementedError) as error:
         raise DocumentError(f"{name}: not a valid DOCX (broken zip: {error})") from None
     infos = archive.infolist()
     if len(infos) > MAX_ENTRIES:
@@ -70,22 +79,40 @@ def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
     if total > MAX_UNCOMPRESSED:
         raise DocumentError(f"{name}: unpacks to {total:,} bytes; the limit is {MAX_UNCOMPRESSED:,} (zip bomb?)")
     for info in infos:
-        if info.file_size > 1024 * 1024 and info.file_size > MAX_RATIO * max(1, info.compress_size):
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(1, info.compress_size):
             raise DocumentError(f"{name}: member {info.filename} inflates {info.file_size // max(1, info.compress_size):,}x"
                                 f" (limit {MAX_RATIO}x): refused as a zip bomb")
+        if info.flag_bits & 0x1:
+            raise DocumentError(f"{name}: member {info.filename} is encrypted: save the document without a password")
+        if info.compress_type not in _METHODS:
+            raise DocumentError(f"{name}: member {info.filename} uses compression method {info.compress_type}, "
+                                "which this server does not unpack")
+    for info in infos:
+        _stream(archive, info, name)
     return archive
 
 
-def _read_member(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
-    info = archive.getinfo(member)
+def _stream(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, keep: bool = False) -> bytes:
+    """One member read in chunks; at most its declared size (+1 to catch a lie) is ever held."""
+    chunks, size = [], 0
     try:
-        with archive.open(info) as handle:  # the header's size may lie: read at most that much + 1
-            data = handle.read(info.file_size + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as error:
-        raise DocumentError(f"{name}: cannot unpack {member}: {error}") from None
-    if len(data) > info.file_size:
-        raise DocumentError(f"{name}: {member} is larger than its header says: refused")
-    return data
+        with archive.open(info) as handle:
+            while True:
+                chunk = handle.read(min(_CHUNK, info.file_size + 1 - size))
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > info.file_size:
+                    raise DocumentError(f"{name}: {info.filename} is larger than its header says: refused")
+                if keep:
+                    chunks.append(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as error:
+        raise DocumentError(f"{name}: cannot unpack {info.filename}: {error}") from None
+    return b"".join(chunks)
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
+    return _stream(archive, archive.getinfo(member), name, keep=True)
 
 
 def _parse(data: bytes, member: str, name: str):
@@ -99,19 +126,31 @@ def _parse(data: bytes, member: str, name: str):
 
 
 def _text_parts(archive: zipfile.ZipFile, name: str) -> list[str]:
+    """The distinct parts holding text (an override listed twice is read once), within the caps."""
     try:
         types = _parse(_read_member(archive, "[Content_Types].xml", name), "[Content_Types].xml", name)
     except KeyError:
         raise DocumentError(f"{name}: not a Word document (no [Content_Types].xml)") from None
-    found = [
-        (override.get("PartName", "").lstrip("/"), override.get("ContentType"))
-        for override in types
-        if override.tag.endswith("Override") and override.get("ContentType") in _TEXT_PARTS
-    ]
-    parts = [part for part, kind in found]
-    if not any(kind.endswith(".main+xml") for _, kind in found):
+    found: dict[str, str] = {}
+    for override in types:
+        if isinstance(override.tag, str) and override.tag.endswith("Override"):  # not a comment or PI
+            kind = override.get("ContentType")
+            if kind in _TEXT_PARTS:
+                found.setdefault(override.get("PartName", "").lstrip("/"), kind)
+    mains = [part for part, kind in found.items() if kind.endswith(".main+xml")]
+    if not mains:
         raise DocumentError(f"{name}: not a Word document (no main document part)")
-    return [part for part in parts if part in archive.namelist()]
+    names = set(archive.namelist())
+    missing = [part for part in mains if part not in names]
+    if missing:
+        raise DocumentError(f"{name}: the main document part {missing[0]} is listed but missing from the package")
+    parts = [part for part in found if part in names]
+    if len(parts) > MAX_TEXT_PARTS:
+        raise DocumentError(f"{name}: {len(parts):,} text parts; the limit is {MAX_TEXT_PARTS:,}")
+    size = sum(archive.getinfo(part).file_size for part in parts)
+    if size > MAX_TEXT_BYTES:
+        raise DocumentError(f"{name}: {size:,} bytes of text XML; the limit is {MAX_TEXT_BYTES:,}")
+    return parts
 
 
 def _plain_run(run) -> bool:
@@ -226,7 +265,7 @@ def _rewrite(item: TranslatedBlock) -> None:
         if piece:
             shell.append(_new_run(run, piece))
         new.append(shell)  # an empty hyperlink stays: the link is never lost
-    position = list(paragraph).index(elements[0])
+    position = paragraph.index(elements[0])  # lxml's own search, not a Python list per block
     for element in elements:
         paragraph.remove(element)
     for offset, element in enumerate(new):
@@ -242,11 +281,11 @@ def write_docx(document: DocxDocument, translated: list[TranslatedBlock]) -> byt
     source = zipfile.ZipFile(io.BytesIO(document.data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
+        for info in source.infolist():  # every member was checked by the reader; guarded again
             if info.filename in document.changed:
                 body = etree.tostring(document.parts[info.filename], xml_declaration=True, encoding="UTF-8",
                                       standalone=True)
             else:
-                body = source.read(info)
+                body = _stream(source, info, "document", keep=True)
             target.writestr(info, body, compress_type=info.compress_type)
     return out.getvalue()

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from html.parser import HTMLParser, attrfind_tolerant, tagfind_tolerant
+import re
+from html.parser import attrfind_tolerant, tagfind_tolerant
 
 from .blocks import Block, DocumentError, Span, TranslatedBlock, render
 
 #: More start tags than this and the file is refused (a real article page has a few thousand):
 #: the tokenizer stops at once, so time and memory stay bounded (docs/DOCUMENTS.md).
 MAX_TAGS = 100_000
+#: Inline elements open at once at most; deeper ones are kept verbatim as atoms, so an end tag's
+#: search of the open elements (and the browser's reopening of formatting ones) stays bounded.
+MAX_INLINE_DEPTH = 64
 
 INLINE = frozenset(
     "a abbr acronym b bdi bdo big cite data del dfn em font i ins label mark nobr q rp rt ruby "
@@ -50,66 +54,114 @@ class _Token:
     raw: str = ""  # the start tag's source (lang fixed), for "start"
 
 
-class _Tokenizer(HTMLParser):
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=False)
-        self.tokens: list[_Token] = []
-        self.tags = 0
-        self._lines = [0]
-        for n, char in enumerate(text):
-            if char == "\n":
-                self._lines.append(n + 1)
+_RAW_TEXT = frozenset("script style xmp iframe noembed noframes".split())  # text up to their end tag
+_RCDATA = frozenset("textarea title".split())  # the same, but character references decoded
+_NAME_END = re.compile(r"[\t\n\f\r />]")
+_ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r /=>]*")
+_BLANKS = re.compile(r"[\t\n\f\r ]*")
+_UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
+_COMMENT_END = re.compile(r"--!?>")
 
-    def _at(self) -> int:
-        line, column = self.getpos()
-        return self._lines[line - 1] + column
 
-    def _starttag(self, tag, attrs, void):
-        self.tags += 1
-        if self.tags > MAX_TAGS:
-            raise DocumentError(f"more than {MAX_TAGS:,} tags: too large to translate as one document")
-        raw = self.get_starttag_text() or ""
-        self.tokens.append(_Token("start", self._at(), tag=tag, attrs=attrs, raw=raw))
-        if void:
-            self.tokens[-1].kind = "void"
-
-    def handle_starttag(self, tag, attrs):
-        self._starttag(tag, attrs, tag in VOID)
-
-    def handle_startendtag(self, tag, attrs):  # HTML ignores "/>" on non-void elements
-        self._starttag(tag, attrs, tag in VOID)
-
-    def handle_endtag(self, tag):
-        self.tokens.append(_Token("end", self._at(), tag=tag))
-
-    def handle_data(self, data):
-        self.tokens.append(_Token("data", self._at(), raw=data))
-
-    def handle_entityref(self, name):
-        self.tokens.append(_Token("ref", self._at()))
-
-    handle_charref = handle_entityref
-
-    def handle_comment(self, data):
-        self.tokens.append(_Token("other", self._at()))
-
-    handle_decl = handle_pi = unknown_decl = handle_comment
+def _tag(text: str, at: int) -> tuple[int, str, list, bool] | None:
+    """A start or end tag at ``at`` (``<`` + letter or ``</`` + letter), scanned once, left to right
+    (the browser's tag states): (end, lower-case name, attributes, self-closing); None at end of file."""
+    n = len(text)
+    name_at = at + 2 if text.startswith("</", at) else at + 1
+    found = _NAME_END.search(text, name_at)
+    position = found.start() if found else n
+    name, attrs, closing = text[name_at:position].lower(), [], False
+    while position < n:
+        position = _BLANKS.match(text, position).end()
+        if position >= n:
+            break
+        char = text[position]
+        if char == ">":
+            return position + 1, name, attrs, closing
+        if char == "/":
+            closing = text.startswith("/>", position)
+            position += 1
+            continue
+        match = _ATTR_NAME.match(text, position)
+        key, position = match.group().lower(), match.end()
+        value = None
+        after = _BLANKS.match(text, position).end()
+        if text.startswith("=", after):
+            position = _BLANKS.match(text, after + 1).end()
+            if position < n and text[position] in "\"'":
+                close = text.find(text[position], position + 1)
+                if close < 0:
+                    return None
+                value, position = text[position + 1 : close], close + 1
+            else:
+                match = _UNQUOTED.match(text, position)
+                value, position = match.group(), match.end()
+            value = html.unescape(value)
+        attrs.append((key, value))
+    return None
 
 
 def _tokens(text: str) -> list[_Token]:
-    tokenizer = _Tokenizer(text)
-    tokenizer.feed(text)
-    tokenizer.close()
-    tokens = tokenizer.tokens
-    done: list[_Token] = []
-    for n, token in enumerate(tokens):
-        token.end = tokens[n + 1].start if n + 1 < len(tokens) else len(text)
-        exact = {"data": len(token.raw), "start": len(token.raw), "void": len(token.raw)}.get(token.kind)
-        done.append(token)
-        if exact is not None and token.start + exact < token.end:  # bytes no handler saw: kept
-            done.append(_Token("other", token.start + exact, token.end))
-            token.end = token.start + exact
-    return done
+    """The page cut into tokens covering every character once: one pass, each construct scanned
+    once (the standard library's tokenizer rescans to the end of the file on unterminated tags and
+    comments: quadratic, 58 s for "<a/" × 20,000). EOF inside a tag or comment: kept as is."""
+    tokens: list[_Token] = []
+    n, position, tags = len(text), 0, 0
+    while position < n:
+        lt = text.find("<", position)
+        if lt < 0:
+            lt = n
+        if lt > position:
+            tokens.append(_Token("data", position, lt, raw=html.unescape(text[position:lt])))
+            position = lt
+            continue
+        nxt = text[lt + 1 : lt + 2]
+        if nxt.isascii() and nxt.isalpha() or (nxt == "/" and text[lt + 2 : lt + 3].isascii()
+                                               and text[lt + 2 : lt + 3].isalpha()):
+            found = _tag(text, lt)
+            if found is None:  # end of file inside the tag: the browser drops it, we keep it
+                tokens.append(_Token("other", lt, n))
+                break
+            end, name, attrs, _ = found
+            if nxt == "/":
+                tokens.append(_Token("end", lt, end, tag=name))
+                position = end
+                continue
+            tags += 1
+            if tags > MAX_TAGS:
+                raise DocumentError(f"more than {MAX_TAGS:,} tags: too large to translate as one document")
+            tokens.append(_Token("void" if name in VOID else "start", lt, end, name, attrs, text[lt:end]))
+            position = end
+            if name in _RAW_TEXT or name in _RCDATA:
+                close = re.compile(rf"</{re.escape(name)}[\t\n\f\r />]", re.I).search(text, end)
+                stop = close.start() if close else n
+                if stop > end:
+                    content = text[end:stop]
+                    tokens.append(_Token("data", end, stop, raw=html.unescape(content) if name in _RCDATA else content))
+                position = stop
+            continue
+        if text.startswith("<!--", lt):
+            if text.startswith(("<!-->", "<!--->"), lt):
+                end = text.index(">", lt) + 1
+            else:
+                close = _COMMENT_END.search(text, lt + 4)
+                end = close.end() if close else n
+        elif text.startswith("<!", lt) and text[lt + 2 : lt + 9].lower() == "doctype":
+            gt, bracket = text.find(">", lt), text.find("[", lt)
+            if 0 <= bracket < gt:  # an internal subset (XHTML): up to "]>"
+                close = re.compile(r"\][\t\n\f\r ]*>").search(text, bracket)
+                gt = close.end() - 1 if close else gt
+            end = gt + 1 if gt >= 0 else n
+        elif text.startswith(("<!", "<?", "</"), lt):  # a bogus comment, up to the next ">"
+            gt = text.find(">", lt)
+            end = gt + 1 if gt >= 0 else n
+        else:
+            tokens.append(_Token("data", lt, lt + 1, raw="<"))
+            position = lt + 1
+            continue
+        tokens.append(_Token("other", lt, end))
+        position = end
+    return tokens
 
 
 def _protected(token: _Token) -> bool:
@@ -119,22 +171,28 @@ def _protected(token: _Token) -> bool:
 
 
 def _english_lang(raw: str, tag: str) -> str:
-    """The start tag with ``lang`` set to ``en`` (added on <html>); everything else as written."""
+    """The start tag with ``lang`` (and XHTML's ``xml:lang``) set to ``en`` (``lang`` added on
+    <html>, right after the name, so ``<html xmlns=...>`` stays well-formed XML); the rest as written."""
     match = tagfind_tolerant.match(raw, 1)
     position = match.end() if match else len(raw)
-    head = position
+    name_end = 1 + len(match.group(1)) if match else len(raw)
+    edits, seen = [], False
     while position < len(raw):
         found = attrfind_tolerant.match(raw, position)
         if not found or found.end() == position:
             break
-        if found.group(1).lower() == "lang" and found.group(3):
+        if found.group(1).lower() in ("lang", "xml:lang") and found.group(3):
+            seen = seen or found.group(1).lower() == "lang"
             value = found.group(3)
             quote = value[0] if value[0] in "'\"" else '"'
             if tag == "html" or value.strip("'\"").lower().startswith("vi"):
-                return raw[: found.start(3)] + f"{quote}en{quote}" + raw[found.end(3) :]
-            return raw
+                edits.append((found.start(3), found.end(3), f"{quote}en{quote}"))
         position = found.end()
-    return raw[:head] + ' lang="en"' + raw[head:] if tag == "html" else raw
+    if tag == "html" and not seen:
+        edits.append((name_end, name_end, ' lang="en"'))
+    for start, end, replacement in sorted(edits, reverse=True):
+        raw = raw[:start] + replacement + raw[end:]
+    return raw
 
 
 @dataclass
@@ -228,7 +286,10 @@ class _Builder:
             else:
                 self.flush()
         elif token.kind == "start":
-            if token.tag in INLINE:
+            if token.tag in INLINE and len(self.stack) >= MAX_INLINE_DEPTH:
+                self._touch(token)
+                self.atom(token.start, token.end)
+            elif token.tag in INLINE:
                 self._touch(token)
                 self.spans.append(Span(self.length, self.length, [token.raw, ""], False, self._parent()))
                 self.stack.append((token.tag, len(self.spans) - 1))

@@ -301,7 +301,9 @@ def read_markdown(data: bytes, name: str = "input.md") -> tuple[list[Block], Mar
         try:
             if n > 0 and tokens[n - 1].type in ("th_open", "td_open"):
                 line = token.map[0]
-                cells = row_cells.setdefault(line, _cells(text, starts, line))
+                if line not in row_cells:  # once per row, not once per cell
+                    row_cells[line] = _cells(text, starts, line)
+                cells = row_cells[line]
                 k = row_seen.get(line, 0)
                 row_seen[line] = k + 1
                 if k >= len(cells):
