@@ -219,3 +219,56 @@ def test_mt_serve_answers_healthz(tiny_model_dir):
     finally:
         server.stop()
     assert server.process.returncode is not None
+
+
+def test_translate_docx_without_output_is_refused_before_any_work(tiny_model_dir, tmp_path):
+    """A binary document is never written to standard output unless asked for (-o -): exit 2,
+    one line, checked before the model loads (a missing model is not what is reported)."""
+    from document_fixtures import seed_docx
+
+    path = tmp_path / "x.docx"
+    path.write_bytes(seed_docx())
+    refused = run_mt("translate", path, "--model", tmp_path / "no-such-model")
+    stderr = refused.stderr.decode()
+    assert refused.returncode == 2 and refused.stdout == b""
+    assert len(stderr.strip().splitlines()) == 1 and "pass -o OUT" in stderr and "Traceback" not in stderr
+    asked = run_mt("translate", path, "-o", "-", "--model", tiny_model_dir, "--no-cache")
+    assert asked.returncode == 0, asked.stderr.decode()
+    assert asked.stdout[:2] == b"PK"  # the translated .docx (a zip), as requested
+
+
+def test_batch_bad_lines_fail_alone_changed_sources_redone_and_names_escaped(tiny_model_dir, tmp_path):
+    """The whole CLI path of #20: a 100k-deep line and a 300-character id never abort the run
+    (exit 1, the bad line named by number, the others translated); a re-run skips what is
+    current and translates an edited line; --force translates all; an input named with a
+    newline and an escape sequence is reported on one line, escaped."""
+    corpus, out = tmp_path / "c.jsonl", tmp_path / "out"
+    good = [{"id": "a", "text": "Xin chào các bạn."}, {"id": "b" * 300, "text": "Hôm nay trời đẹp."}]
+    lines = [json.dumps(good[0], ensure_ascii=False), "[" * 100_000 + "]" * 100_000,
+             json.dumps(good[1], ensure_ascii=False)]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    options = ("--model", tiny_model_dir, "--cache", tmp_path / "c.sqlite", "--quiet")
+    first = run_mt("batch", corpus, out, *options)
+    stderr = first.stderr.decode()
+    assert first.returncode == 1 and "Traceback" not in stderr, stderr
+    assert "files: 2 translated, 0 already done, 1 failed" in stderr
+    assert "failed: c.jsonl:2: not a JSON object (nested too deeply)" in stderr
+    assert (out / "a.en.txt").exists() and len(list(out.glob("bbbb*~*.en.txt"))) == 1
+
+    lines[0] = json.dumps({"id": "a", "text": "Tạm biệt các bạn."}, ensure_ascii=False)
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    again = run_mt("batch", corpus, out, *options)
+    assert "files: 1 translated, 1 already done, 1 failed" in again.stderr.decode()
+    assert "Tạm biệt" in (out / "a.jsonl").read_text(encoding="utf-8")
+    forced = run_mt("batch", corpus, out, *options, "--force")
+    assert "files: 2 translated, 0 already done, 1 failed" in forced.stderr.decode()
+
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    (in_dir / "ok.txt").write_text("Xin chào.\n", encoding="utf-8")
+    (in_dir / "evil\n\x1b[2Jname.txt").write_bytes(b"\xff not UTF-8")
+    odd = run_mt("batch", in_dir, tmp_path / "out2", *options)
+    report = odd.stderr.decode()
+    assert odd.returncode == 1 and "\x1b" not in report
+    failures = [line for line in report.splitlines() if "failed: " in line]
+    assert len(failures) == 1 and failures[0].startswith("  failed: evil\\n\\x1b[2Jname.txt: not valid UTF-8")
