@@ -1,5 +1,7 @@
-"""Subtitles in and out (SRT with ``srt``, WebVTT with ``webvtt-py``): cue numbers, timings,
-settings and notes identical, only the cue text translated.
+"""Subtitles in and out (SRT with ``srt``; WebVTT block by block over its source): cue numbers,
+timings, settings, notes, styles and regions identical, only the cue text translated; inline
+markup (<i>, <font>, {\\an8}, <v>, karaoke times) is never sent to the model but kept, byte for byte,
+at the cue's edges.
 
 Consecutive cues up to one that ends a sentence (``. ! ? …``, at most ``MAX_GROUP`` cues) form
 one block, so a sentence spoken across cues is translated once, as a sentence. Its English is then
@@ -10,6 +12,7 @@ where there are no links, every cue keeping at least one word when there are eno
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -24,9 +27,9 @@ _CLOSERS = "\"'”’»)]"
 @dataclass
 class SubtitleDocument:
     kind: str  # "srt" or "vtt"
-    cues: list  # srt.Subtitle or webvtt.Caption objects
+    cues: list  # srt.Subtitle objects, or (start, end) of each WebVTT cue's payload in the source
     bom: bool
-    handle: object = None  # the webvtt.WebVTT object
+    handle: object = None  # the WebVTT source text (edited in place of the payloads)
 
 
 def _decode(data: bytes, name: str) -> tuple[str, bool]:
@@ -47,7 +50,7 @@ def _blocks(texts: list[str]) -> list[Block]:
         if _ends_sentence(text) or len(group) >= MAX_GROUP or n == len(texts) - 1:
             pieces, bounds, position = [], [], 0
             for k in group:
-                flat = " ".join(texts[k].split())
+                flat = _split_tags(texts[k])[1]
                 bounds.append((position, position + len(flat)))
                 pieces.append(flat)
                 position += len(flat) + 1
@@ -73,18 +76,72 @@ def read_srt(data: bytes, name: str = "input.srt") -> tuple[list[Block], Subtitl
     return _blocks([cue.content for cue in cues]), SubtitleDocument("srt", cues, bom)
 
 
-def read_vtt(data: bytes, name: str = "input.vtt") -> tuple[list[Block], SubtitleDocument]:
-    import webvtt
+_TIME = r"(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})"
+_TIMING = re.compile(rf"{_TIME}[ \t]+-->[ \t]+{_TIME}(?:[ \t].*)?")
+_KEPT_BLOCKS = ("NOTE", "STYLE", "REGION")
+# Markup a cue's text may carry: VTT tags (<i>, <v Bob>, <c.x>, <00:00:01.000>), SRT's <font>, ASS {\an8}.
+_TAG = re.compile(r"<[^<>\n]*>|\{\\[^{}\n]*\}")
 
+
+def _seconds(groups) -> float:
+    hours, minutes, seconds, millis = (int(g or 0) for g in groups)
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+def read_vtt(data: bytes, name: str = "input.vtt") -> tuple[list[Block], SubtitleDocument]:
+    """WebVTT read block by block over the source itself: headers, NOTE, STYLE and REGION blocks,
+    identifiers, timings and settings are kept byte for byte (only cue payloads are rewritten); a
+    block that is none of these (a malformed timing line, say) is an input error naming its line."""
     text, bom = _decode(data, name)
-    try:
-        handle = webvtt.from_string(text)
-    except (webvtt.errors.MalformedFileError, webvtt.errors.MalformedCaptionError, ValueError) as error:
-        raise DocumentError(f"{name}: not a valid WebVTT file ({error})") from None
-    for n, cue in enumerate(handle.captions, 1):
-        if cue.end_in_seconds < cue.start_in_seconds:
-            raise DocumentError(f"{name}: cue {cue.identifier or n} ends ({cue.end}) before it starts ({cue.start})")
-    return _blocks([cue.text for cue in handle.captions]), SubtitleDocument("vtt", handle.captions, bom, handle)
+    lines = text.splitlines(keepends=True)
+    if not lines or not re.match(r"WEBVTT(?:[ \t]|$)", lines[0].rstrip("\r\n")):
+        raise DocumentError(f"{name}: not a valid WebVTT file (it must start with 'WEBVTT')")
+    cues, offset, n, block = [], 0, 0, []
+    starts = []
+    for line in lines:
+        starts.append(offset)
+        offset += len(line)
+    starts.append(offset)
+    n = 0
+    while n < len(lines) and lines[n].strip():  # the header block
+        n += 1
+    while n < len(lines):
+        if not lines[n].strip():
+            n += 1
+            continue
+        first = n
+        while n < len(lines) and lines[n].strip():
+            n += 1
+        block = [line.rstrip("\r\n") for line in lines[first:n]]
+        if block[0].split(" ", 1)[0].split("\t", 1)[0] in _KEPT_BLOCKS and "-->" not in block[0]:
+            continue
+        timing = 0 if "-->" in block[0] else 1 if len(block) > 1 and "-->" in block[1] else None
+        match = _TIMING.fullmatch(block[timing]) if timing is not None else None
+        if match is None:
+            where = first + 1 + (timing or 0)
+            raise DocumentError(f"{name}: line {where}: not a WebVTT cue timing ({block[timing or 0][:60]!r}); "
+                                "expected 'HH:MM:SS.mmm --> HH:MM:SS.mmm'")
+        start, end = _seconds(match.groups()[:4]), _seconds(match.groups()[4:])
+        if end < start:
+            raise DocumentError(f"{name}: cue at line {first + 1} ends ({block[timing].split('-->')[1].split()[0]})"
+                                f" before it starts ({block[timing].split()[0]})")
+        body = first + timing + 1
+        payload_end = starts[n] - len(lines[n - 1]) + len(lines[n - 1].rstrip("\r\n"))
+        cues.append((starts[body] if body < n else payload_end, payload_end))
+    document = SubtitleDocument("vtt", cues, bom, text)
+    return _blocks([text[a:b] for a, b in cues]), document
+
+
+def _split_tags(content: str) -> tuple[str, str, str]:
+    """(markup kept before, the text, markup kept after): tags at the cue's edges stay where they
+    are; tags inside it move to the edges (closing ones after), byte for byte, never to the model."""
+    before, after, words, position = [], [], [], 0
+    for match in _TAG.finditer(content):
+        words.append(content[position : match.start()])
+        (after if match.group().startswith("</") else before).append(match.group())
+        position = match.end()
+    words.append(content[position:])
+    return "".join(before), " ".join("".join(words).split()), "".join(after)
 
 
 def read_subtitles(data: bytes, name: str):
@@ -155,16 +212,20 @@ def write_subtitles(document: SubtitleDocument, translated: list[TranslatedBlock
     english: dict[int, str] = {}
     for item in translated:
         english.update(spread(item))
+    if document.kind == "vtt":
+        out, cursor, source = [], 0, document.handle
+        for n, (a, b) in enumerate(document.cues):
+            if n in english:
+                before, _, after = _split_tags(source[a:b])
+                out.append(source[cursor:a] + before + _lines(english[n]) + after)
+                cursor = b
+        out.append(source[cursor:])
+        return ("\ufeff" if document.bom else "").encode() + "".join(out).encode("utf-8")
+    import srt
+
     for n, cue in enumerate(document.cues):
         if n in english:
-            if document.kind == "srt":
-                cue.content = _lines(english[n])
-            else:
-                cue.text = _lines(english[n])
-    if document.kind == "srt":
-        import srt
-
-        text = srt.compose(document.cues, reindex=False)
-    else:
-        text = document.handle.content
+            before, _, after = _split_tags(cue.content)
+            cue.content = before + _lines(english[n]) + after
+    text = srt.compose(document.cues, reindex=False)
     return ("\ufeff" if document.bom else "").encode() + text.encode("utf-8")
