@@ -4,33 +4,56 @@ its quality score. What every view, API response and output file is made from.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
-__all__ = ["Document", "SentencePair"]
+__all__ = ["Document", "SentencePair", "sentence_fields"]
+
+
+Kind = Literal["sentence", "title", "byline"]
+
+
+def about(doc: str, group: str, **options) -> Any:
+    """A field of :class:`SentencePair` with what it means (the API's description of it) and its
+    group: the stream sends a sentence in groups (segment, translation, links, quality)."""
+    return field(metadata={"doc": doc, "group": group}, **options)
 
 
 @dataclass
 class SentencePair:
-    """One segment of the article beside its translation; offsets point into the original text."""
+    """One segment of the article beside its translation; offsets point into the original text.
 
-    index: int
-    paragraph: int
-    kind: str  # "sentence", "title" or "byline"
-    start: int
-    end: int
-    source: str  # as the user wrote it: text[start:end]
-    normalized: str  # what the model saw
-    translation: str
-    cached: bool
+    The one declaration of a sentence's fields: the API's ``Segment`` and the stream's row models
+    are generated from these (mt.web.schemas.sentence_model)."""
+
+    index: int = about("Position of the segment in the document, from 0", "segment")
+    paragraph: int = about("Paragraph number, from 0", "segment")
+    kind: Kind = about("sentence, title or byline (bylines are names: passed through untranslated)", "segment")
+    start: int = about("Offset of the segment in the submitted text", "segment")
+    end: int = about("End offset (exclusive)", "segment")
+    source: str = about("text[start:end], as the user wrote it", "segment")
+    normalized: str = about("What the model saw", "segment")
+    translation: str = about("The English of the segment", "translation")
+    cached: bool = about("Served from the sentence cache", "translation")
     # word links (mt.links): words as written, spans into the original article / the translation
-    src_words: list[str] = field(default_factory=list)
-    src_word_spans: list[list[int]] = field(default_factory=list)
-    tgt_words: list[str] = field(default_factory=list)
-    tgt_word_spans: list[list[int]] = field(default_factory=list)
-    alignment: list[list[int]] = field(default_factory=list)  # [vi word index, en word index]
+    src_words: list[str] = about("Vietnamese words as written (tên_lửa is one word in word-segmented input); "
+                                 "punctuation marks are words too", "links", default_factory=list)
+    src_word_spans: list[list[int]] = about("[start, end) of each Vietnamese word in the submitted text", "links",
+                                            default_factory=list)
+    tgt_words: list[str] = about("English words of the translation", "links", default_factory=list)
+    tgt_word_spans: list[list[int]] = about("[start, end) of each English word in translation", "links",
+                                            default_factory=list)
+    alignment: list[list[int]] = about(
+        "Word links from the model's attention: [Vietnamese word index, English word index] pairs; each English "
+        "word has at most one. Empty for bylines", "links", default_factory=list)
     # quality (mt.quality.scores): None when not scored (bylines, no embedding model)
-    quality: float | None = None  # similarity minus the translation's similarity to unrelated Vietnamese
-    similarity: float | None = None  # plain cosine of the source and translation embeddings
-    flagged: bool = False  # low confidence: quality below threshold, or not English
+    quality: float | None = about(
+        "How much closer the translation is to its source than to unrelated Vietnamese text (multilingual-e5-small "
+        "cosines; human translations score about 0.07-0.2, unrelated sentences about 0); null when not scored "
+        "(bylines)", "quality", default=None)
+    similarity: float | None = about("Plain cosine similarity of the source and translation embeddings; null when "
+                                     "not scored", "quality", default=None)
+    flagged: bool = about("Low confidence: quality below the calibrated threshold, or the translation looks more "
+                          "Vietnamese than English", "quality", default=False)
 
     def to_dict(self) -> dict:
         """The fields as plain JSON-ready values (what ``dataclasses.asdict`` gives, built
@@ -93,6 +116,11 @@ class Document:
             "translation": self.translation,
             "timings": self.timings,
         }
+
+
+def sentence_fields(group: str | None = None) -> tuple[str, ...]:
+    """Names of :class:`SentencePair`'s fields, all or those of one group, in declaration order."""
+    return tuple(item.name for item in fields(SentencePair) if group is None or item.metadata["group"] == group)
 
 
 def needs_model(pair: SentencePair) -> bool:

@@ -1,5 +1,6 @@
-"""Alignments off the server's request threads: one niced worker process, a time budget per
-alignment, a memory cap, and a fresh process after a crash or a timeout.
+"""Alignments off the server's request threads: one niced worker process (a
+``concurrent.futures.ProcessPoolExecutor`` of one spawned process), a time budget per alignment
+(and the request's :mod:`mt.budget`), a memory cap, and a fresh process after a crash or a timeout.
 
 An alignment at the size cap is a minute or more of CPU (embeddings, then the DP in Python). In
 the server process it would hold the GIL and the shared embedding model against every request;
@@ -9,18 +10,19 @@ model (design notes and figures: docs/DESIGN.md, "Alignment worker").
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
+import multiprocessing
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from multiprocessing.connection import Connection
-from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 
+from ..budget import current as current_budget
 from ..errors import InputError, ModelUnavailable, MTError
-from ..settings import child_environment, current
+from ..settings import current
 
 __all__ = ["ALIGN_TIMEOUT_SECONDS", "AlignTimeout", "AlignWorker", "AlignWorkerFailed", "WORKER_MEMORY_MB",
            "WORKER_NICE"]
@@ -58,8 +60,10 @@ class AlignWorker:
         self.memory_mb = memory_mb or config.align_memory_mb
         self.nice = nice
         self._lock = threading.Lock()  # one alignment at a time
-        self._process: subprocess.Popen | None = None
-        self._conn: Connection | None = None
+        self._context = multiprocessing.get_context("spawn")  # no copy of the server's threads and locks
+        self._pool: ProcessPoolExecutor | None = None
+        self._taken = None  # set by the worker when it starts a job (told from a death before it)
+        self._pid: int | None = None
         self.started = 0  # processes started (a restart after a crash or a timeout adds one)
         atexit.register(self.close)
 
@@ -67,23 +71,16 @@ class AlignWorker:
         """``align_document(vi, en, lines=lines).to_dict()``, computed in the worker.
 
         Raises InputError / ModelUnavailable as the aligner does, AlignTimeout past the budget,
-        AlignWorkerFailed when the process dies."""
-        with self._lock:
-            began = time.monotonic()
-            conn = self._started(("align", vi, en, bool(lines)))
-            try:
-                ready = conn.poll(self.timeout)
-                answer = conn.recv() if ready else None
-            except (EOFError, OSError):
-                code = self._stop()
-                raise AlignWorkerFailed(f"the alignment worker stopped during the alignment (exit status {code}); "
-                                        "the documents may be too large for its memory cap") from None
-            if answer is None:
-                self._stop()
-                log.warning("alignment stopped after %.1f s (budget %g s)", time.monotonic() - began, self.timeout)
-                raise AlignTimeout(f"the alignment took longer than the server's budget of {self.timeout:g} s; "
-                                   "split the documents into smaller parts, or retry later")
-        kind, payload = answer
+        AlignWorkerFailed when the process dies, DeadlineExceeded / RequestCancelled when the
+        request's budget (mt.budget) ends first: the worker is then stopped, not left running."""
+        budget = current_budget()
+        wait = self.timeout if budget is None else (budget.remaining() or self.timeout)
+        if not self._lock.acquire(timeout=min(wait, self.timeout)):
+            raise AlignTimeout(f"another alignment held the worker past this request's budget of {wait:g} s")
+        try:
+            kind, payload = self._run(("align", vi, en, bool(lines)), budget)
+        finally:
+            self._lock.release()
         if kind == "ok":
             return payload
         if kind == "input":
@@ -94,64 +91,87 @@ class AlignWorker:
             raise AlignWorkerFailed(payload)
         raise RuntimeError(f"the alignment worker failed: {payload}")
 
+    def _run(self, job: tuple, budget) -> tuple:
+        """The job's answer; the process is replaced once when it died before taking the job."""
+        for attempt in (1, 2):
+            pool = self._started()
+            began = time.monotonic()  # the process's start is not the alignment's time
+            self._taken.clear()
+            try:
+                future = pool.submit(_answer, *job[1:])
+                while True:  # bounded steps: the budget's client and deadline are checked between
+                    step = min(0.5, max(0.0, began + self.timeout - time.monotonic()))
+                    try:
+                        return future.result(step)
+                    except FutureTimeout:
+                        pass
+                    stop = budget.error() if budget is not None else None
+                    if stop is not None:
+                        self._stop()
+                        raise stop
+                    if time.monotonic() >= began + self.timeout:
+                        self._stop()
+                        log.warning("alignment stopped after %.1f s (budget %g s)", time.monotonic() - began,
+                                    self.timeout)
+                        raise AlignTimeout(f"the alignment took longer than the server's budget of {self.timeout:g} s; "
+                                           "split the documents into smaller parts, or retry later")
+            except BrokenProcessPool:
+                taken = self._taken.is_set()
+                self._stop()
+                if taken or attempt == 2:
+                    raise AlignWorkerFailed("the alignment worker stopped during the alignment; "
+                                            "the documents may be too large for its memory cap") from None
+        raise AssertionError("unreachable")
+
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.poll() is None else None
+        return self._pid if self._pool is not None else None
 
     def close(self) -> None:
         with self._lock:
             self._stop()
 
     # -- the process ------------------------------------------------------------------------
-    def _started(self, job: tuple) -> Connection:
-        """Send ``job`` and wait for the worker to take it; a worker that died while idle (its
-        death not yet seen, or seen only now) is replaced once."""
-        for attempt in (1, 2):
-            conn = self._connection()
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._taken = self._context.Event()
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=self._context, initializer=_initialize,
+                initargs=(self.nice, int(self.memory_mb), os.getpid(), self._taken))
             try:
-                conn.send(job)
-                if conn.poll(60.0) and conn.recv() == ("taken",):
-                    return conn
-            except (EOFError, OSError):
-                pass
-            code = self._stop()
-            if attempt == 2:
-                raise AlignWorkerFailed(f"the alignment worker did not start (exit status {code})")
-        raise AssertionError("unreachable")
-
-    def _connection(self) -> Connection:
-        if self._process is not None and self._process.poll() is not None:
-            self._stop()  # died while idle
-        if self._process is None:
-            ours, theirs = socket.socketpair()
-            env = child_environment(**WORKER_ENV)
-            root = str(Path(__file__).resolve().parents[2])  # so that `-m mt.align.worker` finds this copy
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), root) if p)
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "mt.align.worker", str(theirs.fileno()), str(os.getpid()),
-                 str(self.nice), str(int(self.memory_mb))],
-                pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-            theirs.close()
-            self._conn = Connection(ours.detach())
+                self._pid = self._pool.submit(os.getpid).result(60.0)
+            except (BrokenProcessPool, FutureTimeout):
+                self._stop()
+                raise AlignWorkerFailed("the alignment worker did not start") from None
             self.started += 1
-        return self._conn
+        return self._pool
 
-    def _stop(self) -> int | None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.kill()
-        try:
-            return process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a process that ignores SIGKILL
-            return None
+    def _stop(self) -> None:
+        """Kill the process (a running alignment cannot be interrupted otherwise) and drop the pool."""
+        pool, self._pool, pid, self._pid = self._pool, None, self._pid, None
+        if pool is None:
+            return
+        if pid is not None:  # shutdown() alone would wait for the running alignment
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- the worker side ---------------------------------------------------------------------------
-def _lower_priority(nice: int, memory_mb: int) -> None:
+_taken_event = None
+
+
+def _initialize(nice: int, memory_mb: int, parent: int, taken) -> None:
+    """In the worker: its native threads (WORKER_ENV, before the models load), nice, memory cap,
+    and an exit when the server is gone."""
+    global _taken_event
+    _taken_event = taken
+    os.environ.update(WORKER_ENV)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")  # if numpy was loaded before the variables were set
+    except Exception:  # noqa: BLE001 - only a thread count
+        pass
     try:
         os.nice(nice)
     except OSError:  # pragma: no cover
@@ -163,6 +183,7 @@ def _lower_priority(nice: int, memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (ImportError, ValueError, OSError):  # pragma: no cover - not on every platform
         pass
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -176,6 +197,8 @@ def _exit_with_parent(parent: int) -> None:
 def _answer(vi: str, en: str, lines: bool) -> tuple[str, object]:
     from .units import align_document
 
+    if _taken_event is not None:
+        _taken_event.set()
     try:
         return "ok", align_document(vi, en, lines=lines).to_dict()
     except InputError as error:
@@ -187,31 +210,3 @@ def _answer(vi: str, en: str, lines: bool) -> tuple[str, object]:
     except Exception as error:  # noqa: BLE001 - reported to the server, which logs it
         log.exception("alignment failed")
         return "error", f"{type(error).__name__}: {error}"
-
-
-def serve(fd: int, parent: int, nice: int, memory_mb: int) -> None:
-    _lower_priority(nice, memory_mb)
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    conn = Connection(fd)
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job[0] == "align":
-            try:
-                conn.send(("taken",))
-            except OSError:
-                return
-            answer = _answer(*job[1:])
-        else:
-            answer = ("error", f"unknown job {job[0]!r}")
-        try:
-            conn.send(answer)
-        except OSError:
-            return
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s align-worker: %(message)s")
-    serve(*(int(arg) for arg in sys.argv[1:5]))

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 
-from ..errors import InputError, ModelUnavailable
 from . import schemas
-from .errors import ApiError, json_response
+from .errors import ApiError
 from .language import detect
-from .openapi import JSON, Answer, operation
-from .security import check_size, limited, needs_api_key
+from .openapi import operation
+from .security import check_size, limited, needs_api_key, public_model_name
 
 bp = Blueprint("api", __name__)
 
@@ -29,18 +27,12 @@ def service():
     return current_app.extensions["mt"]
 
 
-def read_json_object() -> dict:
-    """The request body as a JSON object, or a 415/400 ApiError."""
-    if not request.is_json:
-        raise ApiError("unsupported_media_type",
-                       f"send a JSON body with Content-Type: application/json (got {request.mimetype or 'none'})")
-    try:
-        data = json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError) as error:
-        raise ApiError("invalid_json", f"the body is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise ApiError("invalid_json", "the body must be a JSON object")
-    return data
+def checked_text(text: str) -> str:
+    """The caps every translating endpoint applies: 413 over --max-chars, 400 for blank text."""
+    check_size(len(text))
+    if not text.strip():
+        raise ApiError("empty_text", "text is empty")
+    return text
 
 
 @bp.post("/api/translate")
@@ -53,18 +45,12 @@ def read_json_object() -> dict:
         "segment with its `start`/`end` offsets into the submitted text (`text[start:end] == source`; newlines "
         "are not normalised). `detected_language` says whether the text reads as Vietnamese. Unknown fields are "
         "ignored."),
-    body={JSON: schemas.TranslateRequest}, example=TRANSLATE_EXAMPLE,
-    answers={200: Answer("The aligned document", schemas.TranslateResponse)},
+    body=schemas.TranslateRequest, example=TRANSLATE_EXAMPLE, response=schemas.TranslateResponse,
     errors=TRANSLATE_ERRORS,
 )
-def translate():
-    body = schemas.parse(schemas.TranslateRequest, read_json_object())
-    check_size(len(body.text))
-    if not body.text.strip():
-        raise ApiError("empty_text", "text is empty")
-    answer = service().translate(body.text, body.model, body.beam).to_dict()
-    answer["detected_language"] = detect(body.text).to_dict()
-    return json_response(answer)
+def translate(body: schemas.TranslateRequest):
+    document = service().translate(checked_text(body.text), body.model, body.beam)
+    return {**document.to_dict(), "detected_language": detect(body.text).to_dict()}
 
 
 @bp.post("/api/align")
@@ -77,16 +63,11 @@ def translate():
         "multilingual-e5-small and aligned by a two-pass dynamic programme. Every unit of both sides appears in "
         "exactly one link, in order; shapes 1-1, 1-2, 2-1, 1-3, 3-1, 1-0, 0-1 (a unit with no counterpart has an "
         "empty other side). Needs no translation model."),
-    body={JSON: schemas.AlignRequest},
+    body=schemas.AlignRequest, response=schemas.AlignResponse,
     example={"vi": "Tôi đi học. Trời mưa.", "en": "I go to school. It is raining."},
-    answers={200: Answer("Units of both sides (offsets into the submitted texts) and the links",
-                         schemas.AlignResponse)},
     errors=BODY_ERRORS + ("invalid_input", "model_unavailable", "server_busy"),
 )
-def align():
-    from ..align.worker import AlignTimeout, AlignWorkerFailed
-
-    body = schemas.parse(schemas.AlignRequest, read_json_object())
+def align(body: schemas.AlignRequest):
     check_size(len(body.vi) + len(body.en))
     # an alignment at the size cap is a minute of CPU: it runs in the niced worker process (no GIL
     # or embedding model shared with translations), ALIGN_SLOTS at once, within its time budget
@@ -94,14 +75,8 @@ def align():
     if not slots.acquire(timeout=ALIGN_WAIT_SECONDS):
         raise ApiError("server_busy", f"{ALIGN_SLOTS} alignment(s) already running; retry later",
                        headers={"Retry-After": "5"})
-    try:
-        return json_response(align_worker().align(body.vi, body.en, lines=body.lines))
-    except InputError as error:
-        raise ApiError("invalid_input", str(error)) from None
-    except ModelUnavailable as error:
-        raise ApiError("model_unavailable", f"the embedding model is not available: {error}") from None
-    except (AlignTimeout, AlignWorkerFailed) as error:
-        raise ApiError("server_busy", str(error), headers={"Retry-After": "30"}) from None
+    try:  # its errors (InputError, ModelUnavailable, AlignTimeout...) carry their codes
+        return align_worker().align(body.vi, body.en, lines=body.lines)
     finally:
         slots.release()
 
@@ -122,9 +97,9 @@ def align_worker():
 
 @bp.get("/api/models")
 @needs_api_key
-@operation(summary="The model registry and which model this server serves", tags=("API",),
-           answers={200: Answer("Models", schemas.Models)})
+@operation(summary="The model registry and which model this server serves", tags=("API",), response=schemas.Models)
 def models():
     translator = service()
-    return json_response({"served": translator.model_id, "ready": translator.ready, "error": translator.error,
-                          "models": translator.model_rows()})
+    rows = [{**row, "id": public_model_name(row.get("id"))} for row in translator.model_rows()]  # no local paths
+    return {"served": public_model_name(translator.model_id), "ready": translator.ready, "error": translator.error,
+            "models": rows}

@@ -49,7 +49,14 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "model_unavailable": (503, "The model could not be loaded; the message says why and what to do"),
     "server_busy": (503, "Too many alignments or streams running at once, an alignment past its budget, or the "
                          "shared file store full or unreachable; retry after Retry-After seconds"),
+    "deadline_exceeded": (503, "The request ran past its time budget; retry after Retry-After seconds (a shorter "
+                               "text answers sooner)"),
+    "client_gone": (503, "The client went away before the answer (it never sees this; the log does)"),
 }
+
+# codes of mt.errors classes that the API answers under an older public code
+CODE_ALIASES = {"file_too_large": "text_too_long", "invalid_document": "invalid_input"}
+RETRY_AFTER = {"server_busy": "30", "deadline_exceeded": "5"}
 
 # werkzeug's HTTP errors (raised by routing, body parsing, the rate limiter) -> our codes
 HTTP_CODES = {

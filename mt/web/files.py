@@ -17,42 +17,40 @@ from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import Field
 
 from ..cache.files import StoreFull
-from ..errors import InputError, ModelUnavailable
-from ..io.blocks import FileTooLarge, UnsupportedFormat
-from ..io.documents import SUPPORTED_EXTENSIONS, translate_file
+from ..io.documents import FORMATS, SUPPORTED_EXTENSIONS, translate_file
 from . import schemas
-from .errors import ApiError, json_response
-from .openapi import Answer, operation
-from .security import limited, needs_api_key
+from .errors import ApiError
+from .openapi import MULTIPART, Answer, operation
+from .security import external_url, limited, needs_api_key
 
 bp = Blueprint("files", __name__)
 log = logging.getLogger(__name__)
 
-MULTIPART = "multipart/form-data"
+DOCUMENT_TYPES = tuple(dict.fromkeys(fmt.media_type for fmt in FORMATS))  # what a translated file is sent as
+ALIGNED = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
 FILE_FIELD = Field(description=f"The document: {', '.join(SUPPORTED_EXTENSIONS)} (format from the file name's "
-                               "extension, else its content type)",
-                   json_schema_extra={"format": "binary", "type": "string"})
+                               "extension, else its content type; 400 unsupported_format for another)")
 FILE_ERRORS = ("invalid_field", "unsupported_media_type", "unsupported_format", "invalid_input", "text_too_long",
                "unknown_model", "model_not_loaded", "model_unavailable")
 
 
-class FileForm(schemas.RequestModel):
+class FileForm(schemas.FormModel):
     """POST /api/translate_file: multipart with the file."""
 
-    file: bytes = FILE_FIELD
+    file: schemas.Upload = FILE_FIELD
     model: schemas.ModelId = None
     beam: schemas.FormBeam = None
-    api_key: schemas.ApiKey = None
+    api_key: schemas.FormKey = ""
     messages: ClassVar[dict[str, str]] = {"beam": schemas.BEAM_MESSAGE}
 
 
-class LibreFileForm(schemas.RequestModel):
+class LibreFileForm(schemas.FormModel):
     """POST /translate_file (LibreTranslate): multipart with ``file``, ``source``, ``target``."""
 
-    file: bytes = FILE_FIELD
-    source: str = Field("auto", description="vi or auto")
-    target: str = Field("en", description="en")
-    api_key: schemas.ApiKey = None
+    file: schemas.Upload = FILE_FIELD
+    source: str = Field("auto", description="vi or auto", json_schema_extra={"enum": ["vi", "auto"]})
+    target: str = Field("en", description="en", json_schema_extra={"enum": ["en"]})
+    api_key: schemas.FormKey = ""
 
 
 class AlignedBlock(schemas.ResponseModel):
@@ -91,31 +89,14 @@ def keep(result) -> str:
                        headers={"Retry-After": "30"}) from None
 
 
-def uploaded() -> tuple[bytes, str, str | None]:
-    if request.mimetype != MULTIPART:
-        raise ApiError("unsupported_media_type", f"send the document as {MULTIPART} with a `file` field "
-                                                 f"(got {request.mimetype or 'none'})")
-    upload = request.files.get("file")
-    if upload is None:
-        raise ApiError("invalid_field", "file is required (a multipart field named `file`)")
-    return upload.read(), upload.filename or "document", upload.mimetype
-
-
-def translated(data: bytes, filename: str, content_type: str | None, model=None, beam=None):
+def translated(upload, model=None, beam=None):
+    """The uploaded document translated (mt.io.documents); its errors carry their codes."""
     translator = current_app.extensions["mt"]
-    try:
-        translator.check_model(model)
-        engine = translator.ensure_loaded()
-        return translate_file(data, filename, engine, translator.cache, settings=translator.settings_for(engine, beam),
-                              content_type=content_type, max_chars=current_app.config["MT_MAX_CHARS"])
-    except UnsupportedFormat as error:
-        raise ApiError("unsupported_format", str(error)) from None
-    except FileTooLarge as error:
-        raise ApiError("text_too_long", f"{error} (--max-chars / MT_MAX_CHARS)") from None
-    except InputError as error:
-        raise ApiError("invalid_input", str(error)) from None
-    except ModelUnavailable as error:
-        raise ApiError("model_unavailable", translator.unavailable_message(str(error))) from None
+    translator.check_model(model)
+    engine = translator.ensure_loaded()
+    return translate_file(upload.read(), upload.filename or "document", engine, translator.cache,
+                          settings=translator.settings_for(engine, beam), content_type=upload.mimetype,
+                          max_chars=current_app.config["MT_MAX_CHARS"])
 
 
 def attachment(data: bytes, filename: str, media_type: str) -> Response:
@@ -133,22 +114,23 @@ def attachment(data: bytes, filename: str, media_type: str) -> Response:
         "translated file (same format, `NAME.en.EXT`), or with `?aligned=1` the aligned blocks as JSON: each "
         "block's source, English and sentences with their word links (offsets index `translation` blocks joined by "
         "a blank line). Markup, code, URLs, timings and everything but the text are kept."),
-    body={MULTIPART: FileForm},
-    parameters=[{"name": "aligned", "in": "query", "required": False, "schema": {"type": "boolean"},
-                 "description": "1: answer the aligned blocks as JSON instead of the file"}],
-    answers={200: Answer("The translated file, or (aligned=1) the aligned blocks", AlignedFile,
-                         content_types=("application/octet-stream", "application/json"))},
+    body={MULTIPART: FileForm}, response=AlignedFile,
+    parameters=[{"name": "aligned", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": list(ALIGNED)},
+                 "description": "1 (or true, yes): answer the aligned blocks as JSON instead of the file"}],
+    answers={200: Answer("The translated file (in its own format), or (aligned=1) the aligned blocks", AlignedFile,
+                         content_types=(*DOCUMENT_TYPES, "application/json"))},
     errors=FILE_ERRORS,
 )
-def translate_file_view():
-    data, filename, content_type = uploaded()
-    form = schemas.parse(FileForm, {**request.form.to_dict(), "file": data})
-    result = translated(data, filename, content_type, form.model, form.beam)
-    if request.args.get("aligned", "").lower() in ("1", "true", "yes"):
+def translate_file_view(body: FileForm):
+    aligned = request.args.get("aligned", "").lower()
+    if aligned not in ALIGNED:
+        raise ApiError("invalid_field", "aligned must be true or false (1 or 0)")
+    result = translated(body.file, body.model, body.beam)
+    if ALIGNED[aligned]:
         document = result.document
-        return json_response({"model": document.model, "format": result.format.name, "name": result.name,
-                              "blocks": result.aligned(), "translation": document.translation,
-                              "timings": document.timings})
+        return AlignedFile(model=document.model, format=result.format.name, name=result.name,
+                           blocks=result.aligned(), translation=document.translation, timings=document.timings)
     return attachment(result.data, result.name, result.format.media_type)
 
 
@@ -159,26 +141,22 @@ def translate_file_view():
     summary="LibreTranslate-compatible document translation", tags=("LibreTranslate",),
     description=("Multipart `file`, `source` (`vi` or `auto`), `target` (`en`). Answers the URL of the translated "
                  "file, downloadable from GET /download_file/{name} for 30 minutes."),
-    body={MULTIPART: LibreFileForm},
-    answers={200: Answer("Where to download the translated file", LibreFileResponse)},
-    errors=FILE_ERRORS + ("unsupported_language",),
+    body={MULTIPART: LibreFileForm}, response=LibreFileResponse,
+    errors=FILE_ERRORS + ("unsupported_language", "server_busy"),
     error_model=schemas.LibreError,
 )
-def libre_translate_file():
-    data, filename, content_type = uploaded()
-    form = schemas.parse(LibreFileForm, {**request.form.to_dict(), "file": data})
-    if form.source not in ("vi", "auto") or form.target != "en":
+def libre_translate_file(body: LibreFileForm):
+    if body.source not in ("vi", "auto") or body.target != "en":
         raise ApiError("unsupported_language",
-                       f"{form.source}→{form.target} is not supported (this server translates vi to en)")
-    result = translated(data, filename, content_type)
-    name = keep(result)
-    return json_response({"translatedFileUrl": url_for("files.download_file", name=name, _external=True)})
+                       f"{body.source}→{body.target} is not supported (this server translates vi to en)")
+    name = keep(translated(body.file))
+    return {"translatedFileUrl": external_url(url_for("files.download_file", name=name))}
 
 
 @bp.get("/download_file/<name>")
 @operation(summary="Download a file translated by POST /translate_file", tags=("LibreTranslate",),
-           answers={200: Answer("The translated file", None, content_types=("application/octet-stream",))},
-           errors=("not_found",))
+           answers={200: Answer("The translated file, in its own format", None, content_types=DOCUMENT_TYPES)},
+           errors=("not_found", "server_busy"))
 def download_file(name: str):
     try:
         found = store().get(name)

@@ -7,34 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 
 from . import schemas
 from .language import detect
-from .api import read_json_object
-from .errors import LIBRE_PATH, ApiError, json_response
+from .errors import LIBRE_PATH, ApiError
 from .openapi import FORM_TYPES, JSON, Answer, operation
-from .security import check_form_encoding, check_size, is_form, limited, needs_api_key
+from .security import check_size, limited, needs_api_key
 
 bp = Blueprint("libre", __name__)
 
 DETECTED = {"confidence": 100, "language": "vi"}  # the example in the spec
-
-
-def read_request() -> tuple[schemas.LibreRequest, bool]:
-    """The fields, from JSON or a form; and whether they came from a form."""
-    if request.is_json:
-        return schemas.parse(schemas.LibreRequest, read_json_object()), False
-    if is_form() or not request.content_length:
-        check_form_encoding()
-        values = request.values
-        q = values.getlist("q")
-        data: dict[str, Any] = {name: values.get(name) for name in ("source", "target", "format", "model", "beam",
-                                                                     "api_key")}
-        data["q"] = q if len(q) > 1 else (q[0] if q else None)
-        return schemas.parse(schemas.LibreForm, data), True
-    raise ApiError("unsupported_media_type",
-                   "send JSON (application/json) or a form (application/x-www-form-urlencoded or multipart/form-data)")
 
 
 @bp.post(LIBRE_PATH)
@@ -51,7 +34,7 @@ def read_request() -> tuple[schemas.LibreRequest, bool]:
         "`alternatives` is ignored. `model` and `beam` are accepted as extensions. Errors use LibreTranslate's "
         "shape `{\"error\": \"message\"}`; the code is in the `X-Error-Code` header."),
     body={JSON: schemas.LibreRequest, **{content_type: schemas.LibreForm for content_type in FORM_TYPES}},
-    example={"q": "Xin chào thế giới.", "source": "vi", "target": "en"},
+    example={"q": "Xin chào thế giới.", "source": "vi", "target": "en"}, response=schemas.LibreResponse,
     answers={200: Answer("Translated text(s)", schemas.LibreResponse,
                          example={"translatedText": "Hello world.", "detectedLanguage": DETECTED})},
     errors=("invalid_json", "invalid_field", "batch_too_large", "unsupported_language", "unsupported_format",
@@ -59,8 +42,8 @@ def read_request() -> tuple[schemas.LibreRequest, bool]:
             "text_too_long", "invalid_input", "unknown_model", "model_not_loaded", "model_unavailable"),
     error_model=schemas.LibreError,
 )
-def translate():
-    body, from_form = read_request()
+def translate(body: schemas.LibreRequest):
+    from_form = isinstance(body, schemas.LibreForm)
     if body.source not in ("vi", "auto"):
         raise ApiError("unsupported_language", f"{body.source} is not supported (this server translates vi to en)")
     if body.target != "en":
@@ -89,4 +72,4 @@ def translate():
     if detections is not None:
         found = [detection.to_dict() for detection in detections]
         answer["detectedLanguage"] = found if batch else found[0]
-    return json_response(answer)
+    return answer

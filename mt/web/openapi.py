@@ -9,21 +9,26 @@ come from pydantic's ``model_json_schema``; error codes and their statuses from
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
 from . import schemas
-from .errors import ERROR_CODES
+from .errors import ERROR_CODES, ApiError, json_response
+from .security import check_form_encoding, is_form
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MULTIPART = "multipart/form-data"
+FORM_TYPES = ("application/x-www-form-urlencoded", MULTIPART)
+EVENT_STREAM = "text/event-stream"
 TAGS = [
     {"name": "API", "description": "Aligned translation as JSON"},
     {"name": "LibreTranslate", "description": "Drop-in replacement for LibreTranslate's /translate"},
@@ -52,18 +57,77 @@ class Operation:
     answers: dict[int, Answer] = field(default_factory=dict)
     errors: tuple[str, ...] = ()  # codes from ERROR_CODES this operation can answer
     error_model: type[BaseModel] = schemas.Error
+    error_types: tuple[str, ...] = (JSON,)  # the page answers its own errors as HTML
     parameters: list[dict] = field(default_factory=list)
     secured: bool = False  # checks the API key itself (views wrapped in needs_api_key are secured anyway)
 
 
-def operation(**declaration):
-    """Attach the OpenAPI declaration to a view (keep it the innermost decorator)."""
+def operation(*, body: type[BaseModel] | dict[str, type[BaseModel]] | None = None,
+              response: type[BaseModel] | None = None, description: str = "", parse: bool = True, **declaration):
+    """Declare a view's operation (keep it the innermost decorator); the one place a view's body and
+    answer are named.
+
+    ``body`` (a model for JSON, or content type -> model): the view gets it parsed as its ``body``
+    argument (415 for another content type, 400 for a bad field; ``parse=False``: the view reads it
+    with :func:`read_body` itself, to answer its errors its own way). ``response``: the 200 answer; a
+    dict or model the view returns is serialised through it (a Response passes as it is)."""
+    bodies = body if isinstance(body, dict) else {JSON: body} if body is not None else {}
+    answers = dict(declaration.pop("answers", {}))
+    if response is not None:
+        answers.setdefault(200, Answer(description or response.__doc__ or response.__name__, response))
+    op = Operation(body=bodies, answers=answers, description=description, **declaration)
 
     def attach(view):
-        view.openapi = Operation(**declaration)
-        return view
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if bodies and parse:
+                kwargs["body"] = read_body(bodies)
+            answer = view(*args, **kwargs)
+            if response is None or isinstance(answer, Response):
+                return answer
+            if not isinstance(answer, response):
+                answer = response.model_validate(answer)
+            return json_response(answer.model_dump(mode="json", exclude_unset=True))
+
+        wrapper.openapi = op
+        return wrapper
 
     return attach
+
+
+def read_json_object() -> dict:
+    """The request body as a JSON object, or a 400 ApiError."""
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError) as error:
+        raise ApiError("invalid_json", f"the body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ApiError("invalid_json", "the body must be a JSON object")
+    return data
+
+
+def form_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A form's values by field name: a repeated field as a list, an uploaded file as werkzeug's FileStorage."""
+    check_form_encoding()
+    data: dict[str, Any] = {}
+    for name in model.model_fields:
+        upload = request.files.get(name)
+        values = request.values.getlist(name)
+        if upload is not None:
+            data[name] = upload
+        elif values:
+            data[name] = values if len(values) > 1 else values[0]
+    return data
+
+
+def read_body(bodies: dict[str, type[BaseModel]]) -> BaseModel:
+    """The request's body as the model declared for its content type."""
+    if request.is_json and JSON in bodies:
+        return schemas.parse(bodies[JSON], read_json_object())
+    if is_form() and request.mimetype in bodies:
+        return schemas.parse(bodies[request.mimetype], form_fields(bodies[request.mimetype]))
+    raise ApiError("unsupported_media_type",
+                   f"send the body as {' or '.join(bodies)} (got {request.mimetype or 'no Content-Type'})")
 
 
 def models_of(operations: list[Operation]) -> list[tuple[type[BaseModel], str]]:
@@ -79,14 +143,54 @@ def models_of(operations: list[Operation]) -> list[tuple[type[BaseModel], str]]:
     return list(seen.items())
 
 
-def component_schemas(operations: list[Operation]) -> dict[str, dict]:
+def component_schemas(operations: list[Operation], config: dict, models: list[str]) -> dict[str, dict]:
     keys, top = models_json_schema(models_of(operations), ref_template=REF)
     components = dict(top.get("$defs", {}))
     code = components["ErrorBody"]["properties"]["code"]
     code["enum"] = sorted(ERROR_CODES)
     code["description"] = "; ".join(f"`{name}` ({status}): {meaning}" for name, (status, meaning)
                                     in sorted(ERROR_CODES.items(), key=lambda item: (item[1][0], item[0])))
+    for schema in components.values():
+        configured(schema, config, models)
     return components
+
+
+def configured(node: Any, config: dict, models: list[str]) -> None:
+    """Fill the marks of mt.web.schemas with this server's limits: characters per text, texts per
+    LibreTranslate q list, the model ids it serves (anything else answers 422)."""
+    if isinstance(node, list):
+        for item in node:
+            configured(item, config, models)
+        return
+    if not isinstance(node, dict):
+        return
+    node.pop("x-upload", None)
+    if node.pop(schemas.BATCH_MARK, False):
+        for option in node.get("anyOf", []):
+            if option.get("type") == "array":
+                option["maxItems"] = config["MT_BATCH_LIMIT"]
+    if node.pop(schemas.MODEL_MARK, False) and models:
+        for option in node.get("anyOf", [node]):
+            if option.get("type") == "string":
+                option["enum"] = [*models, ""]
+    for value in node.values():
+        configured(value, config, models)
+
+
+def sse_schema(model: type[BaseModel]) -> dict:
+    """One server-sent event as OpenAPI 3.1 describes an event stream: its ``event`` line and its
+    ``data`` line, a JSON text of ``model``."""
+    return {"type": "object", "required": ["event", "data"], "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": JSON, "contentSchema": ref(model)},
+        "id": {"type": "string"}, "retry": {"type": "integer", "minimum": 0}}}
+
+
+def encoding_of(model: type[BaseModel]) -> dict:
+    """Multipart parts that carry files: a text file named article.txt (what the schema generates)."""
+    uploads = [name for name, prop in model.model_json_schema().get("properties", {}).items() if prop.get("x-upload")]
+    return {name: {"contentType": "text/plain", "headers": {"Content-Disposition": {"schema": {
+        "type": "string", "example": f'form-data; name="{name}"; filename="article.txt"'}}}} for name in uploads}
 
 
 def ref(model: type[BaseModel]) -> dict:
@@ -100,7 +204,7 @@ def error_answers(op: Operation, codes: list[str]) -> dict[str, dict]:
     return {
         str(status): {
             "description": "; ".join(f"`{code}`: {ERROR_CODES[code][1]}" for code in found),
-            "content": {JSON: {"schema": ref(op.error_model)}},
+            "content": {kind: {"schema": ref(op.error_model)} if kind == JSON else {} for kind in op.error_types},
             "x-error-codes": found,
         }
         for status, found in sorted(by_status.items())
@@ -120,7 +224,9 @@ def render(op: Operation, method: str, *, secured: bool, limited: bool, config: 
     for status, answer in sorted(op.answers.items()):
         content: dict[str, dict] = {}
         for content_type in answer.content_types:
-            media: dict[str, Any] = {"schema": ref(answer.model)} if answer.model is not None else {}
+            media: dict[str, Any] = {}
+            if answer.model is not None:
+                media["schema"] = sse_schema(answer.model) if content_type == EVENT_STREAM else ref(answer.model)
             if answer.example is not None:
                 media["example"] = answer.example
             content[content_type] = media
@@ -139,12 +245,19 @@ def render(op: Operation, method: str, *, secured: bool, limited: bool, config: 
         content = {}
         for content_type, model in op.body.items():
             media = {"schema": ref(model)}
+            if content_type == MULTIPART and encoding_of(model):
+                media["encoding"] = encoding_of(model)
             if content_type == JSON and op.example is not None:
                 media["example"] = op.example
             content[content_type] = media
         rendered["requestBody"] = {"required": True, "content": content}
     rendered["responses"] = responses
     return rendered
+
+
+def served_models(app: Flask) -> list[str]:
+    service = app.extensions.get("mt")
+    return sorted(service.served_names()) if service is not None else []
 
 
 def openapi_path(rule: str) -> str:
@@ -167,8 +280,13 @@ def build_spec(app: Flask) -> dict:
         operations.append(op)
         secured = op.secured or getattr(view, "needs_api_key", False)
         limited = getattr(view, "rate_limited", False)
+        declared = {parameter["name"] for parameter in op.parameters}
+        path_parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                           for name in sorted(rule.arguments - declared)]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             rendered = render(op, method.lower(), secured=secured, limited=limited, config=config)
+            if path_parameters:
+                rendered["parameters"] = path_parameters + rendered.get("parameters", [])
             rendered["operationId"] = f"{rule.endpoint}_{method.lower()}".replace(".", "_")
             paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = rendered
     max_chars, max_body = config["MT_MAX_CHARS"], config["MT_MAX_BODY_BYTES"]
@@ -191,7 +309,7 @@ def build_spec(app: Flask) -> dict:
         "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": component_schemas(operations),
+            "schemas": component_schemas(operations, config, served_models(app)),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

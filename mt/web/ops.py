@@ -8,6 +8,7 @@ from ..errors import ModelUnavailable
 from . import schemas
 from .errors import json_response
 from .openapi import Answer, operation
+from .security import has_valid_key, public_model_name
 from .service import batching_stats, with_advice
 
 bp = Blueprint("ops", __name__)
@@ -18,10 +19,10 @@ def service():
 
 
 @bp.get("/healthz")
-@operation(summary="Liveness: 200 while the process runs", tags=("Operations",),
+@operation(summary="Liveness: 200 while the process runs", tags=("Operations",), response=schemas.Health,
            answers={200: Answer("Alive", schemas.Health, example={"status": "ok"})})
 def healthz():
-    return json_response({"status": "ok"})
+    return {"status": "ok"}
 
 
 @bp.get("/readyz")
@@ -32,13 +33,18 @@ def healthz():
                503: Answer("The model is not loaded; error says why and what to do", schemas.Unavailable)})
 def readyz():
     translator = service()
+    model = public_model_name(translator.model_id)  # an id or a folder's name, never a local path
+    details = has_valid_key()  # with API keys on, the rest only for a key holder
     try:
         engine = translator.ensure_loaded()
     except ModelUnavailable as error:
-        return json_response({"status": "unavailable", "model": translator.model_id,
-                              "error": {"code": "model_unavailable",
-                                        "message": with_advice(str(error), translator.model_id)}}, 503)
-    return json_response({"status": "ready", "model": translator.model_id, "batching": batching_stats(engine)})
+        message = with_advice(translator.error or str(error), translator.model_id) if details else \
+            "the model is not loaded (the reason is shown with an API key, and in the server's log)"
+        return json_response({"status": "unavailable", "model": model,
+                              "error": {"code": "model_unavailable", "message": message}}, 503)
+    if not details:
+        return json_response({"status": "ready", "model": model})
+    return json_response({"status": "ready", "model": model, "batching": batching_stats(engine)})
 
 
 @bp.get("/openapi.json")

@@ -7,17 +7,17 @@ from collections.abc import Callable
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from .. import __version__
-from ..errors import InputError, ModelUnavailable
+from ..errors import ModelUnavailable, MTError
 from ..io.documents import is_document
 from ..io.formats import decode_article, english_text, to_jsonl, to_tmx, to_tsv
 from ..document import Document
 from . import schemas
-from .api import TRANSLATE_ERRORS, read_json_object
+from .api import TRANSLATE_ERRORS, checked_text
 from .docs import docs_schemas, docs_view_model
-from .errors import ApiError
+from .errors import ApiError, api_error
 from .files import keep, translated
-from .openapi import FORM_TYPES, JSON, Answer, operation
-from .security import check_api_key, check_form_encoding, check_size, is_form, limited, needs_api_key
+from .openapi import FORM_TYPES, JSON, Answer, operation, read_body
+from .security import check_api_key, check_size, is_form, limited, needs_api_key
 from .service import WHAT_TO_DO, with_advice
 
 bp = Blueprint("pages", __name__)
@@ -29,6 +29,7 @@ DOWNLOADS: dict[str, tuple[Callable[[Document], str], str, str]] = {
     "txt": (english_text, "text/plain", "translation.txt"),
 }
 HTML = ("text/html",)
+PAGE_BODIES = {FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageUpload}
 
 
 def service():
@@ -72,19 +73,6 @@ def model_options() -> list[dict]:
     return options
 
 
-def page_input() -> schemas.PageForm:
-    """Text (or the uploaded file), model and beam from the page's form."""
-    if not is_form():
-        raise ApiError("unsupported_media_type", "the page sends its form as a form")
-    check_form_encoding()
-    text = request.form.get("text", "")
-    upload = request.files.get("file")
-    if upload is not None and upload.filename:
-        text = decode_article(upload.read(), upload.filename)
-    return schemas.parse(schemas.PageForm, {"text": schemas.newline_normalised(text), "model": request.form.get("model"),
-                                            "beam": request.form.get("beam")})
-
-
 def ensure_started() -> None:
     """The page shows the model's state: try the (once-only) load if nobody has yet."""
     try:
@@ -105,25 +93,29 @@ def index():
 @operation(
     summary="Submit the form: the aligned view (HTML)", tags=("Page",), secured=True,
     description="Errors are the page again, with the message (HTML, with the error's status).",
-    body={content_type: schemas.PageForm for content_type in FORM_TYPES},
+    body=PAGE_BODIES, parse=False,
     answers={200: Answer("HTML with the aligned rows", content_types=HTML)},
-    errors=TRANSLATE_ERRORS,
+    errors=TRANSLATE_ERRORS, error_types=(JSON, *HTML),
 )
 def index_post():
     form, api_key = None, request.form.get("api_key", "") if is_form() else ""
     try:
-        upload = request.files.get("file") if is_form() else None
-        if upload is not None and is_document(upload.filename or ""):  # html, docx, srt...: mt.web.files
-            check_api_key()
-            return document_page(upload, api_key)
-        form = page_input()
+        form = read_body(PAGE_BODIES)
         check_api_key()
-        check_size(len(form.text))
-        if not form.text.strip():
+        upload = getattr(form, "file", None)
+        if upload is not None and upload.filename and is_document(upload.filename):
+            return document_page(form, api_key)  # html, docx, srt...: mt.web.files
+        if upload is not None and upload.filename:  # a .txt file replaces the text
+            form = schemas.parse(schemas.PageForm, {**form.model_dump(exclude={"file"}),
+                                                    "text": decode_article(form.file.read(), form.file.filename)})
+        text = schemas.newline_normalised(form.text)
+        check_size(len(text))
+        if not text.strip():
             raise ApiError("empty_text", "Paste a Vietnamese article or choose a .txt file first.")
-        document = service().translate(form.text, form.model, form.beam)
-    except InputError as error:
-        return page_error(400, str(error), form, api_key)
+        document = service().translate(text, form.model, form.beam)
+    except MTError as error:
+        error = api_error(error)
+        return page_error(error.status, error.message, form, api_key, error.headers)
     except ApiError as error:
         return page_error(error.status, error.message, form, api_key, error.headers)
     summary = {
@@ -133,7 +125,7 @@ def index_post():
         "paragraphs": len(document.paragraphs()),
     }
     return render_template("index.html", **page_context(
-        text=form.text, document=document, summary=summary, selected_model=form.model or service().model_id,
+        text=text, document=document, summary=summary, selected_model=form.model or service().model_id,
         beam=form.beam, api_key=api_key))
 
 
@@ -159,27 +151,16 @@ def page_error(status: int, message: str, form: schemas.PageForm | None, api_key
         "sentence cache."),
     parameters=[{"name": "format", "in": "path", "required": True,
                  "schema": {"type": "string", "enum": list(DOWNLOADS)}}],
-    body={FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageForm, JSON: schemas.DownloadRequest},
+    body={FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageForm, JSON: schemas.TranslateRequest},
     answers={200: Answer("The file (Content-Disposition: attachment)", content_types=(
         "application/x-tmx+xml", "text/tab-separated-values", "application/jsonl", "text/plain"))},
     errors=TRANSLATE_ERRORS + ("not_found",),
 )
-def download(format: str):  # noqa: A002 - the path parameter's public name
+def download(format: str, body: schemas.TranslateRequest | schemas.PageForm):  # noqa: A002 - the path's name
     if format not in DOWNLOADS:
         raise ApiError("not_found", f"unknown download format {format!r}; use one of {', '.join(DOWNLOADS)}")
-    if request.is_json:
-        body = schemas.parse(schemas.DownloadRequest, read_json_object())
-        text, model, beam = body.text, body.model, body.beam
-    else:
-        try:
-            form = page_input()
-        except InputError as error:
-            raise ApiError("invalid_input", str(error)) from None
-        text, model, beam = form.text, form.model, form.beam
-    check_size(len(text))
-    if not text.strip():
-        raise ApiError("empty_text", "text is empty")
-    document = service().translate(text, model, beam)
+    text = body.text if isinstance(body, schemas.TranslateRequest) else schemas.newline_normalised(body.text)
+    document = service().translate(checked_text(text), body.model, body.beam)
     render, mimetype, filename = DOWNLOADS[format]
     return Response(
         render(document), content_type=mimetype if "charset" in mimetype else f"{mimetype}; charset=utf-8",
@@ -197,12 +178,10 @@ def docs():
     return render_template("docs.html", spec=spec, **current_app.extensions["mt_docs"])
 
 
-def document_page(upload, api_key: str) -> str:
+def document_page(form: schemas.PageUpload, api_key: str) -> str:
     """The page's answer to an uploaded document: the aligned view of its blocks (each block a
     paragraph) and a link to download the translated file."""
-    model, beam = request.form.get("model") or None, request.form.get("beam") or None
-    form = schemas.parse(schemas.PageForm, {"model": model, "beam": beam})
-    result = translated(upload.read(), upload.filename, upload.mimetype, form.model, form.beam)
+    result = translated(form.file, form.model, form.beam)
     document = result.document
     name = keep(result)
     summary = {"segments": len(document.sentences), "cache_hits": document.cache_hits,

@@ -11,11 +11,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
+from dataclasses import fields as dataclass_fields
+from typing import get_type_hints
+
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError,
+    WithJsonSchema, create_model,
 )
 from pydantic_core import PydanticCustomError
 
+from ..document import SentencePair
 from .errors import ApiError
 
 MIN_BEAM, MAX_BEAM = 1, 8
@@ -24,7 +29,14 @@ BEAM_MESSAGE = f"beam must be an integer from {MIN_BEAM} to {MAX_BEAM}"
 
 # C0/C1 control characters other than the whitespace ones (tab, line feed, vertical tab, form feed,
 # carriage return, NEL): NUL, ESC and the like are never text, so they are refused, not passed on
-CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\x80-\x84\x86-\x9f]")
+CONTROLS = r"\x00-\x08\x0e-\x1f\x7f\x80-\x84\x86-\x9f"
+CONTROL_RE = re.compile(f"[{CONTROLS}]")
+# the same two rules for the OpenAPI document (ECMA-262 patterns): no control character; and at
+# least one character that is not whitespace, where the server answers 400 empty_text
+TEXT_PATTERN = f"^[^{CONTROLS}]*$"
+NONBLANK_PATTERN = rf"^[^{CONTROLS}]*[^\s{CONTROLS}][^{CONTROLS}]*$"
+# marks in the schemas that mt.web.openapi fills from the app's configuration
+BATCH_MARK, MODEL_MARK = "x-batch-limit", "x-served-models"
 
 
 def valid_unicode(value: Any) -> Any:
@@ -55,25 +67,66 @@ def blank_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-def stripped_or_none(value: Any) -> Any:
-    return (value.strip() or None) if isinstance(value, str) else value
-
-
-def string_or_none(value: Any) -> Any:
-    return value if isinstance(value, str) and value else None
+def whole_number(value: Any) -> Any:
+    """JSON Schema's integer includes 3.0: take it as 3 (3.5 and "3" stay refused)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 # -- field types ---------------------------------------------------------------------------------
-Text = Annotated[StrictStr, BeforeValidator(valid_unicode)]
-FormText = Annotated[str, BeforeValidator(valid_unicode)]
-ModelId = Annotated[StrictStr | None, BeforeValidator(stripped_or_none),
-                    Field(description="A model id from GET /api/models (default: the served model)")]
-Beam = Annotated[Annotated[StrictInt, Field(ge=MIN_BEAM, le=MAX_BEAM)] | None,
+def text_schema(pattern: str, **extra) -> Field:
+    # no maxLength: over --max-chars is 413 text_too_long, for the whole request (declared with each operation)
+    return Field(json_schema_extra={"pattern": pattern, **extra})
+
+
+Text = Annotated[StrictStr, BeforeValidator(valid_unicode), text_schema(TEXT_PATTERN)]
+NonBlank = Annotated[StrictStr, BeforeValidator(valid_unicode), text_schema(NONBLANK_PATTERN)]
+FormText = Annotated[str, BeforeValidator(valid_unicode), text_schema(TEXT_PATTERN)]
+FormKey = Annotated[str, BeforeValidator(valid_unicode), Field(
+    description="Only when the server requires API keys", json_schema_extra={"pattern": TEXT_PATTERN})]
+ModelId = Annotated[StrictStr | None, BeforeValidator(blank_is_none),
+                    Field(description="A model id from GET /api/models (default, or empty: the served model)",
+                          json_schema_extra={MODEL_MARK: True})]
+Beam = Annotated[Annotated[StrictInt, Field(ge=MIN_BEAM, le=MAX_BEAM)] | None, BeforeValidator(whole_number),
                  Field(description="Beam size (default: the model's)")]
 FormBeam = Annotated[Annotated[int, Field(ge=MIN_BEAM, le=MAX_BEAM)] | None, BeforeValidator(blank_is_none),
-                     Field(description="Beam size (default: the model's)")]
-ApiKey = Annotated[str | None, BeforeValidator(string_or_none),
+                     Field(description="Beam size (default, or empty: the model's)")]
+ApiKey = Annotated[StrictStr | None, BeforeValidator(blank_is_none),
                    Field(description="Only when the server requires API keys (or send a header)")]
+# An uploaded file (werkzeug's FileStorage); declared as a text file named article.txt so that
+# generated requests are ones the server can read (mt.web.openapi writes the part's encoding)
+def is_upload(value: Any) -> Any:
+    if not hasattr(value, "read"):
+        raise PydanticCustomError("upload", "must be a file (a multipart part with a filename)")
+    return value
+
+
+Upload = Annotated[Any, AfterValidator(is_upload), WithJsonSchema({"type": "string", "contentMediaType": "application/octet-stream",
+                                        "pattern": NONBLANK_PATTERN, "x-upload": True})]
+
+
+def without_nulls(schema: dict[str, Any]) -> None:
+    """A form has no null: an optional field is left out (or sent empty), never "null"."""
+    for prop in schema.get("properties", {}).values():
+        options = [option for option in prop.pop("anyOf", []) if option.get("type") != "null"]
+        if len(options) == 1:
+            prop.update(options[0])
+        elif options:
+            prop["anyOf"] = options
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
+def sentence_model(name: str, groups: tuple[str, ...] | None = None, doc: str | None = None,
+                   **extra: Any) -> type["ResponseModel"]:
+    """A response model of :class:`mt.document.SentencePair`'s fields (those of ``groups``, with
+    ``index``), every one required, described as the dataclass describes it; plus ``extra`` fields."""
+    hints = get_type_hints(SentencePair, include_extras=True)
+    chosen = [item for item in dataclass_fields(SentencePair)
+              if groups is None or item.name == "index" or item.metadata["group"] in groups]
+    definitions: dict[str, Any] = {
+        item.name: (hints[item.name], Field(description=item.metadata["doc"])) for item in chosen}
+    definitions.update(extra)
+    return create_model(name, __base__=ResponseModel, __doc__=doc, **definitions)
 
 
 class RequestModel(BaseModel):
@@ -82,6 +135,12 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
     messages: ClassVar[dict[str, str]] = {}
     missing: ClassVar[dict[str, str]] = {}
+
+
+class FormModel(RequestModel):
+    """A form body (form-encoded or multipart): every value is text, none is null."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
 
 
 class ResponseModel(BaseModel):
@@ -113,50 +172,64 @@ def parse(model: type[Model], data: Any) -> Model:
 
 
 # -- requests ------------------------------------------------------------------------------------
+ARTICLE = "The Vietnamese article (at least one character that is not whitespace: else 400 empty_text)"
+MODEL_MESSAGE = "model must be a string (a model id from GET /api/models)"
+
+
 class TranslateRequest(RequestModel):
     """POST /api/translate (and /download/{format} as JSON)."""
 
-    text: Text = Field(description="The Vietnamese article")
+    text: NonBlank = Field(description=ARTICLE)
     model: ModelId = None
     beam: Beam = None
     api_key: ApiKey = None
 
     messages: ClassVar[dict[str, str]] = {
-        "text": "text must be a string",
-        "model": "model must be a string (a model id from GET /api/models)",
-        "beam": BEAM_MESSAGE,
-    }
+        "text": "text must be a string", "model": MODEL_MESSAGE, "beam": BEAM_MESSAGE,
+        "api_key": "api_key must be a string"}
 
 
-class DownloadRequest(TranslateRequest):
-    """POST /download/{format} as JSON: as /api/translate, with text defaulting to empty (then 400 empty_text)."""
+class PageForm(FormModel):
+    """The page's form (POST / and /download/{format}) form-encoded: the text."""
 
-    text: Text = Field("", description="The Vietnamese article")
-
-
-class PageForm(RequestModel):
-    """The page's form (POST / and /download/{format}), form-encoded or multipart."""
-
-    text: FormText = Field("", description="The Vietnamese article")
-    file: bytes | None = Field(None, description="A UTF-8 .txt file (replaces text)",
-                               json_schema_extra={"format": "binary", "type": "string"})
+    model_config = ConfigDict(extra="ignore", json_schema_extra=lambda schema: (
+        without_nulls(schema), schema.update(required=["text"])))
+    text: Annotated[str, BeforeValidator(valid_unicode), text_schema(NONBLANK_PATTERN)] = Field("", description=ARTICLE)
     model: ModelId = None
     beam: FormBeam = None
-    api_key: ApiKey = None
+    api_key: FormKey = ""
 
-    messages: ClassVar[dict[str, str]] = {"model": TranslateRequest.messages["model"], "beam": BEAM_MESSAGE}
+    messages: ClassVar[dict[str, str]] = {"model": MODEL_MESSAGE, "beam": BEAM_MESSAGE}
+
+
+def text_or_file(schema: dict[str, Any]) -> None:
+    """Blank text is 400 empty_text unless a file is sent."""
+    without_nulls(schema)
+    schema.pop("required", None)
+    schema["properties"]["text"]["pattern"] = TEXT_PATTERN
+    schema["anyOf"] = [{"required": ["text"], "properties": {"text": {"pattern": NONBLANK_PATTERN}}},
+                       {"required": ["file"]}]
+
+
+class PageUpload(PageForm):
+    """The page's form as multipart: the text, or a file instead."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=lambda schema: text_or_file(schema))
+    file: Upload = Field(None, description="A UTF-8 .txt file (replaces text) or a document (.html, .md, .docx, "
+                                           ".srt, .vtt: the aligned view of its blocks)")
 
 
 class AlignRequest(RequestModel):
     """POST /api/align."""
 
-    vi: Text = Field(description="The Vietnamese article")
-    en: Text = Field(description="Its English translation")
+    vi: Text = Field(description="The Vietnamese article (empty: every English unit is left alone)")
+    en: Text = Field(description="Its English translation (empty: every Vietnamese unit is left alone)")
     lines: StrictBool = Field(False, description="Both sides are one sentence per line: align lines, don't split")
     api_key: ApiKey = None
 
     messages: ClassVar[dict[str, str]] = {
-        "vi": "vi must be a string", "en": "en must be a string", "lines": "lines must be true or false"}
+        "vi": "vi must be a string", "en": "en must be a string", "lines": "lines must be true or false",
+        "api_key": "api_key must be a string"}
 
 
 def missing_q(value: Any) -> Any:
@@ -172,17 +245,22 @@ def or_default(default: str):
 LIBRE_Q_MESSAGE = "Invalid request: q must be a string or a list of strings"
 
 
+def choice(default: str, values: list[str], description: str) -> Any:
+    """A LibreTranslate option: empty means the default; other values answer 400 (declared as an enum)."""
+    return Field(default, description=description, json_schema_extra={"enum": [*values, ""]})
+
+
 class LibreRequest(RequestModel):
     """POST /translate, LibreTranslate's fields (JSON, form-encoded or multipart)."""
 
-    q: Annotated[Text | list[Text], BeforeValidator(missing_q)] = Field(
+    q: Annotated[Annotated[Text, Field(min_length=1)] | Annotated[list[Text], Field(min_length=1)],
+                 BeforeValidator(missing_q), Field(json_schema_extra={BATCH_MARK: True})] = Field(
         description="The text, or a list of texts (answered with a list)")
-    source: Annotated[StrictStr, BeforeValidator(or_default("auto"))] = Field(
-        "auto", description="vi, or auto (then detectedLanguage is returned)", json_schema_extra={"enum": ["vi", "auto"]})
-    target: Annotated[StrictStr, BeforeValidator(or_default("en"))] = Field(
-        "en", description="Must be en", json_schema_extra={"enum": ["en"]})
-    format: Annotated[StrictStr, BeforeValidator(or_default("text"))] = Field(
-        "text", description="Must be text (html is not supported)", json_schema_extra={"enum": ["text"]})
+    source: Annotated[StrictStr, BeforeValidator(or_default("auto"))] = choice(
+        "auto", ["vi", "auto"], "vi, or auto (then detectedLanguage is returned)")
+    target: Annotated[StrictStr, BeforeValidator(or_default("en"))] = choice("en", ["en"], "Must be en")
+    format: Annotated[StrictStr, BeforeValidator(or_default("text"))] = choice(
+        "text", ["text"], "Must be text (html is not supported)")
     model: ModelId = None
     beam: Beam = None
     api_key: ApiKey = None
@@ -192,16 +270,19 @@ class LibreRequest(RequestModel):
         "source": "Invalid request: source must be a string",
         "target": "Invalid request: target must be a string",
         "format": "Invalid request: format must be a string",
-        "model": TranslateRequest.messages["model"],
+        "model": MODEL_MESSAGE,
         "beam": BEAM_MESSAGE,
+        "api_key": "Invalid request: api_key must be a string",
     }
     missing: ClassVar[dict[str, str]] = {"q": "Invalid request: missing q parameter"}
 
 
 class LibreForm(LibreRequest):
-    """LibreRequest sent as a form: beam arrives as text."""
+    """LibreRequest sent as a form: beam arrives as text; q repeated for a list."""
 
+    model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
     beam: FormBeam = None
+    api_key: FormKey = ""
 
 
 # -- responses -----------------------------------------------------------------------------------
@@ -222,31 +303,7 @@ class LibreError(ResponseModel):
     error: str
 
 
-class Segment(ResponseModel):
-    index: int
-    paragraph: int = Field(description="Paragraph number, from 0")
-    kind: Literal["sentence", "title", "byline"]
-    start: int = Field(description="Offset of the segment in the submitted text")
-    end: int = Field(description="End offset (exclusive)")
-    source: str = Field(description="text[start:end], as the user wrote it")
-    normalized: str = Field(description="What the model saw")
-    translation: str
-    cached: bool = Field(description="Served from the sentence cache")
-    src_words: list[str] = Field(description="Vietnamese words as written (tên_lửa is one word in word-segmented "
-                                 "input); punctuation marks are words too")
-    src_word_spans: list[list[int]] = Field(description="[start, end) of each Vietnamese word in the submitted text")
-    tgt_words: list[str] = Field(description="English words of the translation")
-    tgt_word_spans: list[list[int]] = Field(description="[start, end) of each English word in translation")
-    alignment: list[list[int]] = Field(description="Word links from the model's attention: [Vietnamese word index, "
-                                       "English word index] pairs; each English word has at most one. Empty for "
-                                       "bylines")
-    quality: float | None = Field(description="How much closer the translation is to its source than to unrelated "
-                                  "Vietnamese text (multilingual-e5-small cosines; human translations score about "
-                                  "0.07-0.2, unrelated sentences about 0); null when not scored (bylines)")
-    similarity: float | None = Field(description="Plain cosine similarity of the source and translation embeddings; "
-                                     "null when not scored")
-    flagged: bool = Field(description="Low confidence: quality below the calibrated threshold, or the translation "
-                          "looks more Vietnamese than English")
+Segment = sentence_model("Segment", doc="One segment of the article beside its translation, word links and score")
 
 
 class Timings(ResponseModel):
@@ -355,7 +412,8 @@ class BatchingStats(ResponseModel):
 class Ready(ResponseModel):
     status: Literal["ready"]
     model: str | None
-    batching: BatchingStats | None = Field(description="null when the server runs without batching")
+    batching: BatchingStats | None = Field(None, description="null when the server runs without batching; absent "
+                                           "without a valid API key when the server has keys")
 
 
 class Unavailable(ResponseModel):

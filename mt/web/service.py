@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from ..errors import InputError, ModelUnavailable
+from ..errors import ModelUnavailable
 from ..document import Document
 from ..pipeline import translate_document, translate_documents
 from .errors import ApiError
@@ -82,7 +82,7 @@ class TranslatorService:
                 if self._error:
                     log.warning("serving without a model: %s", self._error)
         if self._engine is None:
-            raise ModelUnavailable(self._error or "the model is not loaded")
+            raise ModelUnavailable(self.unavailable_message(self._error or "the model is not loaded"))
         return self._engine
 
     @property
@@ -107,7 +107,9 @@ class TranslatorService:
             names.add(spec.id)
             if getattr(spec, "path", None):
                 names.add(str(spec.path))
-        return names
+        from .security import public_model_name  # a local model's folder name, as /api/models shows it
+
+        return names | {public_model_name(name) for name in names}
 
     def registry(self) -> list:
         """The model registry (models.txt), read once; [] when it cannot be read."""
@@ -141,8 +143,8 @@ class TranslatorService:
         return dataclasses.replace(engine.settings, beam=beam)
 
     # -- translation -----------------------------------------------------------------------
-    def document(self, text: str, model: str | None = None, beam: int | None = None, *,
-                 details: bool = True) -> Document:
+    def translate(self, text: str, model: str | None = None, beam: int | None = None, *,
+                  details: bool = True) -> Document:
         """Translate one article through the shared pipeline (cache first, then the model).
 
         ``details=False`` skips word links and quality scores: LibreTranslate clients only read text.
@@ -152,28 +154,13 @@ class TranslatorService:
         return translate_document(text, engine, self.cache, settings=self.settings_for(engine, beam),
                                   links=details, quality=details)
 
-    def translate(self, text: str, model: str | None = None, beam: int | None = None, *,
-                  details: bool = True) -> Document:
-        """:meth:`document`, with the model's and the input's errors as the API's 503 and 400."""
-        try:
-            return self.document(text, model=model, beam=beam, details=details)
-        except ModelUnavailable as error:
-            raise ApiError("model_unavailable", self.unavailable_message(str(error))) from None
-        except InputError as error:
-            raise ApiError("invalid_input", str(error)) from None
-
     def translate_many(self, texts: list[str], model: str | None = None, beam: int | None = None) -> list[str]:
         """The translations of many texts from ONE pipeline call (LibreTranslate's q list): their
         distinct sentences share one cache lookup and one model call. No word links or scores."""
         self.check_model(model)
-        try:
-            engine = self.ensure_loaded()
-            documents = translate_documents(texts, engine, self.cache, settings=self.settings_for(engine, beam),
-                                            links=False, quality=False)
-        except ModelUnavailable as error:
-            raise ApiError("model_unavailable", self.unavailable_message(str(error))) from None
-        except InputError as error:
-            raise ApiError("invalid_input", str(error)) from None
+        engine = self.ensure_loaded()
+        documents = translate_documents(texts, engine, self.cache, settings=self.settings_for(engine, beam),
+                                        links=False, quality=False)
         return [document.translation for document in documents]
 
     def unavailable_message(self, reason: str) -> str:

@@ -19,19 +19,18 @@ from typing import Annotated, Literal
 from flask import Blueprint, Response, current_app
 from pydantic import Field, RootModel
 
-from ..document import SentencePair
-from ..errors import InputError, ModelUnavailable
+from ..document import SentencePair, sentence_fields
+from ..errors import MTError
 from ..pipeline import Progress, iter_document, needs_model
 from . import schemas
-from .api import TRANSLATE_ERRORS, TRANSLATE_EXAMPLE, read_json_object, service
-from .errors import ApiError
-from .openapi import JSON, Answer, operation
-from .security import check_size, limited, needs_api_key
+from .api import TRANSLATE_ERRORS, TRANSLATE_EXAMPLE, checked_text, service
+from .errors import ApiError, api_error
+from .openapi import EVENT_STREAM, Answer, operation
+from .security import limited, needs_api_key
 
 bp = Blueprint("stream", __name__)
 log = logging.getLogger(__name__)
 
-EVENT_STREAM = "text/event-stream"
 # Model batch sizes of a stream: the first small (its rows arrive before a full batch would),
 # then growing fourfold up to the request queue's batch. Config keys, else the environment, else these.
 FIRST_BATCH, MAX_BATCH = 2, 32
@@ -39,15 +38,12 @@ FIRST_BATCH_KEY, MAX_BATCH_KEY = "MT_STREAM_FIRST_BATCH", "MT_STREAM_MAX_BATCH"
 
 
 # -- the events, as the OpenAPI document declares them ------------------------------------------
-class StreamSegment(schemas.ResponseModel):
-    index: int
-    paragraph: int
-    kind: Literal["sentence", "title", "byline"]
-    start: int = Field(description="Offset of the segment in the submitted text")
-    end: int
-    source: str = Field(description="text[start:end], as the user wrote it")
-    normalized: str = Field(description="What the model sees")
-    translate: bool = Field(description="Goes to the model (bylines and empty segments pass through)")
+StreamSegment = schemas.sentence_model(
+    "StreamSegment", ("segment",), translate=(bool, Field(description="Goes to the model (bylines and empty segments "
+                                                                      "pass through)")))
+RowTranslation = schemas.sentence_model("RowTranslation", ("translation",))
+RowLinks = schemas.sentence_model("RowLinks", ("links",))
+RowQuality = schemas.sentence_model("RowQuality", ("quality",))
 
 
 class SegmentsEvent(schemas.ResponseModel):
@@ -58,12 +54,6 @@ class SegmentsEvent(schemas.ResponseModel):
     segments: list[StreamSegment]
 
 
-class RowTranslation(schemas.ResponseModel):
-    index: int
-    translation: str
-    cached: bool = Field(description="Served from the sentence cache")
-
-
 class RowsEvent(schemas.ResponseModel):
     event: Literal["rows"]
     rows: list[RowTranslation]
@@ -71,25 +61,9 @@ class RowsEvent(schemas.ResponseModel):
     total: int
 
 
-class RowLinks(schemas.ResponseModel):
-    index: int
-    src_words: list[str]
-    src_word_spans: list[list[int]]
-    tgt_words: list[str]
-    tgt_word_spans: list[list[int]]
-    alignment: list[list[int]]
-
-
 class LinksEvent(schemas.ResponseModel):
     event: Literal["links"]
     rows: list[RowLinks] = Field(description="Word links, as in POST /api/translate's segments")
-
-
-class RowQuality(schemas.ResponseModel):
-    index: int
-    quality: float | None
-    similarity: float | None
-    flagged: bool
 
 
 class QualityEvent(schemas.ResponseModel):
@@ -137,35 +111,22 @@ def batch_setting(key: str, default: int) -> int:
         "ready), then `done` (the English text and timings). Each event's data is one JSON object whose `event` "
         "field names it. A failure once the stream has started is an `error` event "
         "(`{\"event\": \"error\", \"error\": {\"code\", \"message\"}}`) and ends the stream."),
-    body={JSON: schemas.TranslateRequest},
-    example=TRANSLATE_EXAMPLE,
+    body=schemas.TranslateRequest, example=TRANSLATE_EXAMPLE,
     answers={200: Answer("Server-sent events; each data line is a StreamEvent", StreamEvent,
                          content_types=(EVENT_STREAM,))},
     errors=TRANSLATE_ERRORS,
 )
-def translate_stream():
-    body = schemas.parse(schemas.TranslateRequest, read_json_object())
-    check_size(len(body.text))
-    if not body.text.strip():
-        raise ApiError("empty_text", "text is empty")
+def translate_stream(body: schemas.TranslateRequest):
     translator = service()
     translator.check_model(body.model)
-    try:
-        engine = translator.ensure_loaded()
-    except ModelUnavailable as error:
-        raise ApiError("model_unavailable", translator.unavailable_message(str(error))) from None
-    steps = iter_document(body.text, engine, translator.cache, settings=translator.settings_for(engine, body.beam),
+    engine = translator.ensure_loaded()
+    steps = iter_document(checked_text(body.text), engine, translator.cache,
+                          settings=translator.settings_for(engine, body.beam),
                           first_batch=batch_setting(FIRST_BATCH_KEY, FIRST_BATCH),
                           max_batch=batch_setting(MAX_BATCH_KEY, MAX_BATCH))
-    try:
-        first = next(steps)  # segmenting fails before any byte is sent: a plain 400
-    except InputError as error:
-        raise ApiError("invalid_input", str(error)) from None
-    stream = events(first, steps, engine.spec.id, translator.unavailable_message)
-    return Response(stream, mimetype=EVENT_STREAM,
+    first = next(steps)  # segmenting fails before any byte is sent: a plain 400
+    return Response(events(first, steps, engine.spec.id), mimetype=EVENT_STREAM,
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
 
 
 def frame(payload: dict) -> str:
@@ -173,7 +134,7 @@ def frame(payload: dict) -> str:
     return f"event: {payload['event']}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-def events(first: Progress, steps: Iterator[Progress], model: str, unavailable) -> Iterator[str]:
+def events(first: Progress, steps: Iterator[Progress], model: str) -> Iterator[str]:
     pairs = first.pairs
     total = len(pairs)
     yield frame(segments_event(pairs, model))
@@ -183,21 +144,20 @@ def events(first: Progress, steps: Iterator[Progress], model: str, unavailable) 
             if step.step == "rows":
                 translated += len(step.pairs)
                 if step.pairs or translated == total:
-                    yield frame({"event": "rows", "rows": [row_translation(pair) for pair in step.pairs],
-                                 "done": translated, "total": total})
+                    yield frame({"event": "rows", "rows": rows(step.pairs, TRANSLATION), "done": translated,
+                                 "total": total})
             elif step.step == "links":
-                yield frame({"event": "links", "rows": [row_links(pair) for pair in step.pairs if needs_model(pair)]})
+                yield frame({"event": "links", "rows": rows([pair for pair in step.pairs if needs_model(pair)], LINKS)})
             elif step.step == "quality":
-                yield frame({"event": "quality", "rows": [row_quality(pair) for pair in step.pairs]})
+                yield frame({"event": "quality", "rows": rows(step.pairs, QUALITY)})
             elif step.step == "done" and step.document is not None:
                 document = step.document
                 yield frame({"event": "done", "model": document.model, "total": total,
                              "cache_hits": document.cache_hits, "translation": document.translation,
                              "timings": document.timings})
-    except ModelUnavailable as error:
-        yield error_frame("model_unavailable", unavailable(str(error)))
-    except InputError as error:
-        yield error_frame("invalid_input", str(error))
+    except MTError as error:  # its code, as the JSON API would answer it
+        answer = api_error(error)
+        yield error_frame(answer.code, answer.message)
     except Exception:  # noqa: BLE001 - the client gets an error event, the log gets the traceback
         log.exception("streamed translation failed")
         yield error_frame("internal_error", "internal server error; the server log has the details")
@@ -210,24 +170,18 @@ def error_frame(code: str, message: str) -> str:
     return frame({"event": "error", "error": {"code": code, "message": message}})
 
 
+SEGMENT, TRANSLATION, LINKS, QUALITY = (("index", *sentence_fields(group))
+                                        for group in ("segment", "translation", "links", "quality"))
+
+
+def rows(pairs: list[SentencePair], names: tuple[str, ...]) -> list[dict]:
+    """The fields ``names`` of each pair (mt.document declares them; the row models are made from them)."""
+    return [{name: getattr(pair, name) for name in names} for pair in pairs]
+
+
 def segments_event(pairs: list[SentencePair], model: str) -> dict:
     return {
         "event": "segments", "model": model, "total": len(pairs),
         "to_translate": sum(1 for pair in pairs if needs_model(pair)),
-        "segments": [{"index": pair.index, "paragraph": pair.paragraph, "kind": pair.kind, "start": pair.start,
-                      "end": pair.end, "source": pair.source, "normalized": pair.normalized,
-                      "translate": needs_model(pair)} for pair in pairs],
+        "segments": [{**row, "translate": needs_model(pair)} for row, pair in zip(rows(pairs, SEGMENT), pairs)],
     }
-
-
-def row_translation(pair: SentencePair) -> dict:
-    return {"index": pair.index, "translation": pair.translation, "cached": pair.cached}
-
-
-def row_links(pair: SentencePair) -> dict:
-    return {"index": pair.index, "src_words": pair.src_words, "src_word_spans": pair.src_word_spans,
-            "tgt_words": pair.tgt_words, "tgt_word_spans": pair.tgt_word_spans, "alignment": pair.alignment}
-
-
-def row_quality(pair: SentencePair) -> dict:
-    return {"index": pair.index, "quality": pair.quality, "similarity": pair.similarity, "flagged": pair.flagged}
