@@ -146,11 +146,13 @@ def test_max_entries_from_environment(tmp_path, monkeypatch):
     assert open_cache(tmp_path / "env.sqlite", max_entries=7).max_entries == 7
 
 
-def test_bad_max_entries_environment_warns(tmp_path, monkeypatch):
+def test_bad_max_entries_environment_is_one_error_naming_it(tmp_path, monkeypatch):
+    from mt.errors import ConfigError
+
     monkeypatch.setenv("MT_CACHE_MAX_ENTRIES", "lots")
-    with pytest.warns(CacheWarning, match="MT_CACHE_MAX_ENTRIES"):
-        cache = open_cache(tmp_path / "env.sqlite")
-    assert cache.max_entries == 1_000_000
+    with pytest.raises(ConfigError, match=r"^MT_CACHE_MAX_ENTRIES: must be a whole number of at least 1, not 'lots'$"):
+        open_cache(tmp_path / "env.sqlite")
+    monkeypatch.delenv("MT_CACHE_MAX_ENTRIES")
     with pytest.raises(ValueError):
         open_cache(tmp_path / "env.sqlite", max_entries=0)
 

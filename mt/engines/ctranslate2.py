@@ -83,14 +83,14 @@ class CTranslate2Engine(Engine):
         **kwargs: Any,
     ) -> None:
         super().__init__(spec, model_dir, device=device, **kwargs)
-        self.config = config = config or current()
+        self.config = options = config or current()
         if spec.family not in FAMILIES:
             raise ConversionError(f"model family {spec.family!r} is not supported by the CTranslate2 engine")
         try:
             import ctranslate2
         except Exception as e:
             raise ConfigError(f"the ctranslate2 engine is not available ({e}); install ctranslate2 or use --engine transformers") from None
-        self.compute_type = resolve_compute_type(compute_type or config.ct2_compute_type, device)
+        self.compute_type = resolve_compute_type(compute_type or options.ct2_compute_type, device)
         self.precision = self.compute_type
         self._hf_tokenizer = None
         # Marian: SentencePiece alone on the translation path (no transformers, no torch: a
@@ -111,10 +111,10 @@ class CTranslate2Engine(Engine):
         self.max_target_tokens = int(positions) - 1
 
         self.ct2_dir = ensure_converted(spec, Path(model_dir), self.model_version, self.compute_type,
-                                        cache_dir or config.ct2_dir)
+                                        cache_dir or options.ct2_dir)
         kind, _, index = device.partition(":")
-        self.threads = wanted_threads(config.engine_threads) if kind == "cpu" else 1
-        inter, intra = thread_split(self.threads, config.ct2_inter_threads) if kind == "cpu" else (1, 0)
+        self.threads = wanted_threads(options.engine_threads) if kind == "cpu" else 1
+        inter, intra = thread_split(self.threads, options.ct2_inter_threads) if kind == "cpu" else (1, 0)
         self.parallel_batches = inter
         try:
             self.translator = ctranslate2.Translator(
