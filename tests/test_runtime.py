@@ -72,7 +72,7 @@ def test_a_large_document_downloads_from_every_worker(two_workers):
     reply = upload(two_workers, "/translate_file", "bài.md", MARKDOWN.encode(), {"source": "vi", "target": "en"})
     assert reply.status == 200, reply.body[:300]
     url = reply.json()["translatedFileUrl"]
-    name = url.rsplit("/", 1)[1]
+    name = url.rsplit("/", 1)[1].split(".", 1)[0]  # the random token (the log escapes the rest)
     first = None
     for _ in range(60):  # until both workers have answered the download
         status, data = download(url)
@@ -117,7 +117,7 @@ def test_a_file_translated_by_one_replica_downloads_from_the_other(tiny_model_di
 
 
 @pytest.mark.parametrize("raw", [b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"GARBAGE\r\n\r\n",
-                                 b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\r\n\r\n"])
+                                 b"GET / HTTP/1.1\r\nContent-Length: nine\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\r\n\r\n"])
 def test_malformed_http_gets_a_400(two_workers, raw):
     with socket.create_connection(("127.0.0.1", two_workers.port), timeout=10) as connection:
         connection.sendall(raw)
