@@ -239,7 +239,8 @@ def missing_q(value: Any) -> Any:
 
 
 def or_default(default: str):
-    return lambda value: value or default
+    """None or empty: the default; anything else is checked (an object is not a string)."""
+    return lambda value: default if value is None or value == "" else value
 
 
 LIBRE_Q_MESSAGE = "Invalid request: q must be a string or a list of strings"
@@ -247,7 +248,8 @@ LIBRE_Q_MESSAGE = "Invalid request: q must be a string or a list of strings"
 
 def choice(default: str, values: list[str], description: str) -> Any:
     """A LibreTranslate option: empty means the default; other values answer 400 (declared as an enum)."""
-    return Field(default, description=description, json_schema_extra={"enum": [*values, ""]})
+    return Field(default, description=description + " (empty or null: the default)",
+                 json_schema_extra={"enum": [*values, "", None], "type": ["string", "null"]})
 
 
 class LibreRequest(RequestModel):
@@ -277,10 +279,18 @@ class LibreRequest(RequestModel):
     missing: ClassVar[dict[str, str]] = {"q": "Invalid request: missing q parameter"}
 
 
+def form_q(schema: dict[str, Any]) -> None:
+    """In a form, a list is a repeated field: one q is a string, so a list has at least two."""
+    without_nulls(schema)
+    for option in schema["properties"]["q"].get("anyOf", []):
+        if option.get("type") == "array":
+            option["minItems"] = 2
+
+
 class LibreForm(LibreRequest):
     """LibreRequest sent as a form: beam arrives as text; q repeated for a list."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
+    model_config = ConfigDict(extra="ignore", json_schema_extra=form_q)
     beam: FormBeam = None
     api_key: FormKey = ""
 
