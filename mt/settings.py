@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = _f(
         [], "MT_TRUSTED_PROXIES", "addresses of proxies whose X-Forwarded-For is believed, comma-separated "
         "(default: none)", "addresses separated by commas", metavar="ADDR,...")
+    public_url: str | None = _f(None, "MT_PUBLIC_URL", "the server's address as clients reach it, e.g. "
+                                "https://mt.example.org (download links start with it; default: the address it "
+                                "listens on; never the request's Host)", "an http:// or https:// URL", metavar="URL")
     access_log: bool = _f(True, "MT_ACCESS_LOG", "one log line per request", BOOL, option="--no-access-log")
     api_keys: str | None = _f(None, "MT_API_KEYS", "require an API key (one per line in FILE; # comments) on "
                               "every endpoint that translates (default: off)", "a file", metavar="FILE")
@@ -149,6 +152,18 @@ class Settings(BaseSettings):
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise ValueError("not an http(s) URL")
+            return value.strip().rstrip("/")
         return value
 
     @field_validator("align_layer")

@@ -2,16 +2,25 @@
 
 Views mark themselves with :func:`needs_api_key` (checked before the view runs) and :func:`limited`
 (one shared per-client budget, applied by :func:`install_rate_limit` when the app has a limit).
+A request without a valid key never spends that budget. The client is ``request.remote_addr``:
+the peer, or the X-Forwarded-For address when the peer is a --trusted-proxies proxy (waitress
+rewrites it; it drops forwarded headers from anyone else). Links the server hands out are built
+from --public-url or the listening address (:func:`external_url`), never from the request's Host.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
+import socket
+import sys
+import threading
 import urllib.parse
 from functools import wraps
+from pathlib import Path
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from .errors import ApiError
 
@@ -85,21 +94,37 @@ def presented_api_key() -> str | None:
     return request.args.get("api_key") or None  # the query, as the OpenAPI document declares
 
 
-def check_api_key() -> None:
+def key_refusal() -> ApiError | None:
+    """Why this request's key is refused (None: keys are off, or the key is valid); once per request."""
+    if "mt_key_refusal" in g:
+        return g.mt_key_refusal
     keys: tuple[bytes, ...] = current_app.config["MT_API_KEYS"]
-    if not keys:
-        return
-    key = presented_api_key()
+    refusal = None
+    key = presented_api_key() if keys else ""
     if key is None:
-        raise ApiError("api_key_required",
-                       "this server requires an API key: send it as api_key, an Authorization: Bearer header "
-                       "or an X-API-Key header", headers={"WWW-Authenticate": 'Bearer realm="mt"'})
-    given = key.encode("utf-8", "surrogatepass")
-    matched = False
-    for candidate in keys:  # compare with every key, in constant time, whatever matches first
-        matched |= hmac.compare_digest(given, candidate)
-    if not matched:
-        raise ApiError("invalid_api_key", "the API key is not valid")
+        refusal = ApiError("api_key_required",
+                           "this server requires an API key: send it as api_key, an Authorization: Bearer header "
+                           "or an X-API-Key header", headers={"WWW-Authenticate": 'Bearer realm="mt"'})
+    elif keys:
+        given = key.encode("utf-8", "surrogatepass")
+        matched = False
+        for candidate in keys:  # compare with every key, in constant time, whatever matches first
+            matched |= hmac.compare_digest(given, candidate)
+        if not matched:
+            refusal = ApiError("invalid_api_key", "the API key is not valid")
+    g.mt_key_refusal = refusal
+    return refusal
+
+
+def has_valid_key() -> bool:
+    """True when keys are off or the request carries a valid one (what /readyz's details need)."""
+    return key_refusal() is None
+
+
+def check_api_key() -> None:
+    refusal = key_refusal()
+    if refusal is not None:
+        raise refusal
 
 
 def needs_api_key(view):
@@ -122,23 +147,144 @@ def limited(view):
 
 
 def install_rate_limit(app: Flask, rate_limit: str | None, storage_uri: str) -> None:
-    """Wrap every :func:`limited` view in one Flask-Limiter shared limit; nothing without a limit."""
+    """Wrap every :func:`limited` view in one Flask-Limiter shared limit; nothing without a limit.
+
+    A request without a valid key is exempt (it is refused 401/403 without spending the client's
+    budget). A shared storage (Redis) that fails or refuses writes (full, ``noeviction``) is
+    Flask-Limiter's in-memory fallback (per process) until a write succeeds again; requests go on,
+    each Redis call bounded by a 0.5 s timeout, and the outage is one warning (:class:`OutageLog`).
+    """
     if not rate_limit:
         return
     from flask_limiter import Limiter
-    from flask_limiter.util import get_remote_address
 
-    # A shared storage (Redis) that fails falls back to per-process counting, never a 500;
-    # short timeouts so a hung Redis cannot stall requests.
-    redis_options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
-    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri, headers_enabled=True,
-                      default_limits=[], swallow_errors=True, in_memory_fallback_enabled=True,
-                      storage_options=redis_options if storage_uri.startswith(("redis", "rediss")) else {})
+    redis = storage_uri.startswith(("redis://", "rediss://", "redis+unix://"))
+    if redis:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        probing_storage_class()  # registers the mt+redis schemes
+        options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5, "retry": Retry(NoBackoff(), 0),
+                   "health_check_interval": 0}
+    limiter = Limiter(client_address, app=app, storage_uri=("mt+" + storage_uri) if redis else storage_uri,
+                      headers_enabled=True, default_limits=[], swallow_errors=True, in_memory_fallback_enabled=True,
+                      storage_options=options if redis else {})
+    OutageLog.install(limiter.logger, storage_uri)
     app.extensions["mt_limiter"] = limiter
-    shared = limiter.shared_limit(rate_limit, scope="translate")
+    shared = limiter.shared_limit(rate_limit, scope="translate", exempt_when=lambda: not has_valid_key())
     for endpoint, view in list(app.view_functions.items()):
         if getattr(view, "rate_limited", False):
             app.view_functions[endpoint] = shared(view)
+
+
+def client_address() -> str:
+    """The client a budget (and a download quota) belongs to: the peer, or the address a trusted
+    proxy forwarded (waitress has put it in REMOTE_ADDR; see the module's docstring)."""
+    return request.remote_addr or "unknown"
+
+
+_probing_storage = None
+
+
+def probing_storage_class():
+    """limits' RedisStorage under the ``mt+redis`` schemes, whose health check is a write: a full
+    Redis (``noeviction``) still answers PING, which made Flask-Limiter leave its fallback, fail
+    again and warn once a second."""
+    global _probing_storage
+    if _probing_storage is None:
+        from limits.storage import RedisStorage
+
+        class ProbingRedisStorage(RedisStorage):
+            STORAGE_SCHEME = ["mt+redis", "mt+rediss", "mt+redis+unix"]
+
+            def __init__(self, uri: str, **options):
+                super().__init__(uri.removeprefix("mt+"), **options)
+
+            def check(self) -> bool:
+                try:
+                    return bool(self.get_connection().set(f"{self.key_prefix}:mt-probe", b"1", ex=10))
+                except Exception:  # noqa: BLE001 - any failure means: not usable yet
+                    return False
+
+        _probing_storage = ProbingRedisStorage
+    return _probing_storage
+
+
+class OutageLog(logging.Filter):
+    """Flask-Limiter's storage failures as one warning per outage, without traceback (it logs one
+    per failing request, some with ``logger.exception``); the recovery as one info line."""
+
+    def __init__(self, storage_uri: str):
+        super().__init__()
+        from ..cache.redis import redacted
+
+        self.where = redacted(storage_uri)
+        self.down = False
+        self.lock = threading.Lock()
+
+    @classmethod
+    def install(cls, logger: logging.Logger, storage_uri: str) -> None:
+        for old in [f for f in logger.filters if isinstance(f, cls)]:
+            logger.removeFilter(old)
+        logger.addFilter(cls(storage_uri))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self.lock:
+            if "recovered" in record.getMessage():
+                if not self.down:
+                    return False
+                self.down = False
+                record.msg, record.args = "rate limit storage %s works again: the shared budget is back", (self.where,)
+                return True
+            if record.levelno < logging.WARNING:
+                return True
+            if self.down:
+                return False
+            self.down = True
+        error = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        reason = f"{type(error).__name__}: {error}" if error is not None else record.getMessage()
+        record.msg = ("rate limit storage %s failed (%s); requests go on, counted per process in memory, "
+                      "until it works again")
+        record.args = (self.where, reason)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
+def public_model_name(model_id: str | None) -> str | None:
+    """A model id as answered to anyone: a local folder's name, not its path on this machine."""
+    if not model_id or "://" in model_id:
+        return model_id
+    path = Path(model_id).expanduser()
+    if path.is_absolute() or model_id.startswith(".") or path.is_dir():
+        return path.name or model_id
+    return model_id
+
+
+# -- links --------------------------------------------------------------------------------------
+WILDCARDS = ("", "0.0.0.0", "::", "[::]")
+
+
+def external_url(path: str) -> str:
+    """An absolute URL of ``path`` on this server: --public-url when set; else the scheme and Host
+    a trusted proxy forwarded (waitress keeps forwarded headers only from it); else the address
+    the server listens on. Never the Host header of a client: it would be echoed into links."""
+    settings = current_app.extensions.get("mt_settings")
+    public = getattr(settings, "public_url", None)
+    if public:
+        return public.rstrip("/") + path
+    environ = request.environ
+    if getattr(settings, "trusted_proxies", None) and ("HTTP_X_FORWARDED_HOST" in environ
+                                                       or "HTTP_X_FORWARDED_FOR" in environ):
+        return request.host_url.rstrip("/") + path
+    host = str(getattr(settings, "host", None) or environ.get("SERVER_NAME") or "127.0.0.1")
+    if host in WILDCARDS:
+        host = socket.gethostname()  # this machine's own name: no lookup, nothing from the client
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = str(environ.get("SERVER_PORT") or getattr(settings, "port", "") or "")
+    default = {"http": "80", "https": "443"}.get(request.scheme)
+    return f"{request.scheme}://{host}" + (f":{port}" if port and port != default else "") + path
 
 
 # -- caps and headers --------------------------------------------------------------------------
