@@ -238,7 +238,7 @@ class _Plain(Settings):
     """Settings from the given values and the defaults only (no environment): for tests and libraries."""
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *sources):  # noqa: D102
+    def settings_customise_sources(cls, settings_cls, init_settings, **sources):  # noqa: D102
         return (init_settings,)
 
 
