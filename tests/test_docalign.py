@@ -111,11 +111,12 @@ def bounded_server(tiny_model_dir, tmp_path_factory):
 
 
 def worker_pids(server) -> list[int]:
-    """Pids of the server's alignment worker processes (children running mt.align.worker)."""
+    """Pids of the server's alignment worker processes (its spawned children: mt.align.worker)."""
     import subprocess
 
-    out = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "mt.align.worker"],
-                         capture_output=True, text=True).stdout
+    parents = [str(server.process.pid)] + subprocess.run(  # the server, or its child when wrapped
+        ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(["pgrep", "-P", ",".join(parents), "-f", "spawn_main"], capture_output=True, text=True).stdout
     return [int(pid) for pid in out.split()]
 
 

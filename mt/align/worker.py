@@ -138,7 +138,7 @@ class AlignWorker:
                 max_workers=1, mp_context=self._context, initializer=_initialize,
                 initargs=(self.nice, int(self.memory_mb), os.getpid(), self._taken))
             try:
-                self._pid = self._pool.submit(os.getpid).result(60.0)
+                self._pid = self._pool.submit(_warm).result(120.0)  # the model loads outside any budget
             except (BrokenProcessPool, FutureTimeout):
                 self._stop()
                 raise AlignWorkerFailed("the alignment worker did not start") from None
@@ -192,6 +192,16 @@ def _exit_with_parent(parent: int) -> None:
         time.sleep(1.0)
         if os.getppid() != parent:
             os._exit(0)
+
+
+def _warm() -> int:
+    """Load the aligner and the embedding model now (a cold start is not an alignment's time)."""
+    from ..quality.embeddings import runtime_name
+    from . import units  # noqa: F401
+
+    with contextlib.suppress(Exception):  # unavailable: the alignment will say so
+        runtime_name()
+    return os.getpid()
 
 
 def _answer(vi: str, en: str, lines: bool) -> tuple[str, object]:
