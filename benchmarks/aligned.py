@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from speed import EOS_BIAS, MODEL_NAME, article_text, child_env, segments_of, spawn  # noqa: E402
 from speed import post  # noqa: E402
 from speed import run_child as speed_run_child  # noqa: E402
@@ -50,7 +50,7 @@ PARTS = ("breakdown", "cli", "batch", "server", "load")
 
 
 def child_build(args) -> dict:
-    from tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
+    from testkit.tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
 
     build_tiny_marian(Path(args.model_dir), eos_bias=EOS_BIAS, **OPUS_MT_VI_EN_SHAPE)
     return {}
@@ -181,7 +181,7 @@ class Server:
 
 def load_articles(n: int, size: int) -> list[str]:
     """``n`` distinct articles of ``size`` IWSLT segments (tst2013, then other splits)."""
-    from shared_data import iwslt_segments
+    from testkit.shared_data import iwslt_segments
 
     lines = [line for split in ("tst2013", "tst2012", "tst2011", "dev2010") for line in iwslt_segments(split, "vi")]
     if len(lines) < n * size:

@@ -48,11 +48,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # mt and testkit from the checkout
 
 from mt import align as A  # noqa: E402
-from shared_data import iwslt_documents  # noqa: E402  (the one IWSLT reader)
+from testkit.scoring import perturbed  # noqa: E402  (shared with tests/test_align.py)
+from testkit.shared_data import iwslt_documents  # noqa: E402  (the one IWSLT reader)
 from mt.quality import embeddings as EM  # noqa: E402
 
 DEV_SPLITS = ("dev2010", "tst2010", "tst2011", "tst2012")
@@ -100,42 +100,6 @@ def perturb(vi: list[str], en: list[str], merge_rate: float, delete_rate: float,
         groups.append((start, size, rng.choice("ve")))
         covered += size
     return perturbed(vi, en, deleted, {start: (size, side) for start, size, side in groups})
-
-
-def perturbed(vi: list[str], en: list[str], deleted: dict[int, str], groups: dict[int, tuple[int, str]]):
-    """The talk with line ``i`` of side ``deleted[i]`` ("v" or "e") removed and the ``size``
-    lines from ``start`` merged on ``side`` for each ``groups[start] = (size, side)``; returns
-    (vi lines, en lines, gold links as (vi indices, en indices) tuples)."""
-    pv: list[str] = []
-    pe: list[str] = []
-    gold = []
-    i, n = 0, len(vi)
-    while i < n:
-        if i in deleted:
-            if deleted[i] == "v":  # vi line removed -> en line is a 0-1 link
-                gold.append(((), (len(pe),)))
-                pe.append(en[i])
-            else:
-                gold.append(((len(pv),), ()))
-                pv.append(vi[i])
-            i += 1
-        elif i in groups:
-            size, side = groups[i]
-            if side == "v":
-                gold.append(((len(pv),), tuple(range(len(pe), len(pe) + size))))
-                pv.append(" ".join(vi[i:i + size]))
-                pe.extend(en[i:i + size])
-            else:
-                gold.append((tuple(range(len(pv), len(pv) + size)), (len(pe),)))
-                pv.extend(vi[i:i + size])
-                pe.append(" ".join(en[i:i + size]))
-            i += size
-        else:
-            gold.append(((len(pv),), (len(pe),)))
-            pv.append(vi[i])
-            pe.append(en[i])
-            i += 1
-    return pv, pe, gold
 
 
 # ----------------------------------------------------------------------------- metrics

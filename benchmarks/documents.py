@@ -2,7 +2,7 @@
 memory of a 200-page DOCX.
 
 Model: a random-weight Marian model with the shape of Helsinki-NLP/opus-mt-vi-en (d_model 512,
-6+6 layers; ``tests/tiny_model.py``), so compute per token is the real model's. Article: the seed
+6+6 layers; ``testkit/tiny_model.py``), so compute per token is the real model's. Article: the seed
 news article (``../shared/data/seed``, its byline left out) in paragraphs of three sentences,
 wrapped as HTML (a link and a bold word per paragraph), Markdown (emphasis and a link), DOCX (bold
 runs) and SRT (each sentence over two cues): the same sentences in every format. No cache: every
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # mt and testkit from the checkout
 
 
 def _vm(field: str) -> int:
@@ -49,7 +49,7 @@ def _vm(field: str) -> int:
 def article_files() -> tuple[str, dict[str, bytes]]:
     import docx
     import srt
-    from document_fixtures import seed_paragraphs
+    from testkit.document_fixtures import seed_paragraphs
 
     paragraphs = seed_paragraphs()
     plain = "\n\n".join(" ".join(p) for p in paragraphs)
@@ -95,7 +95,7 @@ def timed(function, repeats: int) -> float:
 
 
 def child_docx(model_dir: str, pages: int) -> None:
-    from document_fixtures import seed_docx
+    from testkit.document_fixtures import seed_docx
 
     from mt.engines.loader import load_engine
     from mt.io.documents import translate_file
@@ -125,7 +125,7 @@ def main() -> int:
 
     model_dir = Path(args.model_dir or ROOT / "benchmarks" / "out" / "models" / "opus-mt-vi-en")
     if not (model_dir / "config.json").exists():
-        from tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
+        from testkit.tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
 
         build_tiny_marian(model_dir, **OPUS_MT_VI_EN_SHAPE)
     from mt.engines.loader import load_engine

@@ -31,10 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # testkit from the checkout
 
-from server_helpers import start_server  # noqa: E402
-from shared_data import iwslt_segments  # noqa: E402
+from testkit.server_helpers import start_server  # noqa: E402
+from testkit.shared_data import iwslt_segments  # noqa: E402
 
 JSON_TYPE = {"Content-Type": "application/json"}
 
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
 
-    from tiny_model import build_tiny_marian
+    from testkit.tiny_model import build_tiny_marian
 
     work = Path(tempfile.mkdtemp(prefix="mt-load-"))
     model = build_tiny_marian(work / "tiny-marian-vi-en")

@@ -22,9 +22,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # testkit from the checkout
 
-from server_helpers import start_server  # noqa: E402
+from testkit.server_helpers import start_server  # noqa: E402
 
 
 def _docx(parts: dict[str, bytes], types: str) -> bytes:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mb", type=float, default=300.0)
     parser.add_argument("--only", nargs="*")
     options = parser.parse_args(argv)
-    from tiny_model import build_tiny_marian
+    from testkit.tiny_model import build_tiny_marian
 
     work = Path(tempfile.mkdtemp(prefix="mt-probes-"))
     model = build_tiny_marian(work / "tiny-marian-vi-en")

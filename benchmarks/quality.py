@@ -21,7 +21,7 @@ Distributions compared:
   sentence: what a hallucinated translation looks like to the embedder);
 * copies: vi line i vs vi line i (untranslated output), for ``english``;
 * truncated: vi line i vs the first 40 % of the words of en line i (a translation that stops early);
-* ``--tiny N``: the gibberish of the random-weight test model (``tests/tiny_model.py`` (``build_tiny_marian``))
+* ``--tiny N``: the gibberish of the random-weight test model (``testkit/tiny_model.py`` (``build_tiny_marian``))
   on the first N lines (garbled output).
 
 ``--compare-runtimes`` runs the whole benchmark once per e5 runtime (CTranslate2 int8, the default,
@@ -49,10 +49,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # shared_data, tiny_model
+sys.path.insert(0, str(ROOT))  # mt and testkit from the checkout
 
-from shared_data import iwslt_segments  # noqa: E402
+from testkit.shared_data import iwslt_segments  # noqa: E402
 from mt.quality.scores import ENGLISH_THRESHOLD, QUALITY_THRESHOLD, quality_scores  # noqa: E402
 
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
@@ -122,7 +121,7 @@ def main() -> None:
     if args.tiny:
         import tempfile
 
-        from tiny_model import build_tiny_marian
+        from testkit.tiny_model import build_tiny_marian
         from mt.engines.loader import load_engine
 
         with tempfile.TemporaryDirectory() as tmp:

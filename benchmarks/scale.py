@@ -1,7 +1,7 @@
 """Scale: the same 40 articles through local `mt batch` and `mt batch --ray` with 1 and 2 workers.
 
 Model: the random-weight Marian model with the exact shape of Helsinki-NLP/opus-mt-vi-en that
-benchmarks/speed.py uses (same compute per token as the real model; ``tests/tiny_model.py``),
+benchmarks/speed.py uses (same compute per token as the real model; ``testkit/tiny_model.py``),
 in a folder named ``opus-mt-vi-en`` so that its models.txt line applies (beam 4). Articles:
 IWSLT'15 TED tst2013 (vi) talks cut into news-article-sized pieces of ``--segments`` segments
 (default 20; CC BY-NC-ND 3.0, read in place from ``../shared/data/iwslt15``). Every run is a fresh ``python -m mt batch ...
@@ -30,14 +30,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from speed import EOS_BIAS, MODEL_NAME, article_text  # noqa: E402 - the same model and article shape
 
 
 def build_articles(folder: Path, count: int, segments: int) -> int:
     """``count`` articles of ``segments`` IWSLT segments each (talks cut in order); segments used."""
-    from shared_data import iwslt_talks
+    from testkit.shared_data import iwslt_talks
 
     folder.mkdir(parents=True, exist_ok=True)
     written = used = 0
@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     segments = args.segments or (3 if args.quick else 20)
 
-    from tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
+    from testkit.tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
 
     with tempfile.TemporaryDirectory(prefix="mt-scale-") as tmp:
         work = Path(tmp)

@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mt.text.segment import split_sentences  # noqa: E402
+from testkit.scoring import balanced, boundary_sets, nonspace_prefix, prf  # noqa: E402  (shared with tests/test_segment.py)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "segmentation"
 RENDERINGS = ("plain", "wordseg", "spaced")
@@ -41,38 +42,6 @@ def naive_starts(text: str) -> list[int]:
 
 def ours_starts(text: str) -> list[int]:
     return [s.start for s in split_sentences(text)[1:]]
-
-
-def nonspace_prefix(text: str) -> list[int]:
-    """prefix[i] = number of non-whitespace characters in text[:i]."""
-    out = [0] * (len(text) + 1)
-    c = 0
-    for i, ch in enumerate(text):
-        out[i] = c
-        if not ch.isspace():
-            c += 1
-    out[len(text)] = c
-    return out
-
-
-def boundary_sets(text: str, gold_spans, pred_starts) -> tuple[set[int], set[int]]:
-    pre = nonspace_prefix(text)
-    total = pre[-1]
-    gold = {pre[s] for s, _ in gold_spans[1:]}
-    pred = {pre[p] for p in pred_starts if 0 < pre[p] < total}
-    return gold, pred
-
-
-def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return p, r, f
-
-
-def balanced(doc: dict) -> bool:
-    r = doc["plain"]
-    return all(r["text"][s:e].count('"') % 2 == 0 for s, e in r["spans"])
 
 
 def load(path: Path) -> list[dict]:

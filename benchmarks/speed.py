@@ -2,7 +2,7 @@
 
 Model: a random-weight Marian model with the exact shape of Helsinki-NLP/opus-mt-vi-en
 (d_model 512, 6+6 layers, 8 heads, ffn 2048, vocabulary 53,739), built offline by
-``tests/tiny_model.py`` (``build_tiny_marian``) into a folder named ``opus-mt-vi-en`` so that the settings of
+``testkit/tiny_model.py`` (``build_tiny_marian``) into a folder named ``opus-mt-vi-en`` so that the settings of
 that models.txt line apply (beam 4, output cap 1.5 × source tokens + 10). Compute per token is
 the real model's; only the words are gibberish, so output lengths differ between engines and
 speed is given in generated tokens per second (EOS included, as ``generate`` counts it). Text:
@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # mt from the checkout; shared_data, tiny_model
+sys.path[:0] = [str(ROOT)]  # mt and testkit from the checkout
 IWSLT = Path(__file__).resolve().parents[1].parent / "shared/data/iwslt15"
 MODEL_NAME = "opus-mt-vi-en"  # matches the models.txt line: its beam and cap apply
 BEAM, MAX_LEN_A, MAX_LEN_B = 4, 1.5, 10  # that line's settings (used by the naive loop too)
@@ -76,7 +76,7 @@ def vm_hwm_mb(pid: str | int = "self") -> float:
 
 
 def segments_of(n: int) -> list[str]:
-    from shared_data import iwslt_talks
+    from testkit.shared_data import iwslt_talks
 
     for talk in iwslt_talks("tst2013", "vi"):
         if len(talk) >= n:
@@ -90,7 +90,7 @@ def article_text(segments: list[str]) -> str:
 
 
 def child_build(args) -> dict:
-    from tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
+    from testkit.tiny_model import OPUS_MT_VI_EN_SHAPE, build_tiny_marian
 
     start = time.perf_counter()
     out = build_tiny_marian(Path(args.model_dir), eos_bias=EOS_BIAS, **OPUS_MT_VI_EN_SHAPE)

@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
-from server_helpers import clean_env  # noqa: E402
-from shared_data import SEED  # noqa: E402
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from testkit.server_helpers import clean_env  # noqa: E402
+from testkit.shared_data import SEED  # noqa: E402
 from speed import article_text, segments_of  # noqa: E402
 
 BATCH_SENTENCES = 32  # the request queue's default batch: the one-shot's first model batch

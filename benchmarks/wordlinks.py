@@ -31,14 +31,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # shared_data, tiny_model
+sys.path.insert(0, str(ROOT))  # mt and testkit from the checkout
 
 from mt.engines.attention import TokenAttention, alignment_choice, piece_spans, target_ids  # noqa: E402
 from mt.engines.forced_attention import forced_cross_attention  # noqa: E402
 from mt.links import word_attention  # noqa: E402
 from mt.text.normalize import normalize  # noqa: E402
-from shared_data import iwslt_segments  # noqa: E402
+from testkit.shared_data import iwslt_segments  # noqa: E402
 from mt.engines.base import DecodingSettings  # noqa: E402
 from mt.engines.loader import load_engine  # noqa: E402
 
@@ -75,7 +74,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.tiny:
-            from tiny_model import build_tiny_marian
+            from testkit.tiny_model import build_tiny_marian
 
             model = str(build_tiny_marian(Path(tmp) / "tiny"))
         else:

@@ -33,7 +33,7 @@ if "XDG_CACHE_HOME" not in os.environ:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """Directory of a random-weight Marian vi→en model (d_model 32, 2+2 layers), built once."""
-    from tiny_model import build_tiny_marian
+    from testkit.tiny_model import build_tiny_marian
 
     return build_tiny_marian(tmp_path_factory.mktemp("models") / "tiny-marian-vi-en")
 

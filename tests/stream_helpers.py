@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from waitress import create_server, wasyncore
 
-from shared_data import iwslt_talks
+from testkit.shared_data import iwslt_talks
 
 PATH = "/api/translate/stream"
 WAIT = 120  # seconds: a held call or a read never waits longer (two shared cores)

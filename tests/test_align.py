@@ -11,12 +11,12 @@ import zlib
 import numpy as np
 import pytest
 
-from benchmarks.alignment import perturbed
+from testkit.scoring import perturbed
 from mt.align import Link, align_sentences
 from mt.errors import InputError
 from mt.quality import embeddings as EM
 from mt.text.english import split_english
-from shared_data import iwslt_talks
+from testkit.shared_data import iwslt_talks
 
 ALLOWED = {(1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (1, 0), (0, 1)}
 

@@ -11,7 +11,7 @@ from mt.cache import NullCache
 from mt.engines.ctranslate2 import CTranslate2Engine
 from mt.models import resolve_model
 from mt.pipeline import translate_document
-from tiny_model import sample_sentences
+from testkit.tiny_model import sample_sentences
 
 
 def fresh_engine(model_dir, cache_dir) -> CTranslate2Engine:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_data import ROOT, iwslt_talks
+from testkit.shared_data import ROOT, iwslt_talks
 
 from mt.io.batch_safety import claim_path, walk_inputs, InputFile, Rejected
 from mt.io.folder_batch import translate_folder

@@ -16,7 +16,7 @@ import pytest
 from mt.cache import CacheWarning, cache_key, open_cache
 from mt.cache.redis import RedisCache, redacted
 from mt.errors import ConfigError
-from tests.redis_helpers import RedisServer
+from testkit.redis_helpers import RedisServer
 
 NS = "Helsinki-NLP/opus-mt-vi-en@rev1|ct2-int8|beam=4,a=1.5,b=10"
 NS_OTHER = NS + "|links"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from server_helpers import MT_SERVE_COMMAND, start_server
-from shared_data import ROOT, SEED, iwslt_talks
+from testkit.server_helpers import MT_SERVE_COMMAND, start_server
+from testkit.shared_data import ROOT, SEED, iwslt_talks
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -224,7 +224,7 @@ def test_mt_serve_answers_healthz(tiny_model_dir):
 def test_translate_docx_without_output_is_refused_before_any_work(tiny_model_dir, tmp_path):
     """A binary document is never written to standard output unless asked for (-o -): exit 2,
     one line, checked before the model loads (a missing model is not what is reported)."""
-    from document_fixtures import seed_docx
+    from testkit.document_fixtures import seed_docx
 
     path = tmp_path / "x.docx"
     path.write_bytes(seed_docx())

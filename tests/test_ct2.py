@@ -29,7 +29,7 @@ from mt.engines.conversion import (
 from mt.engines.ctranslate2 import CTranslate2Engine
 from mt.errors import ConfigError
 from mt.models import ModelSpec, resolve_model, spec_from_dir
-from tiny_model import sample_sentences
+from testkit.tiny_model import sample_sentences
 from mt.engines.base import DecodingSettings
 from mt.engines.loader import auto_engine, load_engine
 from mt.engines.transformers import TransformersEngine

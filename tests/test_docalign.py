@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from server_helpers import start_server
-from shared_data import iwslt_talks
+from testkit.server_helpers import start_server
+from testkit.shared_data import iwslt_talks
 from test_cli import run_mt
 
 
@@ -94,7 +94,7 @@ ALIGN_BUDGET = 15  # seconds: MT_ALIGN_TIMEOUT of the server below
 
 def maximal_sides(total: int = 100_000) -> tuple[str, str]:
     """Real IWSLT'15 text, half of the size cap on each side (about 450 + 570 sentences)."""
-    from shared_data import iwslt_segments
+    from testkit.shared_data import iwslt_segments
 
     vi = " ".join(line for line in iwslt_segments("tst2013", "vi") if line.strip())[: total // 2 - 10]
     en = " ".join(line for line in iwslt_segments("tst2013", "en") if line.strip())[: total // 2 - 10]

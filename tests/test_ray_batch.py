@@ -157,7 +157,7 @@ def test_missing_extras_name_the_install_command(monkeypatch, tmp_path):
 def test_mt_batch_ray_command_starts_and_stops_its_own_ray(tiny_model_dir, tmp_path):
     import subprocess
 
-    from server_helpers import ROOT, clean_env
+    from testkit.server_helpers import ROOT, clean_env
 
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(json.dumps({"id": "x/one", "text": ARTICLES["a.txt"]}, ensure_ascii=False) + "\n{broken\n",

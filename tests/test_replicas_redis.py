@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from server_helpers import ServerProcess, clean_env
-from tests.redis_helpers import RedisServer
+from testkit.server_helpers import ServerProcess, clean_env
+from testkit.redis_helpers import RedisServer
 
 RATE = 4
 TEXT = "Tôi yêu Hà Nội. Hôm nay trời đẹp quá! Thủ tướng đã phát biểu tại hội nghị."

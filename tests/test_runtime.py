@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from redis_helpers import RedisServer
-from server_helpers import multipart, start_server
+from testkit.redis_helpers import RedisServer
+from testkit.server_helpers import multipart, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from server_helpers import start_server
+from testkit.server_helpers import start_server
 
 pytestmark = pytest.mark.slow
 

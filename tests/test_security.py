@@ -13,8 +13,8 @@ import urllib.parse
 
 import pytest
 
-from redis_helpers import REDIS_SERVER, RedisServer
-from server_helpers import start_server
+from testkit.redis_helpers import REDIS_SERVER, RedisServer
+from testkit.server_helpers import start_server
 
 pytestmark = pytest.mark.slow
 

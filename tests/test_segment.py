@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.segmentation import balanced, boundary_sets, prf
+from testkit.scoring import balanced, boundary_sets, prf
 from mt.text.segment import MAX_SEGMENT_WORDS, Segment, split_sentences
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -20,7 +20,7 @@ import pytest
 
 from mt.web import schemas
 from mt.web.errors import ERROR_CODES, HTTP_CODES
-from server_helpers import ROOT, SERVER, clean_env, start_server
+from testkit.server_helpers import ROOT, SERVER, clean_env, start_server
 
 SEED_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/seed"
 SEED = SEED_DIR / "000_10fae895d14971dd.txt"

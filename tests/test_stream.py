@@ -16,8 +16,8 @@ from mt.errors import ModelUnavailable
 from mt.settings import defaults
 from mt.web.app import create_app
 from mt.web.stream import StreamEvent
-from server_helpers import start_server
-from shared_data import SEED
+from testkit.server_helpers import start_server
+from testkit.shared_data import SEED
 from stream_helpers import PATH, WAIT, HeldEngine, Live, Stream, long_article, wait_for
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from mt.errors import ConfigError
 from mt.models import ModelSpec, resolve_model
-from tiny_model import sample_sentences
+from testkit.tiny_model import sample_sentences
 from mt.engines.base import DecodingSettings, Engine, batches_by_tokens
 from mt.engines.loader import load_engine
 from mt.engines.transformers import TransformersEngine
@@ -31,7 +31,7 @@ def sentences(tiny_engine) -> list[str]:
 def test_tiny_model_build_is_deterministic_and_cached(tiny_model_dir, tmp_path):
     import hashlib
 
-    from tiny_model import build_tiny_marian
+    from testkit.tiny_model import build_tiny_marian
 
     again = build_tiny_marian(tmp_path / "again")
     for name in ("model.safetensors", "vocab.json", "source.spm", "target.spm", "config.json"):

@@ -21,7 +21,7 @@ import pytest
 
 from mt.web.runtime import drain_limit
 from mt.web.security import SECURITY_HEADERS
-from server_helpers import start_server
+from testkit.server_helpers import start_server
 
 MAX_CHARS = 20_000
 MAX_BODY = MAX_CHARS * 10 + 64 * 1024  # the server's default for --max-chars 20000

@@ -23,8 +23,8 @@ from mt.text.words import is_punctuation, split_words
 from mt.cache import open_cache
 from mt.text.normalize import normalize
 from mt.pipeline import translate_document
-from shared_data import iwslt_segments
-from shared_data import SEED
+from testkit.shared_data import iwslt_segments
+from testkit.shared_data import SEED
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ of real sentences instead of always running to the length cap.
 
 Try the page end to end without any download (builds the model, then runs ``server.py`` on it)::
 
-    .venv/bin/python -m tests.tiny_model --serve [server.py options, e.g. --port 8000]
+    .venv/bin/python -m testkit.tiny_model --serve [server.py options, e.g. --port 8000]
 """
 
 from __future__ import annotations
@@ -30,11 +30,7 @@ import os
 import sys
 from pathlib import Path
 
-_TESTS = Path(__file__).resolve().parent
-if str(_TESTS) not in sys.path:  # run as ``-m tests.tiny_model`` or imported by a benchmark
-    sys.path.append(str(_TESTS))
-
-from shared_data import ROOT, iwslt_segments  # noqa: E402
+from testkit.shared_data import ROOT, iwslt_segments
 
 # Shape of Helsinki-NLP/opus-mt-vi-en (config.json of the published model).
 OPUS_MT_VI_EN_SHAPE = dict(d_model=512, layers=6, heads=8, ffn=2048, vocab_size=53739)
@@ -252,7 +248,7 @@ def _default_eos_bias(vocab_size: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.tiny_model",
+        prog="python -m testkit.tiny_model",
         description="Build the random-weight test model (offline); with --serve, start server.py on it.",
         epilog="Arguments after the known ones go to server.py (e.g. --port 8000 --engine transformers).",
     )

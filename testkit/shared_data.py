@@ -2,7 +2,7 @@
 
 One reader of the IWSLT'15 TED XML files (CC BY-NC-ND 3.0) for tests and benchmarks:
 ``xml.etree`` parses them, so entities and whitespace are handled by the XML rules rather than
-by regexes. Benchmarks import this module by putting ``tests/`` on ``sys.path``.
+by regexes. Tests and benchmarks import it as ``testkit.shared_data``.
 """
 
 from __future__ import annotations

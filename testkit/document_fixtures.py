@@ -12,7 +12,7 @@ import io
 import struct
 import zlib
 
-from shared_data import SEED, iwslt_talks
+from testkit.shared_data import SEED, iwslt_talks
 
 from mt.text.segment import split_sentences
 
