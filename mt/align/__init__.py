@@ -1,5 +1,5 @@
 """Document alignment: Vietnamese units ↔ English units of an article and its translation
-(design and tuning: docs/DESIGN.md, "Document alignment")."""
+(design and tuning: docs/ALIGNMENT.md)."""
 
 from ..errors import InputError, ModelUnavailable
 # The e5 runtime lived here before mt.quality.embeddings; kept until every caller imports from there.

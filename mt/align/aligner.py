@@ -1,5 +1,5 @@
 """Sentence alignment of two documents: a two-pass DP over multilingual sentence embeddings
-(how it works, and its tuning: docs/DESIGN.md, "Document alignment")."""
+(how it works, and its tuning: docs/ALIGNMENT.md)."""
 from __future__ import annotations
 
 import math

@@ -5,7 +5,7 @@
 An alignment at the size cap is a minute or more of CPU (embeddings, then the DP in Python). In
 the server process it would hold the GIL and the shared embedding model against every request;
 in a process of its own at nice 10, interactive requests keep the cores and its own copy of the
-model (design notes and figures: docs/DESIGN.md, "Alignment worker").
+model (design notes and figures: docs/ALIGNMENT.md, "The alignment worker").
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Each thread has its own connection; writes use BEGIN IMMEDIATE; rows are keyed b
 :func:`mt.cache.base.cache_key`. Every failure (corrupt, foreign or read-only file, a lock held
 past the timeout, a full disk) is one CacheWarning, then the cache steps aside; a file that
 cannot be opened for writing (a read-only mount) is opened read-only and still serves hits.
-Hits and misses are counted per file. Design notes: docs/DESIGN.md, section "Cache".
+Hits and misses are counted per file. Design notes: docs/CACHE.md, section "SQLite".
 """
 
 from __future__ import annotations

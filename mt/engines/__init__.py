@@ -2,7 +2,7 @@
 
 The main names are importable from here (``from mt.engines import load_engine``); they load on
 first use, so importing a light submodule (``mt.engines.attention``) pulls in nothing else.
-Module map and design: docs/DESIGN.md, "Engines".
+Module map and design: docs/ENGINES.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ call: the batch runs to its longest sentence's cap and each output is cut at its
 greedy decoding is what a per-sentence cap gives. Marian models are tokenised with SentencePiece
 alone (mt.engines.marian_pieces: no transformers import on the translation path). Word links:
 attention recorded while decoding (memo), else a teacher-forced pass. The family specifics and
-measurements are in docs/DESIGN.md ("Engines").
+measurements are in docs/ENGINES.md ("CTranslate2 engine").
 """
 
 from __future__ import annotations

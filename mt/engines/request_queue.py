@@ -10,7 +10,7 @@ gets the error. Every job carries the caller's :mod:`mt.budget`: work whose dead
 whose client left is dropped before the model sees it, and every wait is bounded (a waiter
 wakes at its deadline and fails, never hangs, if the worker thread dies). The worker starts
 lazily in the process that uses the queue; a forked child notices the new pid and starts
-afresh (no fork hooks). Design: docs/DESIGN.md ("Request queue"). The CLI and folder batch use
+afresh (no fork hooks). Design: docs/ENGINES.md ("The request queue"). The CLI and folder batch use
 the plain engine: there is no concurrency to batch there.
 """
 

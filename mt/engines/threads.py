@@ -39,7 +39,7 @@ def thread_split(threads: int, inter: int | None = None) -> tuple[int, int]:
     CTranslate2 runs ``inter_threads`` batches in parallel on one copy of the weights; on a
     2-core machine two batches on one thread each decode 2.0× faster than one batch on one
     thread, while one batch on two threads is slower (int8 GEMMs this small do not split well;
-    docs/DESIGN.md, Engines). Up to 4 batches at once; threads left over go to each batch.
+    docs/ENGINES.md, CTranslate2). Up to 4 batches at once; threads left over go to each batch.
     ``inter`` (else the settings' MT_CT2_INTER_THREADS) overrides the first number."""
     threads = max(1, threads)
     inter = inter or current().ct2_inter_threads or min(threads, 4)

@@ -1,4 +1,4 @@
-"""Word links from an engine's piece-level cross-attention (design: docs/DESIGN.md, "Word links")."""
+"""Word links from an engine's piece-level cross-attention (design: docs/LINKS.md)."""
 
 from __future__ import annotations
 

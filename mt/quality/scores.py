@@ -1,5 +1,5 @@
-"""Per-sentence quality scores and the low-confidence flag (calibration: docs/DESIGN.md,
-"Quality flag"; ``benchmarks/quality.py``)."""
+"""Per-sentence quality scores and the low-confidence flag (calibration: docs/QUALITY.md,
+"Calibration"; ``benchmarks/quality.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ __all__ = [
     "quality_scores",
 ]
 
-QUALITY_THRESHOLD = 0.065  # the dev2010 equal-error points (docs/DESIGN.md)
+QUALITY_THRESHOLD = 0.065  # the dev2010 equal-error points (docs/QUALITY.md)
 ENGLISH_THRESHOLD = -0.04
 
 

@@ -3,7 +3,7 @@
 Vietnamese is written in syllables that parse by the rules of :mod:`mt.text.tones` and most of
 them carry a tone or vowel mark; English words rarely parse as syllables and never carry those
 marks. The confidence (0-100) mixes the share of words that parse as syllables with the share
-that carry Vietnamese marks (figures on IWSLT in docs/DESIGN.md, "Web layer: language detection").
+that carry Vietnamese marks (figures on IWSLT in docs/TEXT.md, "Is this Vietnamese?").
 """
 
 from __future__ import annotations
