@@ -73,11 +73,19 @@ def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine
                 fresh.append((key, words.to_record()))
             cache.put_many(namespace, fresh)
             computed = len(fresh)
+    # Links of a (source, translation) pair computed once: a table of 6,000 identical cells
+    # costs one sentence_links, and each duplicate only its spans shifted to where it starts.
+    done: dict[tuple[str, str], object] = {}
     for pair, mapped in zip(pairs, maps):
         if not scored(pair):
             continue
-        links = sentence_links(pair.source, pair.start, mapped, pair.translation, records.get(pair_key(pair)))
-        pair.src_words, pair.src_word_spans = links.src_words, links.src_word_spans
+        links = done.get((pair.source, pair.translation))
+        if links is None:
+            links = sentence_links(pair.source, 0, mapped, pair.translation, records.get(pair_key(pair)))
+            done[pair.source, pair.translation] = links
+        # src_words/tgt_*/alignment lists are shared by duplicates: read-only after this point
+        pair.src_words = links.src_words
+        pair.src_word_spans = [[pair.start + a, pair.start + b] for a, b in links.src_word_spans]
         pair.tgt_words, pair.tgt_word_spans = links.tgt_words, links.tgt_word_spans
         pair.alignment = links.alignment
     return {

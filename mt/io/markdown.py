@@ -294,6 +294,7 @@ def read_markdown(data: bytes, name: str = "input.md") -> tuple[list[Block], Mar
     starts = _line_starts(text)
     row_cells: dict[int, list] = {}
     row_seen: dict[int, int] = {}
+    inline_of: dict[str, list] = {}
     blocks: list[Block] = []
     for n, token in enumerate(tokens):
         if token.type != "inline" or not token.map or not token.content.strip():
@@ -309,7 +310,9 @@ def read_markdown(data: bytes, name: str = "input.md") -> tuple[list[Block], Mar
                 if k >= len(cells):
                     raise _NoMatch
                 raw, offsets = cells[k]
-                children = md.parseInline(raw, env)[0].children or []
+                if raw not in inline_of:  # identical cells parsed once (tokens are only read)
+                    inline_of[raw] = md.parseInline(raw, env)[0].children or []
+                children = inline_of[raw]
             else:
                 raw, offsets = _locate(text, starts, token.map[0], token.content)
                 children = token.children or []
