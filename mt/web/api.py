@@ -50,7 +50,8 @@ def checked_text(text: str) -> str:
 )
 def translate(body: schemas.TranslateRequest):
     document = service().translate(checked_text(body.text), body.model, body.beam)
-    return {**document.to_dict(), "detected_language": detect(body.text).to_dict()}
+    return {**document.to_dict(), "model": public_model_name(document.model),  # as /api/models names it
+            "detected_language": detect(body.text).to_dict()}
 
 
 @bp.post("/api/align")

@@ -26,7 +26,7 @@ from . import schemas
 from .api import TRANSLATE_ERRORS, TRANSLATE_EXAMPLE, checked_text, service
 from .errors import ApiError, api_error
 from .openapi import EVENT_STREAM, Answer, operation
-from .security import limited, needs_api_key
+from .security import limited, needs_api_key, public_model_name
 
 bp = Blueprint("stream", __name__)
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def translate_stream(body: schemas.TranslateRequest):
                           first_batch=batch_setting(FIRST_BATCH_KEY, FIRST_BATCH),
                           max_batch=batch_setting(MAX_BATCH_KEY, MAX_BATCH))
     first = next(steps)  # segmenting fails before any byte is sent: a plain 400
-    return Response(events(first, steps, engine.spec.id), mimetype=EVENT_STREAM,
+    return Response(events(first, steps, public_model_name(engine.spec.id)), mimetype=EVENT_STREAM,
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
@@ -152,7 +152,7 @@ def events(first: Progress, steps: Iterator[Progress], model: str) -> Iterator[s
                 yield frame({"event": "quality", "rows": rows(step.pairs, QUALITY)})
             elif step.step == "done" and step.document is not None:
                 document = step.document
-                yield frame({"event": "done", "model": document.model, "total": total,
+                yield frame({"event": "done", "model": model, "total": total,
                              "cache_hits": document.cache_hits, "translation": document.translation,
                              "timings": document.timings})
     except MTError as error:  # its code, as the JSON API would answer it

@@ -96,9 +96,10 @@ class Guard:
         except ValueError:
             length = 0
         if length > self.max_body_bytes:
+            # no Connection header: waitress refuses hop-by-hop headers from an app (a 500); the body
+            # is already read, so the connection may be kept
             return error_answer(path, "body_too_large", f"the request body is over {self.max_body_bytes:,} bytes "
-                                                        "(--max-body-bytes / MT_MAX_BODY_BYTES)",
-                                {"Connection": "close"})
+                                                        "(--max-body-bytes / MT_MAX_BODY_BYTES)")
         return None
 
     def finish(self, environ: dict, sent: dict, started: float, slot) -> None:
