@@ -77,8 +77,7 @@ class FairQueue:
                  cost: Callable[[Any], int] | None = None, label: Callable[[Any], str] | None = None,
                  name: str = "mt-queue") -> None:
         self._call, self.max_cost, self.max_wait, self.name = call, max_cost, max_wait, name
-        self._cost = cost or (lambda item: 1)
-        self._label = label or (lambda key: "")
+        self._cost, self._label = cost or (lambda item: 1), label or (lambda key: "")
         self._closed = False
         self._reset()
 
@@ -215,6 +214,7 @@ class FairQueue:
                 self._count("worker_stops")
                 for job in list(self._jobs):
                     self._finish(job, error=WorkerStopped(f"the {self.name} worker stopped ({type(fatal).__name__})"))
+                self._worker = None  # the next job starts a fresh one, even before this thread ends
             raise
 
     def _next_batch(self):
