@@ -45,3 +45,56 @@ def tiny_engine(tiny_model_dir):
     from mt.engines.loader import load_engine
 
     return load_engine(str(tiny_model_dir), engine="transformers")
+
+
+class _Servers:
+    """Starts ``server.py`` subprocesses on the tiny model and stops them all at teardown.
+
+    ``serve(*args, env=None, command=SERVER_COMMAND)`` adds ``--model <tiny model>`` unless args name a
+    model, and ``--cache <fresh folder>/c.sqlite`` (kept as ``.cache_path``) unless args name a cache
+    or ``--no-cache``; ``env`` is added to the test runner's environment without MT_* settings."""
+
+    def __init__(self, model_dir: Path, folders):
+        self.model_dir, self.folders, self.started = model_dir, folders, []
+
+    def __call__(self, *args, env: dict[str, str] | None = None, command=None):
+        from testkit.server_helpers import SERVER_COMMAND, start_server
+
+        args = [str(arg) for arg in args]
+        cache_path = None
+        if "--model" not in args:
+            args = ["--model", str(self.model_dir), *args]
+        if "--cache" not in args and "--no-cache" not in args:
+            cache_path = self.folders() / "c.sqlite"
+            args += ["--cache", str(cache_path)]
+        process = start_server(args, env, command=command or SERVER_COMMAND)
+        process.cache_path = cache_path
+        self.started.append(process)
+        return process
+
+    def stop_all(self):
+        for process in reversed(self.started):
+            process.stop()
+
+
+@pytest.fixture
+def serve(tiny_model_dir, tmp_path_factory):
+    """A test's own servers (see ``_Servers``), stopped when the test ends."""
+    servers = _Servers(tiny_model_dir, lambda: tmp_path_factory.mktemp("server"))
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def serve_module(tiny_model_dir, tmp_path_factory):
+    """Servers shared by a module's tests (see ``_Servers``), stopped after its last test."""
+    servers = _Servers(tiny_model_dir, lambda: tmp_path_factory.mktemp("server"))
+    yield servers
+    servers.stop_all()
+
+
+def pytest_collection_modifyitems(items):
+    """A test that starts a server subprocess through ``serve``/``serve_module`` is slow."""
+    for item in items:
+        if {"serve", "serve_module"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

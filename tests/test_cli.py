@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.server_helpers import MT_SERVE_COMMAND, start_server
+from testkit.server_helpers import MT_SERVE_COMMAND
 from testkit.shared_data import ROOT, SEED, iwslt_talks
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -209,15 +209,13 @@ def test_mt_serve_help_has_the_server_options():
     assert bad.returncode == 2 and "mt serve: error: --threads" in bad.stderr.decode()
 
 
-def test_mt_serve_answers_healthz(tiny_model_dir):
-    server = start_server(["--model", str(tiny_model_dir), "--no-cache"], command=MT_SERVE_COMMAND)
-    try:
-        assert server.get("/healthz").json() == {"status": "ok"}
-        assert server.get("/readyz").json()["status"] == "ready"
-        reply = server.post_json("/api/translate", {"text": "Xin chào."})
-        assert reply.status == 200 and reply.json()["sentences"]
-    finally:
-        server.stop()
+def test_mt_serve_answers_healthz(serve):
+    server = serve("--no-cache", command=MT_SERVE_COMMAND)
+    assert server.get("/healthz").json() == {"status": "ok"}
+    assert server.get("/readyz").json()["status"] == "ready"
+    reply = server.post_json("/api/translate", {"text": "Xin chào."})
+    assert reply.status == 200 and reply.json()["sentences"]
+    server.stop()
     assert server.process.returncode is not None
 
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from testkit.server_helpers import start_server
 from testkit.shared_data import iwslt_talks
 from test_cli import run_mt
 
@@ -59,13 +58,11 @@ def test_cli_align_bad_input(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def align_server(tmp_path_factory):
+def align_server(serve_module, tmp_path_factory):
     """The aligner needs no translation model: a server whose model is unavailable still aligns."""
     home = tmp_path_factory.mktemp("empty-hf-home")
-    server = start_server(["--model", "Helsinki-NLP/opus-mt-vi-en", "--no-cache"],
-                          {"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1"})
-    yield server
-    server.stop()
+    return serve_module("--model", "Helsinki-NLP/opus-mt-vi-en", "--no-cache",
+                        env={"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1"})
 
 
 def test_api_align(align_server, talk):
@@ -102,12 +99,8 @@ def maximal_sides(total: int = 100_000) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def bounded_server(tiny_model_dir, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("align-bounds") / "c.sqlite"
-    server = start_server(["--model", str(tiny_model_dir), "--cache", str(cache), "--threads", "8"],
-                          {"MT_ALIGN_TIMEOUT": str(ALIGN_BUDGET)})
-    yield server
-    server.stop()
+def bounded_server(serve_module):
+    return serve_module("--threads", "8", env={"MT_ALIGN_TIMEOUT": str(ALIGN_BUDGET)})
 
 
 def worker_pids(server) -> list[int]:

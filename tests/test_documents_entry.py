@@ -8,7 +8,6 @@ import zipfile
 
 import pytest
 from testkit.document_fixtures import seed_docx, seed_html, seed_markdown, talk_srt
-from testkit.server_helpers import start_server
 
 from mt.cli import main
 from mt.io.folder_batch import translate_folder
@@ -73,10 +72,8 @@ def test_batch_picks_every_format_and_names_bad_files(tiny_engine, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir):
-    process = start_server(["--model", str(tiny_model_dir), "--no-cache", "--max-body-bytes", "4000000"])
-    yield process
-    process.stop()
+def server(serve_module):
+    return serve_module("--no-cache", "--max-body-bytes", "4000000")
 
 
 def test_api_translate_file_answers_the_file(server):

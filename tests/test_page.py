@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.server_helpers import ROOT, start_server
+from testkit.server_helpers import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,11 +28,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the Playwright Pyt
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("page") / "c.sqlite"
-    process = start_server(["--model", str(tiny_model_dir), "--cache", str(cache)])
-    yield process
-    process.stop()
+def server(serve_module):
+    return serve_module()
 
 
 @pytest.fixture(scope="module")

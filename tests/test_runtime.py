@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from testkit.redis_helpers import RedisServer
-from testkit.server_helpers import multipart, start_server
+from testkit.server_helpers import multipart
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +56,8 @@ def download(url: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture(scope="module")
-def two_workers(tiny_model_dir):
-    process = start_server(["--model", str(tiny_model_dir), "--no-cache", "--workers", "2"])
-    yield process
-    process.stop()
+def two_workers(serve_module):
+    return serve_module("--no-cache", "--workers", "2")
 
 
 def served_by(server, path_part: str) -> set[str]:
@@ -96,12 +94,12 @@ def test_the_page_upload_downloads_from_every_worker(two_workers):
         assert status == 200 and data.startswith(b"## ")
 
 
-def test_a_file_translated_by_one_replica_downloads_from_the_other(tiny_model_dir, tmp_path):
+def test_a_file_translated_by_one_replica_downloads_from_the_other(serve, tmp_path):
     redis = RedisServer(tmp_path).start()
     first = second = None
     try:
-        first = start_server(["--model", str(tiny_model_dir), "--cache", redis.url])
-        second = start_server(["--model", str(tiny_model_dir), "--cache", redis.url])
+        first = serve("--cache", redis.url)
+        second = serve("--cache", redis.url)
         reply = upload(first, "/translate_file", "bài.md", MARKDOWN.encode(), {"source": "vi", "target": "en"})
         assert reply.status == 200, reply.body[:300]
         name = reply.json()["translatedFileUrl"].rsplit("/", 1)[1]
@@ -134,11 +132,8 @@ def timed_healthz(server, limit: float = 3.0) -> float:
 
 
 @pytest.fixture
-def one_worker(tiny_model_dir, tmp_path):
-    process = start_server(["--model", str(tiny_model_dir), "--cache", str(tmp_path / "c.sqlite"),
-                            "--request-timeout", "20", "--max-streams", "4"])
-    yield process
-    process.stop()
+def one_worker(serve):
+    return serve("--request-timeout", "20", "--max-streams", "4")
 
 
 def test_abandoned_large_uploads_stop_costing_cpu_and_healthz_answers(one_worker):

