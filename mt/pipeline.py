@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import budget
 from .cache import NullCache
 from .document import Document, SentencePair, needs_model
 from .errors import InputError
@@ -140,6 +141,7 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
     sizes = batch_sizes(first_batch, max_batch)
     done = 0
     while done < len(misses):
+        budget.check()  # a request whose client left or whose time is up stops here
         size = next(sizes)
         if size is not None and len(misses) - done - size < size // 2:
             size = None  # a remainder under half a batch goes with this one, not in a call of its own

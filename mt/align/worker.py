@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 ALIGN_TIMEOUT_SECONDS = 180.0  # one alignment's budget in the worker (default of MT_ALIGN_TIMEOUT)
 WORKER_MEMORY_MB = 4096.0  # the worker's address-space cap (default of MT_ALIGN_MEMORY_MB)
 WORKER_NICE = 10
-# the worker's native threads: BLAS on one thread, OpenMP threads that sleep instead of spinning
-# (spinning threads at nice 10 would still take CPU from the server's own model calls)
-WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 class AlignTimeout(MTError):
@@ -161,15 +158,15 @@ _taken_event = None
 
 
 def _initialize(nice: int, memory_mb: int, parent: int, taken) -> None:
-    """In the worker: its native threads (WORKER_ENV, before the models load), nice, memory cap,
-    and an exit when the server is gone."""
+    """In the worker: one native thread for BLAS and OpenMP (no pool of spinning threads at nice 10
+    taking CPU from the server's model calls; set at run time, the environment is never written),
+    nice, memory cap, and an exit when the server is gone."""
     global _taken_event
     _taken_event = taken
-    os.environ.update(WORKER_ENV)
     try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1, user_api="blas")  # if numpy was loaded before the variables were set
+        threadpool_limits(1)  # BLAS and OpenMP, whichever are loaded
     except Exception:  # noqa: BLE001 - only a thread count
         pass
     try:
