@@ -2,29 +2,22 @@
 (design and tuning: docs/ALIGNMENT.md)."""
 
 from ..errors import InputError, ModelUnavailable
-# The e5 runtime lived here before mt.quality.embeddings; kept until every caller imports from there.
-from ..quality.embeddings import EMBED_CACHE_SIZE, EMBED_DIM, EmbedFn, clear_embed_cache, embed
 from ..text.english import split_english
 from .aligner import DEFAULT_PARAMS, MAX_DP_CELLS, MAX_MATRIX_CELLS, AlignParams, Link, align_sentences
 from .units import DocumentAlignment, Unit, align_document, english_units, line_units, vietnamese_units
 
 __all__ = [
     "DEFAULT_PARAMS",
-    "EMBED_CACHE_SIZE",
-    "EMBED_DIM",
     "MAX_DP_CELLS",
     "MAX_MATRIX_CELLS",
     "AlignParams",
     "DocumentAlignment",
-    "EmbedFn",
     "InputError",
     "Link",
     "ModelUnavailable",
     "Unit",
     "align_document",
     "align_sentences",
-    "clear_embed_cache",
-    "embed",
     "english_units",
     "line_units",
     "split_english",

@@ -11,8 +11,6 @@ from .redis import DEFAULT_SOCKET_TIMEOUT, is_redis_url
 from .sqlite import DEFAULT_TIMEOUT, SentenceCache
 from .sqlite_support import DEFAULT_MAX_ENTRIES
 
-_key = cache_key  # old private name, kept for code that still imports it
-
 __all__ = ["CacheWarning", "NullCache", "SentenceCache", "SentenceStore", "cache_key", "cache_location",
            "default_cache_path", "is_redis_url", "limiter_storage", "open_cache", "DEFAULT_MAX_ENTRIES", "SCHEMA_VERSION"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 
-from ..settings import current, variable
+from ..settings import current
 
 _TORCH_THREADS_SET = False
 
@@ -44,15 +44,6 @@ def thread_split(threads: int, inter: int | None = None) -> tuple[int, int]:
     threads = max(1, threads)
     inter = inter or current().ct2_inter_threads or min(threads, 4)
     return inter, max(1, threads // inter)
-
-
-def nice_setting(name: str, default: int = 10) -> int:
-    """A nice value from variable ``name`` (0-19; ``default`` when unset or not a number): the
-    heavy lane's MT_HEAVY_NICE until that lane goes (e5's nice is the settings' e5_nice)."""
-    try:
-        return max(0, min(19, int(variable(name).strip() or default)))
-    except ValueError:
-        return default
 
 
 def lower_priority(nice: int) -> None:

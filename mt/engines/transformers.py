@@ -282,8 +282,3 @@ def _greedy_pruned(model, input_ids, logits_processor, stopping_criteria, genera
     for i, seq in done_rows.items():
         result[i, : len(seq)] = seq
     return result
-
-
-def transformers_attention(engine: Any, sources: Sequence[str], translations: Sequence[str]) -> list[TokenAttention]:
-    """:meth:`TransformersEngine.attention` of ``engine`` (kept for callers of the old function)."""
-    return TransformersEngine.attention(engine, sources, translations)

@@ -151,13 +151,6 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     write_atomic(Path(path), data)
 
 
-def translate_path(source: str | Path, output: str | Path, engine, cache=None, **options) -> FileTranslation:
-    """Read ``source``, translate it, write ``output`` atomically (the CLI's and batch's path)."""
-    result = translate_file(read_file(source), Path(source).name, engine, cache, **options)
-    write_bytes_atomic(output, result.data)
-    return result
-
-
 def translate_to_outputs(source: str | Path, stem: str | Path, engine, cache=None, settings=None) -> tuple[int, int]:
     """``mt batch`` for one document: STEM.jsonl and STEM.tmx (its aligned segments), then
     STEM.en.EXT (the translated document) last, each atomically; (sentences, cache hits)."""

@@ -1,14 +1,10 @@
 """The model layer: which models are supported (:mod:`.registry`, ``models.txt``) and where
 their files are (:mod:`.hub`: Hugging Face cache, download, offline errors).
 
-``from mt.models import X`` keeps working for every name the old ``mt/models.py`` had.
+``from mt.models import X`` for every public name of both; private names are imported from their module.
 """
 
 from .hub import (
-    _DOWNLOAD_PATTERNS,
-    _WEIGHT_FILES,
-    _offline_env,
-    _unavailable,
     cached_snapshot,
     download,
     hub_cache_dir,
@@ -28,10 +24,6 @@ from .registry import (
     PACKAGED_REGISTRY,
     TONES,
     ModelSpec,
-    _check_value,
-    _family_of_dir,
-    _registry_match,
-    _split_comment,
     default_registry_path,
     load_registry,
     parse_line,
