@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from testkit.server_helpers import MT_SERVE_COMMAND
-from testkit.shared_data import ROOT, SEED, iwslt_talks
+from testkit.shared_data import ROOT, SEED, iwslt_talks, needs_shared_data
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -26,6 +26,7 @@ def run_mt(*args, stdin=None, env_extra=None, timeout=300):
     )
 
 
+@needs_shared_data("seed")
 def test_segment_seed_jsonl():
     result = run_mt("segment", SEED, "--jsonl")
     assert result.returncode == 0, result.stderr
@@ -74,6 +75,7 @@ def test_unwritable_output_is_one_line_not_a_traceback(tiny_model_dir, tmp_path)
     assert "Traceback" not in err and err.startswith("mt: error:") and err.count("\n") == 1
 
 
+@needs_shared_data("seed")
 def test_translate_text_and_jsonl(tiny_model_dir, tmp_path):
     cache = tmp_path / "c.sqlite"
     first = run_mt("translate", SEED, "--model", tiny_model_dir, "--cache", cache, "--jsonl")
@@ -95,6 +97,7 @@ def test_translate_text_and_jsonl(tiny_model_dir, tmp_path):
     assert json.loads(run_mt("cache", "stats", "--cache", cache).stdout)["entries"] == 0
 
 
+@needs_shared_data("seed")
 def test_unknown_model_is_a_clear_error(tmp_path):
     result = run_mt("translate", SEED, "--model", "nobody/no-such-model", "--no-cache")
     assert result.returncode == 2
@@ -135,6 +138,7 @@ def check_outputs(in_dir: Path, out_dir: Path) -> dict[str, list[str]]:
     return translations
 
 
+@needs_shared_data("iwslt15")
 def test_batch_writes_all_formats_and_skips_done(tiny_model_dir, tmp_path):
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     make_articles(in_dir, 3)
@@ -146,6 +150,7 @@ def test_batch_writes_all_formats_and_skips_done(tiny_model_dir, tmp_path):
     assert "0 translated, 3 already done" in again.stderr.decode()
 
 
+@needs_shared_data("iwslt15")
 def test_batch_reports_unreadable_file_and_finishes_others(tiny_model_dir, tmp_path):
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     make_articles(in_dir, 2)
@@ -157,6 +162,7 @@ def test_batch_reports_unreadable_file_and_finishes_others(tiny_model_dir, tmp_p
     assert not (out_dir / "broken.en.txt").exists()
 
 
+@needs_shared_data("iwslt15")
 def test_batch_killed_midway_resumes_without_duplicates(tiny_model_dir, tmp_path):
     in_dir, out_dir, cache = tmp_path / "in", tmp_path / "out", tmp_path / "c.sqlite"
     make_articles(in_dir, 12, lines=12)
@@ -219,6 +225,7 @@ def test_mt_serve_answers_healthz(serve):
     assert server.process.returncode is not None
 
 
+@needs_shared_data("seed")
 def test_translate_docx_without_output_is_refused_before_any_work(tiny_model_dir, tmp_path):
     """A binary document is never written to standard output unless asked for (-o -): exit 2,
     one line, checked before the model loads (a missing model is not what is reported)."""
