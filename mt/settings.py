@@ -110,6 +110,9 @@ class Settings(BaseSettings):
                                 "answered 503", "a number of seconds above 0", metavar="S", gt=0)
     connection_limit: int = _f(1000, "MT_CONNECTION_LIMIT", "most open connections per process", COUNT,
                                metavar="N", ge=1)
+    client_connection_limit: int = _f(256, "MT_CLIENT_CONNECTION_LIMIT", "most open connections per process "
+                                      "from one client address (more are closed at once)", COUNT, metavar="N",
+                                      ge=1)
     channel_timeout: float = _f(30.0, "MT_CHANNEL_TIMEOUT", "seconds a connection may stay idle or dribble "
                                 "its headers or body", "a number of seconds above 0", metavar="S", gt=0)
     max_streams: int = _f(16, "MT_MAX_STREAMS", "concurrent streamed translations per process", COUNT,

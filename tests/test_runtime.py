@@ -219,3 +219,25 @@ def test_process_tree_memory_does_not_grow_with_large_requests(two_workers):
     large = sum(rss_mb(pid) for pid in pids)
     assert sorted(children(two_workers.process.pid)) == sorted(pids[1:]), "no extra process was started"
     assert large < small * 1.25 + 50, (small, large)
+
+
+def test_one_client_cannot_hold_more_than_its_connection_cap(serve):
+    server = serve("--no-cache", "--client-connection-limit", "20")
+    held = []
+    try:
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(20)]
+        time.sleep(1.0)  # all accepted
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as extra:
+            try:
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = extra.recv(100)
+            except ConnectionResetError:  # closed at once, with our request unread: a reset
+                answer = b""
+            assert answer == b"", "the 21st connection was served"
+        for connection in held[:5]:
+            connection.close()
+        time.sleep(1.0)
+        assert timed_healthz(server) < 3.0
+    finally:
+        for connection in held:
+            connection.close()

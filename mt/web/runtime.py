@@ -70,6 +70,9 @@ class WaitressWorker(Worker):
                 ident="mt-vi-en", clear_untrusted_proxy_headers=True, send_bytes=1, **proxy,
             )
         smap = getattr(server, "map", None) or server._map
+        per_client = int(option(settings, "client_connection_limit", 256))
+        for listener in self.listeners(smap):
+            listener.handle_accept = capped_accept(listener, smap, per_client)
         while self.alive:
             self.notify()
             if self.ppid != os.getppid():
@@ -77,6 +80,12 @@ class WaitressWorker(Worker):
                 break
             wasyncore.loop(timeout=0.5, map=smap, use_poll=True, count=1)
         self.drain(server, smap, float(option(settings, "shutdown_timeout", 30.0)))
+
+    @staticmethod
+    def listeners(smap: dict) -> list:
+        from waitress.server import BaseWSGIServer
+
+        return [obj for obj in list(smap.values()) if isinstance(obj, BaseWSGIServer)]
 
     def drain(self, server, smap: dict, timeout: float) -> None:
         """Stop accepting, let in-flight requests finish (at most ``timeout`` s), close the rest."""
@@ -113,6 +122,32 @@ class WaitressWorker(Worker):
             close()
         log.info("worker %s stopped: %d request(s) were in flight, %d abandoned, %.2fs", self.pid, busy, len(left),
                  time.monotonic() - started)
+
+
+def capped_accept(listener, smap: dict, per_client: int):
+    """waitress's accept, refusing a client address that already holds ``per_client`` connections
+    (closed at once: one client cannot take the whole connection limit). Counting is linear in the
+    open connections, which the connection limit bounds."""
+
+    def handle_accept() -> None:
+        try:
+            accepted = listener.accept()
+            if accepted is None:
+                return
+            conn, addr = accepted
+            listener.set_socket_options(conn)
+        except OSError:
+            return
+        client = addr[0] if isinstance(addr, tuple) else addr
+        held = sum(1 for channel in list(smap.values())
+                   if isinstance(getattr(channel, "addr", None), tuple) and channel.addr[0] == client
+                   and channel is not listener)
+        if held >= per_client:
+            conn.close()
+            return
+        listener.channel_class(listener, conn, listener.fix_addr(addr), listener.adj, map=smap)
+
+    return handle_accept
 
 
 class Server(BaseApplication):

@@ -26,7 +26,8 @@ DEFAULT_PROG = "server.py"
 # the server's options, in --help's order: each is a field of mt.settings.Settings (its variable,
 # default and limits are declared there once)
 SERVE_FIELDS = ("model", "engine", "device", "host", "port", "workers", "threads", "cache", "no_cache", "cache_ttl",
-                "max_chars", "max_body_bytes", "request_timeout", "connection_limit", "channel_timeout",
+                "max_chars", "max_body_bytes", "request_timeout", "connection_limit", "client_connection_limit",
+                "channel_timeout",
                 "max_streams", "trusted_proxies", "public_url", "access_log", "api_keys", "rate_limit", "rate_limit_storage",
                 "batch_sentences", "batch_wait_ms", "no_batching", "batch_limit", "shutdown_timeout", "dev")
 
