@@ -93,8 +93,16 @@ def serve_module(tiny_model_dir, tmp_path_factory):
     servers.stop_all()
 
 
+# The fast tier (`pytest -m "not slow"`, ~45 s on two cores): pure logic, the tiny model in-process,
+# no server, browser, Redis, Ray or full-size model. Every other module is slow.
+FAST_MODULES = {"test_layout", "test_settings", "test_normalize", "test_segment", "test_budget",
+                "test_documents_errors", "test_format_fuzz", "test_pieces"}
+
+
 def pytest_collection_modifyitems(items):
-    """A test that starts a server subprocess through ``serve``/``serve_module`` is slow."""
+    """Modules outside FAST_MODULES, and any test that starts a server through ``serve`` /
+    ``serve_module``, are slow."""
     for item in items:
-        if {"serve", "serve_module"} & set(getattr(item, "fixturenames", ())):
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        if module not in FAST_MODULES or {"serve", "serve_module"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
