@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -187,7 +188,9 @@ def curl_post(url: str, body: bytes) -> tuple[int, dict, bytes]:
     return int(lines[0].split()[1]), headers, payload
 
 
-def test_a_body_past_the_drain_limit_is_refused_at_its_headers_in_json(server):
+def test_a_body_past_the_drain_limit_is_refused_at_its_headers(server):
+    """Past the drain limit waitress itself refuses at the headers (its own plain-text 413: we run
+    stock waitress, docs/RUNTIME.md), before any body byte is read; the server carries on."""
     size = drain_limit(MAX_BODY) + 1
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:  # the headers alone: the answer comes before any body byte is sent
@@ -196,11 +199,11 @@ def test_a_body_past_the_drain_limit_is_refused_at_its_headers_in_json(server):
         connection.putheader("Content-Length", str(size))
         connection.endheaders()
         reply = connection.getresponse()
-        check_413(reply.status, dict(reply.getheaders()), reply.read(), False)
+        assert reply.status == 413, reply.read()[:200]
     finally:
         connection.close()
-    status, headers, payload = curl_post(f"{server.url}/translate", json_of_size(size))  # curl reads while sending
-    check_413(status, headers, payload, True)
+    status, _, payload = curl_post(f"{server.url}/translate", json_of_size(size))  # curl reads while sending
+    assert status == 413, payload[:200]
     assert server.get("/healthz").status == 200
 
 
@@ -258,7 +261,9 @@ def test_align_without_the_embedding_model_is_503_and_sigint_stops_cleanly(no_e5
     s.process.send_signal(signal.SIGINT)
     assert s.process.wait(timeout=60) == 0
     time.sleep(0.2)
-    assert any("stopped after SIGINT" in line for line in s.lines), s.log()
+    log = s.log()  # gunicorn's arbiter takes the signal; the worker drains (mt.web.runtime) and says so
+    assert "Handling signal: int" in log and re.search(r"worker \d+ stopped: \d+ request\(s\) were in flight, "
+                                                       r"0 abandoned", log), log
 
 
 # -- graceful shutdown (last: it stops the module's server) -----------------------------------------
@@ -286,7 +291,9 @@ def test_sigterm_lets_requests_in_flight_finish_and_keeps_their_translations(ser
         server.get("/healthz")  # no longer listening
     time.sleep(0.2)
     log = server.log()
-    assert "SIGTERM: stopping" in log and "stopped after SIGTERM" in log and "cache closed" in log, log
+    assert "Handling signal: term" in log, log
+    assert re.search(r"worker \d+ stopped: [1-8] request\(s\) were in flight, 0 abandoned", log), log
+    # the cache was flushed and closed by the worker (close_service): every answered sentence is in it
     with sqlite3.connect(f"file:{server.cache_path}?mode=ro", uri=True) as db:
         cached = {row[0] for row in db.execute("SELECT translation FROM entries")}
     for reply in replies.values():
