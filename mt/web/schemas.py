@@ -112,6 +112,11 @@ def without_nulls(schema: dict[str, Any]) -> None:
             prop.update(options[0])
         elif options:
             prop["anyOf"] = options
+        if isinstance(prop.get("type"), list) and "null" in prop["type"]:  # e.g. LibreTranslate's choices
+            kinds = [kind for kind in prop["type"] if kind != "null"]
+            prop["type"] = kinds[0] if len(kinds) == 1 else kinds
+            if "enum" in prop:
+                prop["enum"] = [value for value in prop["enum"] if value is not None]
         if prop.get("default", 0) is None:
             del prop["default"]
 
