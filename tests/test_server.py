@@ -527,6 +527,12 @@ def test_downloads(server, seed_text, fmt, filename, needle):
     assert as_json.status == 200 and as_json.body == reply.body
 
 
+def test_a_download_without_text_is_empty_text(server):
+    """JSON and form alike: no text is blank text (400 empty_text), as before the models were shared."""
+    error_of(server.post_json("/download/txt", {}), 400, "empty_text")
+    error_of(server.post_json("/download/txt", {"model": ""}), 400, "empty_text")
+
+
 def test_download_unknown_format(server):
     error_of(server.post_json("/download/docx", {"text": "Xin chào."}), 404, "not_found")
 

@@ -151,15 +151,15 @@ def page_error(status: int, message: str, form: schemas.PageForm | None, api_key
         "sentence cache."),
     parameters=[{"name": "format", "in": "path", "required": True,
                  "schema": {"type": "string", "enum": list(DOWNLOADS)}}],
-    body={FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageForm, JSON: schemas.TranslateRequest},
+    body={FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageForm, JSON: schemas.DownloadRequest},
     answers={200: Answer("The file (Content-Disposition: attachment)", content_types=(
         "application/x-tmx+xml", "text/tab-separated-values", "application/jsonl", "text/plain"))},
     errors=TRANSLATE_ERRORS + ("not_found",),
 )
-def download(format: str, body: schemas.TranslateRequest | schemas.PageForm):  # noqa: A002 - the path's name
+def download(format: str, body: schemas.DownloadRequest | schemas.PageForm):  # noqa: A002 - the path's name
     if format not in DOWNLOADS:
         raise ApiError("not_found", f"unknown download format {format!r}; use one of {', '.join(DOWNLOADS)}")
-    text = body.text if isinstance(body, schemas.TranslateRequest) else schemas.newline_normalised(body.text)
+    text = body.text if isinstance(body, schemas.DownloadRequest) else schemas.newline_normalised(body.text)
     document = service().translate(checked_text(text), body.model, body.beam)
     render, mimetype, filename = DOWNLOADS[format]
     return Response(

@@ -194,6 +194,14 @@ class TranslateRequest(RequestModel):
         "api_key": "api_key must be a string"}
 
 
+class DownloadRequest(TranslateRequest):
+    """POST /download/{format} as JSON: as /api/translate, but a missing text is 400 empty_text, as
+    the page's form answers it (the schema still says text is required)."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=lambda schema: schema.update(required=["text"]))
+    text: NonBlank = Field("", description=ARTICLE)
+
+
 class PageForm(FormModel):
     """The page's form (POST / and /download/{format}) form-encoded: the text."""
 
