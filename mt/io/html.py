@@ -61,8 +61,6 @@ _ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r /=>]*")
 _BLANKS = re.compile(r"[\t\n\f\r ]*")
 _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
 _COMMENT_END = re.compile(r"--!?>")
-_EMPTY_RUN = re.compile(r"(?:<(%s)></\1>)+" % "|".join(sorted(INLINE)), re.I)
-_SIMPLE_TAG = re.compile(r"</?([A-Za-z][^\t\n\f\r />]*)>")
 
 
 def _tag(text: str, at: int) -> tuple[int, str, list, bool] | None:
@@ -120,16 +118,7 @@ def _tokens(text: str) -> list[_Token]:
         nxt = text[lt + 1 : lt + 2]
         if nxt.isascii() and nxt.isalpha() or (nxt == "/" and text[lt + 2 : lt + 3].isascii()
                                                and text[lt + 2 : lt + 3].isalpha()):
-            run = _EMPTY_RUN.match(text, lt) if nxt != "/" else None
-            if run:  # <b></b><i></i>...: empty markup, one token (the builder keeps it as written)
-                tags += run.group().count("</")
-                if tags > MAX_TAGS:
-                    raise DocumentError(f"more than {MAX_TAGS:,} tags: too large to translate as one document")
-                tokens.append(_Token("other", lt, run.end()))
-                position = run.end()
-                continue
-            simple = _SIMPLE_TAG.match(text, lt)  # <b>, </b>: most tags of a page, no attribute scan
-            found = (simple.end(), simple.group(1).lower(), [], False) if simple else _tag(text, lt)
+            found = _tag(text, lt)
             if found is None:  # end of file inside the tag: the browser drops it, we keep it
                 tokens.append(_Token("other", lt, n))
                 break
@@ -176,8 +165,6 @@ def _tokens(text: str) -> list[_Token]:
 
 
 def _protected(token: _Token) -> bool:
-    if not token.attrs:
-        return token.tag in PROTECTED
     attrs = {k: (v or "") for k, v in token.attrs}
     return (token.tag in PROTECTED or attrs.get("translate", "").strip().lower() == "no"
             or "notranslate" in attrs.get("class", "").split())
@@ -226,11 +213,8 @@ class _Builder:
         self.chars: list[str] = []
         self.length = 0
         self.spans: list[Span] = []
-        # open inline elements: (tag, span index, source start and end of the start tag; -1: reopened)
-        self.stack: list[tuple[str, int, int, int]] = []
+        self.stack: list[tuple[str, int]] = []  # open inline elements: (tag, span index)
         self.first = self.last = -1
-        # zero-width atoms more markup may join: span index -> [source start, source end, pieces]
-        self.runs: dict[int, list] = {}
 
     def _touch(self, token: _Token):
         if self.first < 0:
@@ -242,11 +226,8 @@ class _Builder:
         self.length += len(text)
 
     def flush(self):
-        for index, (_, _, pieces) in self.runs.items():
-            if len(pieces) > 1:  # joined once, when the block ends: linear, not quadratic
-                self.spans[index].data = ("".join(pieces), "")
         text = "".join(self.chars)
-        for _, index, _, _ in self.stack:
+        for _, index in self.stack:
             self.spans[index].end = self.length
         if text.strip():
             self.blocks.append(Block(text, self.spans, ref=(self.first, self.last)))
@@ -256,52 +237,20 @@ class _Builder:
         return self.stack[-1][1] if self.stack else None
 
     def atom(self, start: int, end: int, text: str = ""):
-        if not text:
-            self.empty(start, end, self.text[start:end])
-            return
         self.spans.append(Span(self.length, self.length + len(text), (self.text[start:end], ""), True, self._parent()))
         self._add_text(text)
-
-    def empty(self, start: int, end: int, written: str):
-        """Markup with no text (``<b></b>``, a comment, ``<img>``) at source ``[start, end)``: joins
-        the zero-width atom right before it in the source, so a run of 80,000 empty elements is
-        ONE span (a constant per element; no span mapping or rendering per element)."""
-        run = self.runs.get(len(self.spans) - 1)
-        if run and run[1] == start and self.spans[-1].start == self.length and self.spans[-1].parent == self._parent():
-            run[1] = end
-            run[2].append(written)
-        else:
-            self.spans.append(Span(self.length, self.length, (written, ""), True, self._parent()))
-            self.runs[len(self.spans) - 1] = [start, end, [written]]
-
-    def _collapse(self, token: _Token) -> bool:
-        """The innermost open element ends at ``token`` with no text inside (nothing, or only
-        empty markup): it becomes empty markup itself (see :meth:`empty`)."""
-        tag, index, start, opened = self.stack[-1]
-        inner = ""
-        if tag != token.tag or self.spans[index].start != self.length:
-            return False
-        if index == len(self.spans) - 2 and self.runs.get(index + 1, (-1, -1))[:2] == [opened, token.start]:
-            inner = "".join(self.runs.pop(index + 1)[2])
-            self.spans.pop()
-        elif not (index == len(self.spans) - 1 and opened == token.start):
-            return False
-        self.stack.pop()
-        self.empty(start, token.end, self.spans.pop(index).data[0] + inner + self.text[token.start : token.end])
-        return True
 
     def build(self, tokens: list[_Token]) -> None:
         n = 0
         while n < len(tokens):
             token = tokens[n]
-            protected = token.kind in ("start", "void") and _protected(token)
-            if token.kind in ("start", "void") and not protected and (
-                    token.tag == "html" or token.attrs and "lang" in token.raw.lower()):
+            if token.kind in ("start", "void") and not _protected(token) and (
+                    token.tag == "html" or "lang" in token.raw.lower()):
                 fixed = _english_lang(token.raw, token.tag)
                 if fixed != token.raw and token.tag not in INLINE | INLINE_VOID | VERBATIM_INLINE:
                     self.edits.append((token.start, token.start + len(token.raw), fixed))
                 token.raw = fixed
-            if token.kind == "start" and protected:
+            if token.kind == "start" and _protected(token):
                 end = _skip(tokens, n)
                 if token.tag in INLINE or token.tag in VERBATIM_INLINE:
                     self._touch(token)
@@ -333,7 +282,7 @@ class _Builder:
         elif token.kind == "void":
             if token.tag in INLINE_VOID and self.first >= 0:
                 self._touch(token)
-                self.empty(token.start, token.end, token.raw)
+                self.spans.append(Span(self.length, self.length, (token.raw, ""), True, self._parent()))
             else:
                 self.flush()
         elif token.kind == "start":
@@ -343,19 +292,16 @@ class _Builder:
             elif token.tag in INLINE:
                 self._touch(token)
                 self.spans.append(Span(self.length, self.length, [token.raw, ""], False, self._parent()))
-                self.stack.append((token.tag, len(self.spans) - 1, token.start, token.end))
+                self.stack.append((token.tag, len(self.spans) - 1))
             else:
                 self.flush()
         elif token.kind == "end":
-            if self.stack and self._collapse(token):
-                self._touch(token)
-                return
-            tags = [tag for tag, _, _, _ in self.stack]
+            tags = [tag for tag, _ in self.stack]
             if token.tag in tags:
                 self._touch(token)
                 reopened = []
                 while self.stack:
-                    tag, index, _, _ = self.stack.pop()
+                    tag, index = self.stack.pop()
                     self.spans[index].end = self.length
                     if tag == token.tag:
                         self.spans[index].data[1] = self.text[token.start : token.end]
@@ -364,7 +310,7 @@ class _Builder:
                         reopened.append(tag)
                 for tag in reversed(reopened):  # as the browser does: closed here, open again after
                     self.spans.append(Span(self.length, self.length, ["", ""], False, self._parent()))
-                    self.stack.append((tag, len(self.spans) - 1, -1, -1))
+                    self.stack.append((tag, len(self.spans) - 1))
             elif token.tag in INLINE and self.first >= 0:  # a stray end tag: kept where it was
                 self._touch(token)
                 self.atom(token.start, token.end)
