@@ -207,7 +207,7 @@ def run_batch(args) -> int:
         summary = translate_with_ray(
             args.in_dir, args.out_dir, model=config.model, engine=config.engine, beam=args.beam,
             cache=config.cache, cache_ttl=config.cache_ttl, no_cache=config.no_cache, address=args.ray or None,
-            workers=args.workers, threads=getattr(args, "engine_threads", None) or 1, settings=config,
+            workers=args.workers, threads=int(getattr(args, "engine_threads", None) or 1), settings=config,
             progress=not args.quiet, force=args.force)
         print(summary.describe(), file=sys.stderr)
         return 1 if summary.failed else 0

@@ -129,7 +129,7 @@ def test_corpus_jsonl_locally_and_on_ray_resumes(local_ray, tiny_model_dir, tiny
 
     def resumed_copy(out):  # two articles already done by an earlier (killed) run
         for stem in ("a", "7"):
-            for suffix in (".jsonl", ".tmx", ".en.txt"):
+            for suffix in (".jsonl", ".tmx", ".en.txt", ".meta"):  # .meta: the record that says done
                 (out / f"{stem}{suffix}").parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(tmp_path / "local" / f"{stem}{suffix}", out / f"{stem}{suffix}")
         return out
