@@ -106,3 +106,13 @@ def pytest_collection_modifyitems(items):
         module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
         if module not in FAST_MODULES or {"serve", "serve_module"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _process_settings_reset():
+    """A test that runs the CLI or server in-process calls mt.settings.use(); the next test must see
+    its own environment again, not those settings."""
+    import mt.settings
+
+    yield
+    mt.settings._used = None

@@ -150,11 +150,16 @@ def test_abandoned_large_uploads_stop_costing_cpu_and_healthz_answers(one_worker
     for connection in sockets:
         connection.close()
     assert timed_healthz(one_worker) < 3.0
-    time.sleep(6.0)  # the dropped work leaves the queue at the next turn; a batch in the model finishes
-    before = cpu_seconds(worker)
-    time.sleep(3.0)
-    spent = cpu_seconds(worker) - before
-    assert spent < 0.6, f"the worker still spent {spent:.2f} s of CPU in 3 s on abandoned requests"
+    # the dropped work leaves the queue at its next turn; a batch already in the model finishes.
+    # Within the request budget (20 s here) the worker must be idle again.
+    hung_up, spent = time.monotonic(), None
+    while time.monotonic() - hung_up < 25.0:
+        before = cpu_seconds(worker)
+        time.sleep(2.0)
+        spent = cpu_seconds(worker) - before
+        if spent < 0.3:
+            break
+    assert spent < 0.3, f"the worker still spent {spent:.2f} s of CPU in 2 s, 25 s after its clients left"
     reply = one_worker.post_json("/api/translate", {"text": "Xin chào."})
     assert reply.status == 200
 
@@ -193,7 +198,7 @@ def test_streams_beyond_the_bound_are_503_with_retry_after(one_worker):
     body = json.dumps({"text": text}).encode()
     opened, statuses = [], []
     for _ in range(8):  # --max-streams 4
-        connection = socket.create_connection(("127.0.0.1", one_worker.port), timeout=30)
+        connection = socket.create_connection(("127.0.0.1", one_worker.port), timeout=120)
         connection.sendall(b"POST /api/translate/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         opened.append(connection)
