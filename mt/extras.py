@@ -14,6 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from . import budget
 from .document import SentencePair, needs_model
 from .text.normalize import Normalized
 
@@ -120,15 +121,18 @@ def embed_meanwhile(texts: list[str]) -> threading.Thread:
     decodes: the sources before decoding starts, each batch's translations as it is decoded.
     CTranslate2 releases the GIL, e5's workers are niced (they take the cores decoding leaves
     idle), and :func:`mt.quality.embeddings.embed` keeps the vectors, so :func:`fill_quality`
-    finds them (docs/SPEED.md). Failures are left to :func:`fill_quality`, which reports them."""
+    finds them (docs/SPEED.md). Failures are left to :func:`fill_quality`, which reports them.
+    The thread works in the caller's budget: a request whose client left stops embedding too."""
+    caller = budget.current()
 
     def work() -> None:
         try:
             from .quality.embeddings import embed
             from .quality.references import reference_vectors
 
-            reference_vectors()
-            embed(texts)
+            with budget.budget_scope(caller):
+                reference_vectors()
+                embed(texts)
         except Exception:  # noqa: BLE001 - fill_quality tries again and logs the reason
             pass
 
