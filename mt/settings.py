@@ -115,8 +115,9 @@ class Settings(BaseSettings):
                                       ge=1)
     channel_timeout: float = _f(30.0, "MT_CHANNEL_TIMEOUT", "seconds a connection may stay idle or dribble "
                                 "its headers or body", "a number of seconds above 0", metavar="S", gt=0)
-    max_streams: int = _f(16, "MT_MAX_STREAMS", "concurrent streamed translations per process", COUNT,
-                          metavar="N", ge=1)
+    max_streams: int | None = _f(None, "MT_MAX_STREAMS", "concurrent streamed translations per process "
+                                 "(default: half the HTTP threads, so streams never hold them all)", COUNT,
+                                 metavar="N", ge=1)
     trusted_proxies: Annotated[list[str], NoDecode] = _f(
         [], "MT_TRUSTED_PROXIES", "addresses of proxies whose X-Forwarded-For is believed, comma-separated "
         "(default: none)", "addresses separated by commas", metavar="ADDR,...")

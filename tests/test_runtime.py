@@ -133,7 +133,7 @@ def timed_healthz(server, limit: float = 3.0) -> float:
 
 @pytest.fixture
 def one_worker(serve):
-    return serve("--request-timeout", "20", "--max-streams", "4")
+    return serve("--request-timeout", "20")
 
 
 def test_abandoned_large_uploads_stop_costing_cpu_and_healthz_answers(one_worker):
@@ -193,22 +193,26 @@ def test_healthz_answers_beside_150_slow_header_connections(one_worker):
             connection.close()
 
 
-def test_streams_beyond_the_bound_are_503_with_retry_after(one_worker):
+def test_30_long_streams_leave_healthz_answering(serve):
+    """Default bound: half the 8 HTTP threads stream, the other 26 clients get 503 at once."""
+    server = serve("--no-cache")
     text = " ".join(f"Câu thứ {n} của một bài rất dài." for n in range(300))
     body = json.dumps({"text": text}).encode()
     opened, statuses = [], []
-    for _ in range(8):  # --max-streams 4
-        connection = socket.create_connection(("127.0.0.1", one_worker.port), timeout=120)
+    for _ in range(30):
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=120)
         connection.sendall(b"POST /api/translate/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         opened.append(connection)
+    time.sleep(2.0)
+    assert timed_healthz(server) < 3.0
     for connection in opened:
         head = connection.recv(4096)
         statuses.append(int(head.split(b" ", 2)[1]))
         if statuses[-1] == 503:
             assert b"Retry-After: 5" in head and b"server_busy" in head + connection.recv(4096)
-    assert statuses.count(200) == 4 and statuses.count(503) == 4, statuses
-    assert timed_healthz(one_worker) < 3.0
+    assert statuses.count(200) == 4 and statuses.count(503) == 26, statuses
+    assert timed_healthz(server) < 3.0
     for connection in opened:
         connection.close()
 

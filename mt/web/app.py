@@ -81,7 +81,8 @@ def create_app(settings: Settings | None, engine_or_loader: Any, cache=None, *, 
     # downloads wait in the store every worker and replica shares (beside the cache)
     app.extensions["mt_files"] = open_file_store(app.extensions["mt"].cache, run_dir or default_run_dir())
     app.wsgi_app = Guard(app.wsgi_app, max_body_bytes=max_body_bytes, request_timeout=settings.request_timeout,
-                         max_streams=settings.max_streams, access_log_on=settings.access_log)
+                         max_streams=settings.max_streams or max(1, settings.threads // 2),
+                         access_log_on=settings.access_log)
     return app
 
 
