@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 ALIGN_TIMEOUT_SECONDS = 180.0  # one alignment's budget in the worker (default of MT_ALIGN_TIMEOUT)
 WORKER_MEMORY_MB = 4096.0  # the worker's address-space cap (default of MT_ALIGN_MEMORY_MB)
-WORKER_NICE = 10
+WORKER_NICE = 19
 
 
 class AlignTimeout(MTError):

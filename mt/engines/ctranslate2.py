@@ -28,7 +28,7 @@ from .attention import AttentionRequest, TokenAttention, empty_attention, target
 from .base import DecodingSettings, Engine, batches_by_tokens
 from .conversion import ConversionError, ensure_converted, resolve_compute_type
 from .marian_pieces import MarianPieces
-from .threads import thread_split, wanted_threads
+from .threads import thread_split, threads_started_by, wanted_threads
 from .transformers import language_token_id
 
 log = logging.getLogger(__name__)
@@ -117,14 +117,9 @@ class CTranslate2Engine(Engine):
         inter, intra = thread_split(self.threads, options.ct2_inter_threads) if kind == "cpu" else (1, 0)
         self.parallel_batches = inter
         try:
-            self.translator = ctranslate2.Translator(
-                str(self.ct2_dir),
-                device=kind,
-                device_index=int(index or 0),
-                compute_type=self.compute_type,
-                inter_threads=inter,
-                intra_threads=intra,
-            )
+            self.translator, self.native_threads = threads_started_by(lambda: ctranslate2.Translator(
+                str(self.ct2_dir), device=kind, device_index=int(index or 0), compute_type=self.compute_type,
+                inter_threads=inter, intra_threads=intra))
         except Exception as e:
             raise ConversionError(f"CTranslate2 cannot load {self.ct2_dir} on {device}: {e}") from None
         # Target piece -> output id: the position in the converted vocabulary is the model's output

@@ -3,15 +3,14 @@ batcher built on it.
 
 :class:`FairQueue` is shared by the translation batcher (:class:`BatchingEngine`) and the e5
 embeddings (mt.quality.embeddings). Concurrent callers' items share model calls; the shortest
-work goes first (a one-sentence request before the slices of a long article), while the job
-waiting longest always gets half a call (nothing starves) and equals take turns; identical items
+work goes first (a one-sentence request before the slices of a long article), the job waiting
+longest always gets half a call (nothing starves), equals take turns; identical items
 are computed once; a call that raises is retried in halves so only the failing item's request
 gets the error. Every job carries the caller's :mod:`mt.budget`: work whose deadline passed or
 whose client left is dropped before the model sees it, and every wait is bounded (a waiter
 wakes at its deadline and fails, never hangs, if the worker thread dies). The worker starts
 lazily in the process that uses the queue; a forked child notices the new pid and starts
-afresh (no fork hooks). Design: docs/ENGINES.md ("The request queue"). The CLI and folder batch use
-the plain engine: there is no concurrency to batch there.
+afresh (no fork hooks). Design: docs/ENGINES.md; the CLI and batch use the plain engine.
 """
 
 from __future__ import annotations
@@ -28,10 +27,12 @@ from ..budget import Budget, current
 from ..errors import DeadlineExceeded, RequestCancelled
 from .attention import engine_attention
 from .base import check_sentences
+from .threads import ThreadPriority
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SENTENCES = 32
+AGING = 0.5  # seconds a long job waits behind short ones before it gets half a call
 DEFAULT_BATCH_WAIT_MS = 10.0
 POLL_SECONDS = 0.5  # how often a waiter without a nearer deadline checks its client and the worker
 
@@ -87,6 +88,7 @@ class FairQueue:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
         self._jobs: list[_Job] = []  # jobs with items not yet put into a call
+        self.serving_short = True  # whether the call being made serves a short (interactive) job
         self._pending = 0  # their cost
         self._worker: threading.Thread | None = None
         self._stats: dict[str, float] = dict.fromkeys(("requests", "items", "batches", "model_items", "deduplicated",
@@ -126,8 +128,7 @@ class FairQueue:
         return self._wait(job)
 
     def _wait(self, job: _Job) -> list:
-        """Bounded waits: the job's deadline, its client, and the worker checked at least every
-        POLL_SECONDS; a job given up on is taken out of the queue at once."""
+        """Bounded waits (deadline, client, worker checked every POLL_SECONDS); a job given up on leaves."""
         while True:
             timeout = POLL_SECONDS
             if job.budget is not None and job.budget.deadline is not None:
@@ -241,11 +242,13 @@ class FairQueue:
                 return self._take()
 
     def _take(self):
-        """Slices for one call, one key: that of the job waiting longest (since it arrived or its
-        latest call ended), so no key starves. That job may fill half the call (aging: a stream
-        of short requests cannot starve an article); the rest goes shortest work first, ties to
-        the longest waiting (equals take turns)."""
+        """Slices for one call, one key: the job waiting longest (since it arrived or its latest call
+        ended; a long one after AGING s) may fill half the call, so nothing starves; the rest goes
+        shortest work first (equals take turns), a long job adding at most a quarter call."""
         oldest = min(self._jobs, key=lambda job: job.waiting_since)
+        shortest = min(self._jobs, key=lambda job: (job.cost_left, job.waiting_since))
+        if shortest.cost_left <= self.max_cost < oldest.cost_left and time.monotonic() - oldest.waiting_since < AGING:
+            oldest = shortest
         key, room = oldest.key, self.max_cost
         slices: dict[_Job, list[int]] = {}
 
@@ -266,8 +269,9 @@ class FairQueue:
         for job in sorted((j for j in self._jobs if j.key == key), key=lambda j: (j.cost_left, j.waiting_since)):
             if room == 0:
                 break
-            take(job, room)
+            take(job, room if job.cost_left <= self.max_cost or slices.keys() <= {job} else max(1, self.max_cost // 4))
         self._jobs = [job for job in self._jobs if job.cursor < len(job.items)]
+        self.serving_short = any(len(job.items) <= self.max_cost for job in slices)  # read by the call
         return key, [(job, start, end) for job, (start, end) in slices.items()]
 
     def _isolating_call(self, key: Any, unique: list, results: dict, errors: dict) -> None:
@@ -357,6 +361,7 @@ class BatchingEngine:
         self.max_wait = float(max_wait_ms) / 1000.0
         self.queue = FairQueue(self._call, max_cost=max_sentences, max_wait=self.max_wait, name="mt-batcher",
                                label=lambda key: "attention_" if key is ATTENTION else "")
+        self.priority = ThreadPriority(tuple(getattr(inner, "native_threads", ())))
 
     # -- the Engine interface ----------------------------------------------------------------
     spec = property(lambda self: self.inner.spec)
@@ -411,16 +416,12 @@ class BatchingEngine:
         if settings is ATTENTION:
             output = engine_attention(self.inner, [s for s, _ in unique], [t for _, t in unique])
             return [None] * len(unique) if output is None else list(output)
+        self.priority.set(self.queue.serving_short)  # only long jobs in this call: the model's threads niced
         return self.inner.translate(unique, settings)
 
     # -- control and statistics --------------------------------------------------------------
     def stats(self) -> dict:
-        """Counts since start: translation requests, sentences asked for, model calls
-        (``batches``), sentences sent to the model after dedup, mean batch size, requests that got
-        an error (``errors``), model calls that raised (``failed_batches``) and the smaller calls
-        made to isolate the failing items (``retried_batches``), requests dropped for their
-        deadline (``expired``) or a gone client (``cancelled``), word-link requests and calls
-        (``attention_*``); and what is queued now."""
+        """Counts since start (requests, sentences, model calls, dedup, errors, drops) and what is queued."""
         q = self.queue.stats()
         stats = {name: q.get(name, 0) for name in (
             "requests", "batches", "deduplicated", "errors", "failed_batches", "retried_batches", "max_batch",
@@ -433,8 +434,7 @@ class BatchingEngine:
         return stats
 
     def start(self) -> None:
-        """Start the worker thread now (else the first request starts it): the server starts it
-        from a request thread, so it never inherits a niced lane thread's priority."""
+        """Start the worker thread now (else the first request starts it)."""
         self.queue.start()
 
     def close(self, timeout: float | None = 30.0) -> None:

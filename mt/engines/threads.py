@@ -53,3 +53,43 @@ def lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
     except (OSError, AttributeError):
         pass  # not permitted or not Linux: the work runs at the ordinary priority
+
+
+def threads_started_by(build):
+    """``build()``'s result and the native threads it started (Linux: /proc/self/task), so a
+    library's own worker threads (CTranslate2's) can be reniced later; () elsewhere."""
+    def tids() -> set[int]:
+        try:
+            return {int(name) for name in os.listdir("/proc/self/task")}
+        except OSError:
+            return set()
+
+    before = tids()
+    result = build()
+    return result, tuple(sorted(tids() - before))
+
+
+class ThreadPriority:
+    """Sets a fixed group of native threads to nice 0 or ``low`` per model call: a call serving
+    only long jobs runs at ``low``, so another worker's short requests get the cores. Turns itself
+    off where the threads cannot be raised back (not root, no CAP_SYS_NICE)."""
+
+    def __init__(self, threads: tuple[int, ...], low: int = 19):
+        self.threads, self.low, self.current = threads, low, 0
+        self.enabled = bool(threads) and self._try(0)
+
+    def _try(self, nice: int) -> bool:
+        try:
+            for tid in self.threads:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+            return True
+        except OSError:  # gone, or not permitted
+            return False
+
+    def set(self, urgent: bool) -> None:
+        wanted = 0 if urgent else self.low
+        if self.enabled and wanted != self.current:
+            if self._try(wanted):
+                self.current = wanted
+            elif wanted == 0:
+                self.enabled = False

@@ -102,7 +102,10 @@ def worker_app(settings: Settings, run_dir: str):
     service = app.extensions["mt"]
     log.info("loading model %s", service.model_id or "(default)")
     try:
-        service.ensure_loaded()
+        engine = service.ensure_loaded()
+        start = getattr(engine, "start", None)
+        if callable(start):  # the batcher's thread, started here: never by a large request's niced thread
+            start()
     except ModelUnavailable as error:
         log.warning("starting WITHOUT a model (the page and /readyz say why): %s", error)
     app.mt_close = lambda: close_service(app)  # the runtime calls it when the worker stops
