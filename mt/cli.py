@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --ray: translating actors, each loading the model once (default 1)")
     add_options(batch, ("engine_threads",), names={"engine_threads": "--threads"})
 
+    add_eval_parser(commands)
+
     commands.add_parser("models", help="list the supported models, their licences and whether they are cached")
 
     download = commands.add_parser("download", help="fetch a model into the local Hugging Face cache (needs internet)")
@@ -92,6 +94,30 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=["stats", "clear"])
     add_options(cache, ("cache",))
     return parser
+
+
+def add_eval_parser(commands) -> None:
+    ev = commands.add_parser("eval", help="score models on a test set: BLEU, chrF, TER (sacrebleu), speed, fidelity")
+    ev.add_argument("--model", dest="models", action="append", metavar="MODEL",
+                    help="model id or directory; repeat for one table row each [MT_MODEL]")
+    ev.add_argument("--engine", dest="engines", action="append", metavar="ENGINE",
+                    help="engine of every model, or repeated: of each --model in turn [MT_ENGINE]")
+    ev.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
+    add_cache_options(ev)
+    sets = ev.add_argument_group("test set (one of)")
+    sets.add_argument("--src", metavar="FILE", help="source sentences, one per line (with --ref)")
+    sets.add_argument("--ref", metavar="FILE", help="reference translations, one per line of --src")
+    sets.add_argument("--tmx", metavar="FILE", help="a TMX: units with a vi* and an en* segment")
+    sets.add_argument("--iwslt", metavar="DIR|FILE", help="IWSLT'15 XML pair: a folder (see --iwslt-split) "
+                      "or one of its .vi.xml/.en.xml files")
+    sets.add_argument("--iwslt-split", default="tst2013", metavar="NAME",
+                      help="split of an --iwslt folder: tst2013 to report; dev2010, tst2010-2012 to tune")
+    sets.add_argument("--testset", metavar="NAME", help="a sacrebleu test set, downloaded (needs internet)")
+    sets.add_argument("--langpair", default="vi-en", help="language pair of --testset (default vi-en)")
+    ev.add_argument("--limit", type=int, metavar="N", help="only the first N lines")
+    ev.add_argument("--segment", action="store_true", help="split each line into sentences first (default: "
+                    "each line is one segment)")
+    ev.add_argument("--out", metavar="DIR", help="write <model>.hyp.txt per model and report.json here")
 
 
 _LOADING: list = []  # e5 preload threads: joined before exit (a CTranslate2 model half-built at exit aborts)
@@ -229,6 +255,26 @@ def run_batch(args) -> int:
     return 1 if summary.failed else 0
 
 
+def run_eval(args) -> int:
+    from .io import testsets
+    from .io.evaluation import evaluate, format_report
+
+    chosen = [name for name in ("src", "tmx", "iwslt", "testset") if getattr(args, name)]
+    if len(chosen) != 1 or bool(args.src) != bool(args.ref):
+        raise InputError("give one test set: --src FILE --ref FILE, --tmx FILE, --iwslt DIR or --testset NAME")
+    testset = {"src": lambda: testsets.parallel_files(args.src, args.ref), "tmx": lambda: testsets.tmx_file(args.tmx),
+               "iwslt": lambda: testsets.iwslt_pair(args.iwslt, args.iwslt_split),
+               "testset": lambda: testsets.sacrebleu_set(args.testset, args.langpair)}[chosen[0]]().first(args.limit)
+    models, engines = args.models or [args.settings.model], args.engines or [args.settings.engine]
+    if len(engines) not in (1, len(models)):
+        raise InputError(f"{len(engines)} --engine for {len(models)} --model: give one, or one per model")
+    pairs = list(zip(models, engines if len(engines) == len(models) else engines * len(models)))
+    report = evaluate(testset, pairs, cache_from(args), config=args.settings, beam=args.beam,
+                      segment=args.segment, out_dir=args.out)
+    sys.stdout.write(format_report(report))
+    return 0
+
+
 def run_models(args) -> int:
     from .models import model_status_rows
 
@@ -276,6 +322,7 @@ COMMANDS = {
     "segment": run_segment,
     "translate": run_translate,
     "batch": run_batch,
+    "eval": run_eval,
     "models": run_models,
     "download": run_download,
     "cache": run_cache,
