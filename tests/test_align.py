@@ -16,7 +16,7 @@ from mt.align import Link, align_sentences
 from mt.errors import InputError
 from mt.quality import embeddings as EM
 from mt.text.english import split_english
-from testkit.shared_data import iwslt_talks
+from testkit.shared_data import iwslt_talks, needs_shared_data
 
 ALLOWED = {(1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (1, 0), (0, 1)}
 
@@ -175,6 +175,7 @@ def test_an_embedding_error_reaches_every_waiting_caller():
     assert EM._queue().stats()["queued_requests"] == 0
 
 
+@needs_shared_data("iwslt15")
 @pytest.mark.parametrize("k", range(2))
 def test_identity_alignment_is_all_one_to_one(k):
     vi, en = _talks()[k]
@@ -184,6 +185,7 @@ def test_identity_alignment_is_all_one_to_one(k):
     assert all(l.score > 0.8 for l in links)
 
 
+@needs_shared_data("iwslt15")
 @pytest.mark.parametrize("k", range(3))
 def test_recovers_merges_and_deletions(k):
     vi0, en0 = _talks()[k]
@@ -199,6 +201,7 @@ def test_recovers_merges_and_deletions(k):
     assert nulls and all(g in pred for g in nulls), "deleted lines come out as 1-0 / 0-1 links"
 
 
+@needs_shared_data("iwslt15")
 def test_vi_translations_hook():
     vi, en = _talks()[0]
     vi, en = vi[:12], en[:12]

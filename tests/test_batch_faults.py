@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.shared_data import ROOT, iwslt_talks
+from testkit.shared_data import ROOT, iwslt_talks, needs_shared_data
 
 from mt.io.batch_safety import claim_path, walk_inputs, InputFile, Rejected
 from mt.io.folder_batch import translate_folder
@@ -89,6 +89,7 @@ def remount(path: Path, options: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True, capture_output=True)
 
 
+@needs_shared_data("iwslt15")
 def test_full_file_system_names_failed_articles_and_resumes(tiny_model_dir, tmp_path):
     in_dir, cache = tmp_path / "in", tmp_path / "c.sqlite"
     make_articles(in_dir, 10)
@@ -114,6 +115,7 @@ def test_full_file_system_names_failed_articles_and_resumes(tiny_model_dir, tmp_
         assert_complete(out_dir, {f"talk{n:02d}" for n in range(10)})
 
 
+@needs_shared_data("iwslt15")
 def test_read_only_output_folder_fails_each_article_cleanly(tiny_model_dir, tmp_path):
     in_dir = tmp_path / "in"
     make_articles(in_dir, 3)
@@ -128,6 +130,7 @@ def test_read_only_output_folder_fails_each_article_cleanly(tiny_model_dir, tmp_
         assert all(f"failed: talk{n:02d}.txt" in stderr for n in range(3))
 
 
+@needs_shared_data("iwslt15")
 def test_output_folder_equal_to_or_containing_input_is_refused(tiny_model_dir, tmp_path):
     folder = tmp_path / "articles"
     make_articles(folder, 1)
@@ -164,6 +167,7 @@ def odd_entries(in_dir: Path, outside: Path) -> None:
         os.mknod(in_dir / "device.txt", 0o600 | 0o020000, os.makedev(1, 3))  # like /dev/null
 
 
+@needs_shared_data("iwslt15")
 def test_listing_reads_only_regular_files_inside_the_input_folder(tmp_path):
     in_dir = tmp_path / "in"
     odd_entries(in_dir, tmp_path / "secret.txt")
@@ -180,6 +184,7 @@ def test_listing_reads_only_regular_files_inside_the_input_folder(tmp_path):
     assert list(listed) == sorted(listed), "sorted path order"
 
 
+@needs_shared_data("iwslt15")
 def test_batch_reports_odd_entries_and_never_blocks_on_a_fifo(tiny_model_dir, tmp_path):
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     odd_entries(in_dir, tmp_path / "secret.txt")
@@ -194,6 +199,7 @@ def test_batch_reports_odd_entries_and_never_blocks_on_a_fifo(tiny_model_dir, tm
     assert "Bí mật" not in "".join(p.read_text() for p in out_dir.rglob("*.jsonl"))
 
 
+@needs_shared_data("iwslt15")
 def test_two_runs_on_the_same_folders_translate_each_article_once(tiny_model_dir, tmp_path):
     in_dir, out_dir, cache = tmp_path / "in", tmp_path / "out", tmp_path / "c.sqlite"
     make_articles(in_dir, 12, lines=12)
@@ -211,6 +217,7 @@ def test_two_runs_on_the_same_folders_translate_each_article_once(tiny_model_dir
     assert_complete(out_dir, {f"talk{n:02d}" for n in range(12)})
 
 
+@needs_shared_data("iwslt15")
 def test_live_claim_is_left_alone_and_a_dead_ones_is_taken_over(tiny_engine, tmp_path):
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     make_articles(in_dir, 3)
@@ -254,6 +261,7 @@ class FailingEngine:
         return self.engine.translate(sentences, settings)
 
 
+@needs_shared_data("iwslt15")
 def test_engine_error_names_the_article_and_the_run_goes_on(tiny_engine, tmp_path):
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     make_articles(in_dir, 2)
@@ -264,6 +272,7 @@ def test_engine_error_names_the_article_and_the_run_goes_on(tiny_engine, tmp_pat
     assert done_names(out_dir) == {"talk00", "talk01"} and not list(out_dir.glob("bad*"))
 
 
+@needs_shared_data("iwslt15")
 def test_outputs_honour_the_umask(tiny_engine, tmp_path):
     make_articles(tmp_path / "in", 1)
     previous = os.umask(0o027)
@@ -290,6 +299,7 @@ class EditingEngine(FailingEngine):
         return self.engine.translate(sentences, settings)
 
 
+@needs_shared_data("iwslt15")
 def test_folder_is_streamed_and_each_article_segmented_once(tiny_engine, tmp_path, monkeypatch):
     """An article is read when its turn comes (the last one, edited after the run began, is
     translated as edited) and segmented once (by the pipeline; no counting pass)."""
@@ -348,6 +358,7 @@ class CorpusEditingEngine(FailingEngine):
         return self.engine.translate(sentences, settings)
 
 
+@needs_shared_data("iwslt15")
 def test_corpus_is_streamed_and_each_line_read_when_its_turn_comes(tiny_engine, tmp_path, monkeypatch):
     """No whole-corpus read: the listing keeps offsets, the i-th text is read only after the
     (i-1)-th is translated, each segmented once, and the last line (edited to a longer one after
@@ -374,6 +385,7 @@ def test_corpus_is_streamed_and_each_line_read_when_its_turn_comes(tiny_engine, 
     assert [record["source"] for record in last] == [edited]
 
 
+@needs_shared_data("iwslt15")
 def test_corpus_changed_under_the_run_is_named_not_misread(tiny_engine, tmp_path):
     """An earlier line grown since the listing shifts every later offset: those lines are named
     (the corpus changed), never translated from the wrong bytes or under the wrong id."""
@@ -460,6 +472,7 @@ def test_deep_json_fails_alone_and_long_or_unencodable_ids_get_safe_names(tiny_e
     assert any(re.fullmatch(r"y+~[0-9a-f]{16}\.en\.txt", p.name) for p in (tmp_path / "out2").iterdir())
 
 
+@needs_shared_data("iwslt15")
 def test_changed_source_model_or_settings_translates_again_and_force_redoes_all(tiny_engine, tmp_path):
     """Done = outputs present and NAME.meta naming the same source hash and model: an article
     edited in place (same size, one letter changed) is translated again, an unchanged one is
@@ -504,6 +517,7 @@ def test_changed_source_model_or_settings_translates_again_and_force_redoes_all(
     assert (rerun.translated, rerun.skipped) == (1, 1)
 
 
+@needs_shared_data("iwslt15")
 def test_failure_lines_print_names_escaped_one_line_each(tiny_engine, tmp_path):
     in_dir = tmp_path / "in"
     make_articles(in_dir, 1)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from testkit.shared_data import iwslt_talks
+from testkit.shared_data import iwslt_talks, needs_shared_data
 from test_cli import run_mt
 
 
@@ -20,6 +20,7 @@ def talk():
     return vi, perturbed_en, gold
 
 
+@needs_shared_data("iwslt15")
 def test_cli_lines_jsonl_recovers_merge_and_deletion(talk, tmp_path):
     vi, en, gold = talk
     (tmp_path / "vi.txt").write_text("\n".join(vi) + "\n", encoding="utf-8")
@@ -65,6 +66,7 @@ def align_server(serve_module, tmp_path_factory):
                         env={"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1"})
 
 
+@needs_shared_data("iwslt15")
 def test_api_align(align_server, talk):
     vi, en, gold = talk
     reply = align_server.post_json("/api/align", {"vi": "\n".join(vi), "en": "\n".join(en), "lines": True})
@@ -113,6 +115,7 @@ def worker_pids(server) -> list[int]:
     return [int(pid) for pid in out.split()]
 
 
+@needs_shared_data("iwslt15")
 def test_translation_answers_fast_while_a_maximal_alignment_runs(bounded_server):
     """A maximal /api/align runs in the niced worker, within its time budget (an answer, or 503
     server_busy at the budget); one-sentence translations sent meanwhile are not held up."""

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 from testkit.document_fixtures import FENCE, NO_TRANSLATE, PRE, SCRIPT, STYLE, seed_docx, seed_html, seed_markdown, talk_srt
+from testkit.shared_data import needs_shared_data
 
 from mt.cache import open_cache
 from mt.io.documents import translate_file
@@ -38,6 +39,7 @@ def html_result(tiny_engine):
     return source, translate_file(source.encode(), "seed.html", tiny_engine)
 
 
+@needs_shared_data("seed")
 def test_html_structure_kept_element_by_element(html_result):
     source, result = html_result
     output = result.data.decode("utf-8")
@@ -51,6 +53,7 @@ def test_html_structure_kept_element_by_element(html_result):
     assert output.count('<a href="https://vnexpress.net/a?id=0&amp;x=1" title="Tin">') == 1
 
 
+@needs_shared_data("seed")
 def test_html_every_text_block_translated(html_result):
     source, result = html_result
     output = result.data.decode("utf-8")
@@ -64,6 +67,7 @@ def test_html_every_text_block_translated(html_result):
     assert len(_texts(output, "p b")) == len(_texts(source, "p b"))
 
 
+@needs_shared_data("seed")
 def test_html_protected_parts_byte_identical(html_result):
     _, result = html_result
     output = result.data.decode("utf-8")
@@ -72,6 +76,7 @@ def test_html_protected_parts_byte_identical(html_result):
         assert output.count(part) == 1, part
 
 
+@needs_shared_data("seed")
 def test_html_blocks_carry_their_sentences(html_result):
     _, result = html_result
     document = result.document
@@ -115,6 +120,7 @@ def markdown_result(tiny_engine):
     return source, translate_file(source.encode(), "seed.md", tiny_engine)
 
 
+@needs_shared_data("seed")
 def test_markdown_structure_kept_token_by_token(markdown_result):
     source, result = markdown_result
     output = result.data.decode()
@@ -129,6 +135,7 @@ def test_markdown_structure_kept_token_by_token(markdown_result):
     assert inline_markup(before) == inline_markup(after)  # same links (URLs, titles), code, emphasis
 
 
+@needs_shared_data("seed")
 def test_markdown_text_translated_code_untouched(markdown_result):
     source, result = markdown_result
     output = result.data.decode()
@@ -151,6 +158,7 @@ def docx_result(tiny_engine):
     return source, translate_file(source, "seed.docx", tiny_engine)
 
 
+@needs_shared_data("seed")
 def test_docx_structure_and_formatting_kept(docx_result):
     import docx
 
@@ -173,6 +181,7 @@ def test_docx_structure_and_formatting_kept(docx_result):
         assert b.strip() and a != b
 
 
+@needs_shared_data("seed")
 def test_docx_other_parts_byte_identical(docx_result):
     source, result = docx_result
     old, new = zipfile.ZipFile(io.BytesIO(source)), zipfile.ZipFile(io.BytesIO(result.data))
@@ -192,6 +201,7 @@ def srt_result(tiny_engine):
     return source, translate_file(source.encode(), "talk.srt", tiny_engine)
 
 
+@needs_shared_data("iwslt15")
 def test_srt_numbers_and_timings_identical(srt_result):
     import srt
 
@@ -203,6 +213,7 @@ def test_srt_numbers_and_timings_identical(srt_result):
     assert timing_lines == [line for line in result.data.decode().splitlines() if "-->" in line]
 
 
+@needs_shared_data("iwslt15")
 def test_srt_sentence_across_cues_translated_once_and_spread(srt_result):
     import srt
 
@@ -226,6 +237,7 @@ def test_vtt_round_trip(tiny_engine):
 # --- cache and plain text -----------------------------------------------------------------------
 
 
+@needs_shared_data("seed")
 def test_second_run_is_all_cache_hits(tiny_engine, tmp_path):
     cache = open_cache(tmp_path / "cache.sqlite")
     first = translate_file(seed_docx(), "a.docx", tiny_engine, cache)

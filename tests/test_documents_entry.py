@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 from testkit.document_fixtures import seed_docx, seed_html, seed_markdown, talk_srt
+from testkit.shared_data import needs_shared_data
 
 from mt.cli import main
 from mt.io.folder_batch import translate_folder
@@ -17,6 +18,7 @@ def _cli(tiny_model_dir, *args) -> int:
     return main(["translate", *args, "--model", str(tiny_model_dir), "--engine", "transformers", "--no-cache"])
 
 
+@needs_shared_data("seed")
 def test_cli_translates_a_document_to_a_file(tiny_model_dir, tmp_path, capsys):
     source = tmp_path / "bai.html"
     source.write_text(seed_html(), encoding="utf-8")
@@ -51,6 +53,8 @@ def test_cli_text_paths_unchanged(tiny_model_dir, tmp_path, capsys, monkeypatch)
     assert (tmp_path / "en.txt").read_text(encoding="utf-8") == english
 
 
+@needs_shared_data("seed")
+@needs_shared_data("iwslt15")
 def test_batch_picks_every_format_and_names_bad_files(tiny_engine, tmp_path):
     source, out = tmp_path / "in", tmp_path / "out"
     (source / "sub").mkdir(parents=True)
@@ -76,6 +80,7 @@ def server(serve_module):
     return serve_module("--no-cache", "--max-body-bytes", "4000000")
 
 
+@needs_shared_data("seed")
 def test_api_translate_file_answers_the_file(server):
     reply = server.post_multipart("/api/translate_file", {}, {"file": ("bao-cao.docx", seed_docx())})
     assert reply.status == 200, reply.text
@@ -84,6 +89,7 @@ def test_api_translate_file_answers_the_file(server):
     assert zipfile.ZipFile(io.BytesIO(reply.body)).testzip() is None
 
 
+@needs_shared_data("iwslt15")
 def test_api_translate_file_aligned_json(server):
     reply = server.post_multipart("/api/translate_file?aligned=1", {}, {"file": ("talk.srt", talk_srt(6).encode())})
     assert reply.status == 200, reply.text
@@ -107,6 +113,7 @@ def test_api_translate_file_errors(server):
     assert reply.status == 415
 
 
+@needs_shared_data("seed")
 def test_libre_translate_file_and_download(server):
     reply = server.post_multipart("/translate_file", {"source": "vi", "target": "en"},
                                   {"file": ("trang.html", seed_html().encode())})
@@ -124,6 +131,7 @@ def test_libre_translate_file_and_download(server):
     assert refused.header("x-error-code") == "unsupported_language"
 
 
+@needs_shared_data("seed")
 def test_page_upload_shows_blocks_and_offers_the_file(server):
     reply = server.post_multipart("/", {}, {"file": ("bai.md", seed_markdown().encode())})
     assert reply.status == 200, reply.text[:500]

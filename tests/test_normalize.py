@@ -5,19 +5,15 @@ import json
 import re
 import time
 import unicodedata
-from pathlib import Path
 
 import pytest
 
 from mt.errors import ConfigError
 from mt.text.normalize import TONE_STYLES, Normalized, is_word_segmented, normalize, normalize_tones
+from testkit.shared_data import SEED, SHARED, needs_shared_data
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SEED = SHARED / "seed" / "000_10fae895d14971dd.txt"
 VTB = SHARED / "segmentation" / "vtb.jsonl"
 TUECL = SHARED / "segmentation" / "tuecl.jsonl"
-
-needs_data = pytest.mark.skipif(not SEED.exists() or not VTB.exists(), reason="../shared/data not present")
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +152,7 @@ def test_unknown_style_is_a_user_error():
 # --------------------------------------------------------------------------- the seed article
 
 
-@needs_data
+@needs_shared_data("seed")
 def test_seed_is_made_natural(seed):
     text = normalize(seed).text
     assert "_" not in text
@@ -173,7 +169,7 @@ def test_seed_is_made_natural(seed):
     assert "Nazarbayev" in text and "Baikonur" in text
 
 
-@needs_data
+@needs_shared_data("seed")
 @pytest.mark.parametrize(
     "style,wanted,unwanted",
     [
@@ -189,7 +185,7 @@ def test_seed_tone_style_is_consistent(seed, style, wanted, unwanted):
         assert word not in text
 
 
-@needs_data
+@needs_shared_data("seed")
 @pytest.mark.parametrize("form", ["NFC", "NFD"])
 @pytest.mark.parametrize("style", TONE_STYLES)
 def test_seed_offsets_map_back(seed, form, style):
@@ -198,7 +194,7 @@ def test_seed_offsets_map_back(seed, form, style):
     assert_offsets_map_back(original, result)
 
 
-@needs_data
+@needs_shared_data("seed")
 def test_seed_spans_cover_removed_spaces(seed):
     result = normalize(seed)
     start = result.text.index('nặng",')
@@ -209,7 +205,7 @@ def test_seed_spans_cover_removed_spaces(seed):
     assert seed[a:b] == "tên_lửa"
 
 
-@needs_data
+@needs_shared_data("seed")
 def test_idempotent_on_seed(seed):
     for style in TONE_STYLES:
         once = normalize(seed, tone=style).text
@@ -336,7 +332,8 @@ def test_plain_text_with_stray_underscores_is_not_segmented(text):
     assert is_word_segmented(text) is False
 
 
-@needs_data
+@needs_shared_data("seed")
+@needs_shared_data("segmentation")
 def test_detection_on_seed_and_vtb(seed, vtb):
     assert is_word_segmented(seed) is True
     assert len(vtb) == 219
@@ -345,14 +342,14 @@ def test_detection_on_seed_and_vtb(seed, vtb):
     assert all(is_word_segmented(doc["spaced"]["text"]) for doc in vtb)  # punctuation split off
 
 
-@needs_data
+@needs_shared_data("segmentation")
 def test_detection_on_tuecl():
     docs = [json.loads(line) for line in TUECL.read_text(encoding="utf-8").splitlines()]
     assert all(is_word_segmented(doc["wordseg"]["text"]) for doc in docs)
     assert not any(is_word_segmented(doc["plain"]["text"]) for doc in docs)
 
 
-@needs_data
+@needs_shared_data("segmentation")
 def test_vtb_renderings_normalise_to_plain(vtb):
     """Per gold sentence (how the pipeline calls it) wordseg and spaced give the plain text.
 
@@ -371,7 +368,7 @@ def test_vtb_renderings_normalise_to_plain(vtb):
     assert same / total > 0.99
 
 
-@needs_data
+@needs_shared_data("segmentation")
 def test_vtb_plain_passes_through_and_everything_is_idempotent(vtb):
     for doc in vtb:
         plain = doc["plain"]["text"]
@@ -389,7 +386,7 @@ def test_vtb_plain_passes_through_and_everything_is_idempotent(vtb):
 # --------------------------------------------------------------------------- speed
 
 
-@needs_data
+@needs_shared_data("seed")
 def test_a_megabyte_normalises_quickly(seed):
     """Linear-time sanity check; the bound is generous on purpose (shared CI machines)."""
     text = "\n".join([seed] * 380)  # ~1 MB of UTF-8

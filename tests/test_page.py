@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from testkit.server_helpers import ROOT
+from testkit.shared_data import SEED, needs_shared_data
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-SEED = Path(__file__).resolve().parents[1].parent / "shared/data/seed" / "000_10fae895d14971dd.txt"
 OUTPUT = ROOT / "test-output"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 
@@ -63,6 +63,7 @@ def classes(locator) -> list[str]:
     return (locator.get_attribute("class") or "").split()
 
 
+@needs_shared_data("seed")
 def test_seed_article_aligned_highlight_download(page, server):
     seed = SEED.read_text(encoding="utf-8")
     expected = server.post_json("/api/translate", {"text": seed}).json()["sentences"]
@@ -115,6 +116,7 @@ def test_seed_article_aligned_highlight_download(page, server):
     assert page.problems == []
 
 
+@needs_shared_data("seed")
 def test_phone_width_stacks_columns(page, server):
     page.set_viewport_size({"width": 390, "height": 844})
     submit(page, server, SEED.read_text(encoding="utf-8"))
@@ -167,6 +169,7 @@ FIRST_LINKED = """() => {
 }"""
 
 
+@needs_shared_data("seed")
 def test_word_links_highlight_and_flags(page, server):
     seed = SEED.read_text(encoding="utf-8")
     submit(page, server, seed)
@@ -270,6 +273,7 @@ def held_server(tiny_engine, tmp_path):
         live.close()
 
 
+@needs_shared_data("iwslt15")
 def test_long_article_fills_in_progressively(page, held_server):
     from stream_helpers import long_article, wait_for
 
@@ -325,6 +329,7 @@ def test_long_article_fills_in_progressively(page, held_server):
     assert page.problems == []
 
 
+@needs_shared_data("iwslt15")
 def test_an_error_mid_stream_is_shown(page, held_server):
     from stream_helpers import long_article
 

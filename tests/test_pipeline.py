@@ -6,7 +6,7 @@ import pytest
 
 from mt.cache import open_cache
 from mt.pipeline import translate_document, translate_documents
-from testkit.shared_data import SEED
+from testkit.shared_data import SEED, needs_shared_data
 
 
 class CountingEngine:
@@ -31,6 +31,7 @@ def seed_text():
     return SEED.read_text(encoding="utf-8")
 
 
+@needs_shared_data("seed")
 def test_seed_document_structure(tiny_engine, seed_text):
     document = translate_document(seed_text, tiny_engine)
     assert len(document.sentences) == 14
@@ -47,6 +48,7 @@ def test_seed_document_structure(tiny_engine, seed_text):
     assert document.translation.split(" ")[-2:] == ["Đan", "Nguyên"]
 
 
+@needs_shared_data("seed")
 def test_only_misses_reach_model_in_one_call(tiny_engine, seed_text, tmp_path):
     cache = open_cache(tmp_path / "cache.sqlite")
     counting = CountingEngine(tiny_engine)
@@ -64,6 +66,7 @@ def test_only_misses_reach_model_in_one_call(tiny_engine, seed_text, tmp_path):
     assert third.cache_hits == 13
 
 
+@needs_shared_data("seed")
 def test_cache_persists_across_processes_and_keys_on_settings(tiny_engine, seed_text, tmp_path):
     path = tmp_path / "cache.sqlite"
     translate_document(seed_text, tiny_engine, open_cache(path))

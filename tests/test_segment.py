@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 from testkit.scoring import balanced, boundary_sets, prf
+from testkit.shared_data import SEED, SHARED, needs_shared_data
 from mt.text.segment import MAX_SEGMENT_WORDS, Segment, split_sentences
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SEED = DATA / "seed" / "000_10fae895d14971dd.txt"
-SEG_DATA = DATA / "segmentation"
+SEG_DATA = SHARED / "segmentation"
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -58,8 +56,6 @@ def boundary_prf(docs: list[dict], rendering: str) -> tuple[float, float, float]
 
 def _load(name: str) -> list[dict]:
     path = SEG_DATA / name
-    if not path.exists():
-        pytest.skip(f"benchmark data not found: {path}")
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -115,11 +111,10 @@ SEED_EXPECTED = [
 
 @pytest.fixture(scope="module")
 def seed() -> str:
-    if not SEED.exists():
-        pytest.skip(f"seed article not found: {SEED}")
     return SEED.read_text(encoding="utf-8")
 
 
+@needs_shared_data("seed")
 def test_seed_exact(seed):
     segs = split_sentences(seed)
     check_offsets(seed, segs)
@@ -129,6 +124,7 @@ def test_seed_exact(seed):
     assert all(s.paragraph == 0 for s in segs)
 
 
+@needs_shared_data("seed")
 def test_seed_with_line_breaks(seed):
     # the same article with a trailing newline and the byline on its own paragraph
     text = seed.rstrip().replace(" . Đan Nguyên", " .\n\nĐan Nguyên") + "\n"
@@ -142,12 +138,14 @@ def test_seed_with_line_breaks(seed):
 # --- benchmark thresholds --------------------------------------------------------------
 
 
+@needs_shared_data("segmentation")
 @pytest.mark.parametrize("rendering", ["plain", "wordseg", "spaced"])
 def test_vtb_f1(vtb, rendering):
     p, r, f = boundary_prf(vtb, rendering)
     assert f >= 0.985, (rendering, p, r, f)
 
 
+@needs_shared_data("segmentation")
 @pytest.mark.parametrize("rendering", ["plain", "wordseg", "spaced"])
 def test_vtb_balanced_quote_f1(vtb, rendering):
     docs = [d for d in vtb if balanced(d)]
@@ -156,12 +154,14 @@ def test_vtb_balanced_quote_f1(vtb, rendering):
     assert f >= 0.99, (rendering, p, r, f)
 
 
+@needs_shared_data("segmentation")
 @pytest.mark.parametrize("rendering", ["plain", "wordseg", "spaced"])
 def test_tuecl_f1(tuecl, rendering):
     p, r, f = boundary_prf(tuecl, rendering)
     assert f >= 0.97, (rendering, p, r, f)
 
 
+@needs_shared_data("segmentation")
 def test_speed(vtb):
     docs = [d["plain"]["text"] for d in vtb] + [d["wordseg"]["text"] for d in vtb]
     n = sum(len(d["plain"]["spans"]) for d in vtb) * 2
@@ -407,6 +407,7 @@ def test_control_characters():
     assert [s.paragraph for s in segs] == [0, 0, 0, 1]
 
 
+@needs_shared_data("seed")
 def test_ten_megabytes(seed):
     text = (seed + "\n") * (10_000_000 // (len(seed) + 1))
     t0 = time.perf_counter()

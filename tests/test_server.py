@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,9 +20,8 @@ import pytest
 from mt.web import schemas
 from mt.web.errors import ERROR_CODES, HTTP_CODES
 from testkit.server_helpers import ROOT, SERVER, clean_env
+from testkit.shared_data import SEED, needs_shared_data
 
-SEED_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/seed"
-SEED = SEED_DIR / "000_10fae895d14971dd.txt"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 UNAVAILABLE_MODEL = "Helsinki-NLP/opus-mt-vi-en"
 API_KEY = "test-key-0123456789"
@@ -244,6 +242,7 @@ def test_models(server):
 
 
 # -- JSON API ------------------------------------------------------------------------------------
+@needs_shared_data("seed")
 def test_translate_seed_offsets_and_cache(server, seed_text):
     reply = server.post_json("/api/translate", {"text": seed_text})
     assert reply.status == 200, reply.text
@@ -479,6 +478,7 @@ def test_align_over_http(server):
 
 
 # -- the page over HTTP (the browser drives it in test_page.py) -------------------------------------
+@needs_shared_data("seed")
 def test_page_post_form_upload_and_escaping(server, seed_text):
     reply = server.post_form("/", {"text": seed_text})
     assert reply.status == 200
@@ -506,6 +506,7 @@ def test_page_errors_are_pages(server):
     assert reply.status == 422 and "nope/nothing" in reply.text
 
 
+@needs_shared_data("seed")
 @pytest.mark.parametrize("fmt, filename, needle", [
     ("tmx", "translation.tmx", '<tuv xml:lang="vi">'),
     ("tsv", "translation.tsv", "\t"),
@@ -538,6 +539,7 @@ def test_download_unknown_format(server):
 
 
 # -- concurrency ---------------------------------------------------------------------------------
+@needs_shared_data("seed")
 def test_concurrent_requests_get_their_own_translation(nocache_server, seed_text):
     sentences = [pair["source"] for pair in nocache_server.post_json("/api/translate", {"text": seed_text}).json()["sentences"]
                  if pair["kind"] == "sentence"]
@@ -686,6 +688,7 @@ def test_wsgi_app_for_gunicorn(tiny_model_dir, tmp_path):
 
 
 # -- word links and quality (issue 6) ---------------------------------------------------------------
+@needs_shared_data("seed")
 def test_word_links_and_quality_over_http(server, seed_text):
     """Every translated sentence carries its words, links and quality, in the API and in JSONL;
     a second request gets them from the cache (no model, no embedder)."""

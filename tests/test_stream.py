@@ -17,7 +17,7 @@ from mt.settings import defaults
 from mt.web.app import create_app
 from mt.web.stream import StreamEvent
 from testkit.server_helpers import start_server
-from testkit.shared_data import SEED
+from testkit.shared_data import SEED, needs_shared_data
 from stream_helpers import PATH, WAIT, HeldEngine, Live, Stream, long_article, wait_for
 
 
@@ -55,6 +55,7 @@ def validated(events: list[dict]) -> None:
         StreamEvent.model_validate(event)  # every event is one the OpenAPI document declares
 
 
+@needs_shared_data("iwslt15")
 def test_rows_arrive_batch_by_batch_while_the_model_is_held(live, tiny_engine):
     engine = HeldEngine(tiny_engine)
     server = live(engine, no_batching=True)
@@ -120,6 +121,7 @@ def stream_free_translation(server: Live, text: str) -> dict:
     return answer
 
 
+@needs_shared_data("seed")
 def test_cache_hits_come_at_once(live, tiny_engine):
     engine = HeldEngine(tiny_engine)
     server = live(engine)
@@ -166,6 +168,7 @@ def test_cache_hits_come_at_once(live, tiny_engine):
     assert events[-1]["cache_hits"] == 13
 
 
+@needs_shared_data("iwslt15")
 def test_an_error_mid_stream_is_an_error_event(live, tiny_engine, caplog):
     server = live(HeldEngine(tiny_engine, fail_after=1), no_batching=True)
     stream = server.post({"text": long_article()})
@@ -179,6 +182,7 @@ def test_an_error_mid_stream_is_an_error_event(live, tiny_engine, caplog):
     assert "the model crashed" in caplog.text  # the traceback went to the log, not to the client
 
 
+@needs_shared_data("iwslt15")
 def test_the_model_lost_mid_stream_says_what_to_do(live, tiny_engine):
     class Lost(HeldEngine):
         def translate(self, sentences, settings=None):
@@ -259,6 +263,7 @@ def test_openapi_documents_the_stream(live):
     assert op["security"]
 
 
+@needs_shared_data("iwslt15")
 def test_the_server_process_streams(tiny_model_dir, tmp_path):
     """``server.py`` as deployed (waitress, request queue, SQLite cache), batch sizes from the
     environment: one model call per sentence, each on the wire as it returns."""

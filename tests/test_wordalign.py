@@ -23,8 +23,7 @@ from mt.text.words import is_punctuation, split_words
 from mt.cache import open_cache
 from mt.text.normalize import normalize
 from mt.pipeline import translate_document
-from testkit.shared_data import iwslt_segments
-from testkit.shared_data import SEED
+from testkit.shared_data import SEED, iwslt_segments, needs_shared_data
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +44,7 @@ def words_of(text: str) -> list[str]:
 
 
 # -- words -------------------------------------------------------------------------------------
+@needs_shared_data("seed")
 def test_split_words_word_segmented_seed(seed_text):
     spans = split_words(seed_text)
     words = [seed_text[a:b] for a, b in spans]
@@ -203,6 +203,7 @@ def test_attention_shapes_and_spans(tf_engine, tiny_engine):
         assert np.all(rows <= 1.0 + 1e-4) and np.all(rows > 0)
 
 
+@needs_shared_data("iwslt15")
 def test_teacher_forcing_reproduces_generation(tf_engine):
     """The forced pass sees what generation saw: fed the generated pieces, its cross-attention
     equals generate()'s step by step; and the text round-trips through re-tokenisation."""
@@ -237,6 +238,7 @@ def test_teacher_forcing_reproduces_generation(tf_engine):
         assert tok.decode(ids, skip_special_tokens=True, use_source_tokenizer=False) == translation
 
 
+@needs_shared_data("seed")
 def test_seed_document_links_invariants(tiny_engine, seed_text):
     document = translate_document(seed_text, tiny_engine)
     linked = 0
@@ -289,6 +291,7 @@ class CountingEngine:
         return EA.engine_attention(self.inner, sources, translations)
 
 
+@needs_shared_data("seed")
 def test_links_are_cached_beside_translations(tiny_engine, seed_text, tmp_path):
     cache = open_cache(tmp_path / "cache.sqlite")
     counting = CountingEngine(tiny_engine)
@@ -365,6 +368,7 @@ def iwslt_pairs():
     return [vi[i] for i in picked], [en[i] for i in picked]
 
 
+@needs_shared_data("iwslt15")
 def test_quality_separates_real_from_mismatched_and_untranslated(iwslt_pairs):
     vi, en = iwslt_pairs
     real = Q.quality_scores(vi, en)
@@ -380,6 +384,7 @@ def test_quality_separates_real_from_mismatched_and_untranslated(iwslt_pairs):
     assert blank.similarity.tolist() == blank.quality.tolist() == [0.0, 0.0]
 
 
+@needs_shared_data("seed")
 def test_random_model_translations_are_all_flagged(tiny_engine, seed_text, tmp_path, monkeypatch):
     from mt.quality import embeddings
 
