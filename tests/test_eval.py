@@ -172,3 +172,18 @@ def test_fidelity_counts_numbers_in_either_notation_links_and_foreign_words():
     bad = fidelity(sources, ["The price is 1000 dong in 2020.", "See the site and meet him in Hanoi."])
     assert {k: v["found"] for k, v in bad.items()} == {"numbers": 0, "links": 0, "foreign_words": 0}
     assert fidelity(["Xin chào."], ["Hello."])["numbers"]["share"] is None
+
+
+def test_segment_splits_inside_a_line_but_keeps_one_output_line_per_source_line(tiny_model_dir, tmp_path, capsys):
+    src, ref = write_lines(tmp_path / "s.vi", SOURCES), write_lines(tmp_path / "r.en", REFERENCES)
+    code = main(["eval", "--model", str(tiny_model_dir), "--engine", "transformers", "--model", str(tiny_model_dir),
+                 "--segment", "--src", str(src), "--ref", str(ref), "--out", str(tmp_path / "o"), "--no-cache"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads((tmp_path / "o" / "report.json").read_text(encoding="utf-8"))
+    assert report["testset"]["segmented"] and "lines split into sentences" in captured.out
+    # the same model and engine twice: two rows, two files
+    assert [e["hypotheses"] for e in report["models"]] == ["%s-transformers.hyp.txt" % tiny_model_dir.name,
+                                                           "%s-transformers-2.hyp.txt" % tiny_model_dir.name]
+    for entry in report["models"]:
+        assert len(hypotheses_of(tmp_path / "o", entry)) == len(SOURCES)
