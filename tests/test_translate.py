@@ -10,6 +10,7 @@ import pytest
 
 from mt.errors import ConfigError
 from mt.models import ModelSpec, resolve_model
+from testkit.shared_data import needs_shared_data
 from testkit.tiny_model import sample_sentences
 from mt.engines.base import DecodingSettings, Engine, batches_by_tokens
 from mt.engines.loader import load_engine
@@ -114,6 +115,8 @@ def test_empty_inputs(tiny_engine):
         tiny_engine.translate("Xin chào")
 
 
+# The varied-output check needs the tiny model trained on IWSLT text (the built-in fallback is too small).
+@needs_shared_data("iwslt15")
 @pytest.mark.parametrize("settings", [GREEDY, DecodingSettings(beam=3, max_len_a=1.2, max_len_b=10)], ids=["greedy", "beam3"])
 def test_batched_output_equals_one_at_a_time_in_input_order(tiny_engine, sentences, monkeypatch, settings):
     # Each sentence keeps its own length cap inside a batch, so batching changes nothing.
@@ -229,6 +232,7 @@ def test_thread_safety_same_as_sequential(tiny_engine, sentences):
     assert results == expected
 
 
+@needs_shared_data("iwslt15")  # the fallback-trained vocabulary has no ":" (decodes as "vi Xin chào")
 def test_prefix_and_strip_prefix(tiny_model_dir, monkeypatch):
     spec = ModelSpec(
         str(tiny_model_dir), "marian", options={"prefix": "vi: ", "strip_prefix": "en: "}, path=tiny_model_dir
