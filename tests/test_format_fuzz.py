@@ -55,7 +55,15 @@ MD_PIECES = st.sampled_from([
 
 
 def _markup(text: str) -> list[str]:
-    return [text[t.start : t.end] for t in _tokens(text) if t.kind != "data"]
+    """Every tag, comment and declaration in order; a run of empty elements (one token, "<b></b><i></i>")
+    as its tags, so "<b>X</b>" and "<b></b>X" compare tag by tag."""
+    found = []
+    for t in _tokens(text):
+        if t.kind == "empty":
+            found += re.findall(r"<[^>]*>", text[t.start : t.end])
+        elif t.kind != "data":
+            found.append(text[t.start : t.end])
+    return found
 
 
 @FAST
@@ -78,6 +86,46 @@ def test_html_deep_nesting_is_not_recursion(pieces, depth):
     source = "<p>" + "<b>" * depth + "".join(pieces) + "</b>" * depth + "</p>"
     out = upper_translate(source.encode(), "deep.html").decode()
     assert _markup(out) == _markup(source)
+
+
+@pytest.mark.parametrize("pieces, depth", [
+    ([" chào", "<b>", "Xin"], 64),  # 65 open <b>: the last one is kept verbatim, "</b>" closes the 64th
+    (["<b>"], 64), (["<b>"], 1), (["Xin", "<b>", "<i>", "<a>"], 63), (["<a>", " chào", "<i>", "Xin", "<b>"], 65),
+    (["<b>", "<b>", "Xin", "<b>"], 70), (["Xin", "<i>"], 200),
+])
+def test_html_unbalanced_tags_around_text_keep_their_markup(pieces, depth):
+    """The shapes that broke the first one-span fast path for empty elements (#20)."""
+    source = "<p>" + "<b>" * depth + "".join(pieces) + "</b>" * depth + "</p>"
+    out = upper_translate(source.encode(), "deep.html").decode()
+    assert _markup(out) == _markup(source)
+    assert _markup(out) == re.findall(r"<[^>]*>", source)
+    assert re.sub(r"<[^>]*>", "", out).replace(" ", "") == re.sub(r"<[^>]*>", "", source).upper().replace(" ", "")
+
+
+@pytest.mark.parametrize("source", [
+    "<span translate=no>giữ</span>\n<!--", "Xin\n<!--", "<p>Xin <b>bạn</b> <a ",
+    "<p>Xin <b></b><i></i> bạn <b><i></i><!-- c --><img src=x></b> <b></b>\n<!-- x",
+])
+def test_html_markup_to_end_of_file_stays_after_the_text(source):
+    out = upper_translate(source.encode(), "eof.html").decode()
+    assert _markup(out) == _markup(source)
+    assert out.endswith(source[source.rindex("<"):])
+
+
+def test_html_ten_thousand_empty_elements_round_trip_and_are_linear():
+    """10,000 empty <b></b> in one paragraph: every tag comes back, in one run at one place, only
+    the words change; zero-width markup is one span, so 4x the elements cost < 8x the time."""
+    def page(count: int) -> str:
+        return "<p>Xin " + "<b></b>" * count + " chào <i>bạn</i><b></b><!-- c --><img src=x></p>"
+
+    source = page(10_000)
+    out = upper_translate(source.encode(), "empty.html").decode()
+    assert _markup(out) == _markup(source)
+    assert "<b></b>" * 10_000 in out
+    assert re.sub(r"<[^>]*>", "", out) == re.sub(r"<[^>]*>", "", source).upper()
+    small, large = _seconds(page(2_500), "empty.html"), _seconds(page(10_000), "empty.html")
+    assert large < 8 * small + 0.05
+    assert large < 0.25  # one span: a few ms; 10,000 spans to map, nest and render took 0.3 s
 
 
 def _md_structure(text: str) -> list[tuple[str, str]]:

@@ -61,6 +61,11 @@ _ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r /=>]*")
 _BLANKS = re.compile(r"[\t\n\f\r ]*")
 _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
 _COMMENT_END = re.compile(r"--!?>")
+# <b></b><i></i>...: attribute-less empty inline elements, one token (the builder expands it back
+# into its tags where they could mean more than nothing: inline elements already MAX_INLINE_DEPTH deep)
+_EMPTY_RUN = re.compile(r"(?:<(%s)></\1>)+" % "|".join(sorted(INLINE)), re.I)
+_EMPTY_PAIR = re.compile(r"<([^>]*)>(</[^>]*>)")
+_SIMPLE_TAG = re.compile(r"</?([A-Za-z][^\t\n\f\r />]*)>")  # <b>, </b>: no attribute to scan
 
 
 def _tag(text: str, at: int) -> tuple[int, str, list, bool] | None:
@@ -118,7 +123,16 @@ def _tokens(text: str) -> list[_Token]:
         nxt = text[lt + 1 : lt + 2]
         if nxt.isascii() and nxt.isalpha() or (nxt == "/" and text[lt + 2 : lt + 3].isascii()
                                                and text[lt + 2 : lt + 3].isalpha()):
-            found = _tag(text, lt)
+            run = _EMPTY_RUN.match(text, lt) if nxt != "/" else None
+            if run:
+                tags += run.group().count("</")
+                if tags > MAX_TAGS:
+                    raise DocumentError(f"more than {MAX_TAGS:,} tags: too large to translate as one document")
+                tokens.append(_Token("empty", lt, run.end()))
+                position = run.end()
+                continue
+            simple = _SIMPLE_TAG.match(text, lt)
+            found = (simple.end(), simple.group(1).lower(), [], False) if simple else _tag(text, lt)
             if found is None:  # end of file inside the tag: the browser drops it, we keep it
                 tokens.append(_Token("other", lt, n))
                 break
@@ -165,6 +179,8 @@ def _tokens(text: str) -> list[_Token]:
 
 
 def _protected(token: _Token) -> bool:
+    if not token.attrs:
+        return token.tag in PROTECTED
     attrs = {k: (v or "") for k, v in token.attrs}
     return (token.tag in PROTECTED or attrs.get("translate", "").strip().lower() == "no"
             or "notranslate" in attrs.get("class", "").split())
@@ -215,6 +231,8 @@ class _Builder:
         self.spans: list[Span] = []
         self.stack: list[tuple[str, int]] = []  # open inline elements: (tag, span index)
         self.first = self.last = -1
+        self.opened: dict[int, tuple[int, int]] = {}  # span index -> its start tag's source range
+        self.runs: dict[int, list] = {}  # zero-width atoms: span index -> [source start, end, pieces]
 
     def _touch(self, token: _Token):
         if self.first < 0:
@@ -226,6 +244,9 @@ class _Builder:
         self.length += len(text)
 
     def flush(self):
+        for index, (_, _, pieces) in self.runs.items():
+            if len(pieces) > 1:  # joined once, when the block ends
+                self.spans[index].data = ("".join(pieces), "")
         text = "".join(self.chars)
         for _, index in self.stack:
             self.spans[index].end = self.length
@@ -237,8 +258,43 @@ class _Builder:
         return self.stack[-1][1] if self.stack else None
 
     def atom(self, start: int, end: int, text: str = ""):
+        if not text:
+            self.zero(start, end, [self.text[start:end]])
+            return
         self.spans.append(Span(self.length, self.length + len(text), (self.text[start:end], ""), True, self._parent()))
         self._add_text(text)
+
+    def zero(self, start: int, end: int, pieces: list[str]):
+        """Markup with no text at source ``[start, end)`` (``<b></b>``, a comment, ``<img>``) joins the
+        zero-width atom ending where it starts (same text position and parent): 80,000 empty elements
+        are one span to map, nest and render, with the same bytes (zero-width siblings, in order)."""
+        last = len(self.spans) - 1
+        run = self.runs.get(last)
+        if run and run[1] == start and self.spans[last].start == self.length and self.spans[last].parent == self._parent():
+            run[1] = end
+            run[2].extend(pieces)
+        else:
+            self.spans.append(Span(self.length, self.length, ("".join(pieces), ""), True, self._parent()))
+            self.runs[last + 1] = [start, end, pieces]
+
+    def _collapse(self, token: _Token) -> bool:
+        """The innermost open element ends at ``token`` (so nothing is reopened) with no text and
+        nothing but one run of zero-width markup inside, contiguous in the source: the whole
+        element becomes zero-width markup (:meth:`zero`), rendered with the same bytes."""
+        tag, index = self.stack[-1]
+        if tag != token.tag or index not in self.opened or self.spans[index].start != self.length:
+            return False
+        start, opened = self.opened[index]
+        inner: list[str] = []
+        if index == len(self.spans) - 2 and self.runs.get(index + 1, [-1, -1])[:2] == [opened, token.start]:
+            inner = self.runs.pop(index + 1)[2]
+            self.spans.pop()
+        elif not (index == len(self.spans) - 1 and opened == token.start):
+            return False
+        self.stack.pop()
+        del self.opened[index]
+        self.zero(start, token.end, [self.spans.pop(index).data[0], *inner, self.text[token.start : token.end]])
+        return True
 
     def build(self, tokens: list[_Token]) -> None:
         n = 0
@@ -272,17 +328,28 @@ class _Builder:
         self.flush()
 
     def _token(self, token: _Token):
-        if token.kind in ("data", "ref"):
+        if token.kind == "empty":  # <b></b>...: zero-width markup unless inline elements are too deep
+            if len(self.stack) < MAX_INLINE_DEPTH:
+                self._touch(token)
+                self.zero(token.start, token.end, [self.text[token.start : token.end]])
+                return
+            for pair in _EMPTY_PAIR.finditer(self.text, token.start, token.end):
+                (a, b), (c, d) = pair.span(1), pair.span(2)
+                self._token(_Token("start", a - 1, b + 1, pair.group(1).lower(), [], self.text[a - 1 : b + 1]))
+                self._token(_Token("end", c, d, pair.group(1).lower()))
+        elif token.kind in ("data", "ref"):
             self._touch(token)
             self._add_text(html.unescape(self.text[token.start : token.end]) if token.kind == "ref" else token.raw)
         elif token.kind == "other":
-            if self.first >= 0:
+            if token.end == len(self.text):  # "<!--" to the end of the file: after the block, so
+                self.flush()  # the block's trailing blanks are not moved into it
+            elif self.first >= 0:
                 self._touch(token)
                 self.atom(token.start, token.end)
         elif token.kind == "void":
             if token.tag in INLINE_VOID and self.first >= 0:
                 self._touch(token)
-                self.spans.append(Span(self.length, self.length, (token.raw, ""), True, self._parent()))
+                self.zero(token.start, token.end, [token.raw])
             else:
                 self.flush()
         elif token.kind == "start":
@@ -293,9 +360,13 @@ class _Builder:
                 self._touch(token)
                 self.spans.append(Span(self.length, self.length, [token.raw, ""], False, self._parent()))
                 self.stack.append((token.tag, len(self.spans) - 1))
+                self.opened[len(self.spans) - 1] = (token.start, token.end)
             else:
                 self.flush()
         elif token.kind == "end":
+            if self.stack and self._collapse(token):
+                self._touch(token)
+                return
             tags = [tag for tag, _ in self.stack]
             if token.tag in tags:
                 self._touch(token)
