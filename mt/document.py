@@ -34,6 +34,10 @@ class SentencePair:
     normalized: str = about("What the model saw", "segment")
     translation: str = about("The English of the segment", "translation")
     cached: bool = about("Served from the sentence cache", "translation")
+    confidence: float | None = about(
+        "The decoder's own confidence in the translation: exp of the mean log-probability of its tokens, 0 to 1 "
+        "(kept in the cache beside it); null for bylines and for translations cached before confidences were "
+        "stored. Not calibrated: see docs/QUALITY.md", "translation", default=None)
     # word links (mt.links): words as written, spans into the original article / the translation
     src_words: list[str] = about("Vietnamese words as written (tên_lửa is one word in word-segmented input); "
                                  "punctuation marks are words too", "links", default_factory=list)

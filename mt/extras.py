@@ -21,13 +21,14 @@ from .text.normalize import Normalized
 if TYPE_CHECKING:  # annotations only: keeps `mt segment` free of torch
     from .engines.base import Engine
 
-__all__ = ["LINKS_NAMESPACE", "QUALITY_NAMESPACE", "embed_meanwhile", "fill_links", "fill_quality", "pair_key",
-           "preload_quality", "scored"]
+__all__ = ["CONFIDENCE_NAMESPACE", "LINKS_NAMESPACE", "QUALITY_NAMESPACE", "cached_confidences", "embed_meanwhile", "fill_links", "fill_quality", "pair_key",
+           "preload_quality", "scored", "store_confidences"]
 
 log = logging.getLogger(__name__)
 
 LINKS_NAMESPACE = "|links"  # appended to the engine's cache namespace (docs/CONTRACTS.md)
 QUALITY_NAMESPACE = "|quality:e5-small:1"
+CONFIDENCE_NAMESPACE = "|confidence"
 
 
 def pair_key(pair: SentencePair) -> str:
@@ -37,6 +38,30 @@ def pair_key(pair: SentencePair) -> str:
 
 def scored(pair: SentencePair) -> bool:
     return needs_model(pair) and bool(pair.translation.strip())
+
+
+def cached_confidences(pairs: list[SentencePair], engine: Engine, cache, settings) -> None:
+    """Each cached pair's confidence, stored beside its translation when it was made (its own
+    namespace: the translation cache's format is unchanged); None when none was stored."""
+    keyed = {pair_key(pair): pair for pair in pairs if scored(pair)}
+    found = cache.get_many(engine.namespace(settings) + CONFIDENCE_NAMESPACE, list(keyed)) if keyed else {}
+    for key, pair in keyed.items():
+        try:
+            pair.confidence = min(1.0, max(0.0, float(found[key])))
+        except (KeyError, ValueError, TypeError):
+            pair.confidence = None
+
+
+def store_confidences(fresh: list[tuple[str, str]], engine: Engine, cache, settings) -> dict[str, float | None]:
+    """The engine's confidences of freshly translated (source, translation) pairs, cached; by source."""
+    get = getattr(engine, "confidences", None)
+    values = get([source for source, _ in fresh], settings) if get is not None else [None] * len(fresh)
+    values = [None if value is None else round(float(value), 6) for value in values]  # as a cache hit gives it
+    rows = [(json.dumps([source, translation], ensure_ascii=False), repr(value))
+            for (source, translation), value in zip(fresh, values) if value is not None and translation.strip()]
+    if rows:
+        cache.put_many(engine.namespace(settings) + CONFIDENCE_NAMESPACE, rows)
+    return {source: value for (source, _), value in zip(fresh, values)}
 
 
 def fill_links(pairs: list[SentencePair], maps: list[Normalized], engine: Engine, cache, settings) -> dict[str, float]:

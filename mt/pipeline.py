@@ -27,7 +27,8 @@ from . import budget
 from .cache import NullCache
 from .document import Document, SentencePair, needs_model
 from .errors import InputError
-from .extras import LINKS_NAMESPACE, QUALITY_NAMESPACE, embed_meanwhile, fill_links, fill_quality, preload_quality
+from .extras import (LINKS_NAMESPACE, QUALITY_NAMESPACE, cached_confidences, embed_meanwhile, fill_links, fill_quality,
+                     preload_quality, store_confidences)
 from .text.normalize import Normalized, is_word_segmented, normalize
 from .text.segment import split_sentences
 
@@ -133,6 +134,7 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
         else:
             pair.cached = False
             waiting.setdefault(pair.normalized, []).append(pair)
+    cached_confidences([pair for pair in ready if pair.cached], engine, cache, settings)
     yield ready
     misses = list(waiting)
     timings["model_ms"], timings["model_sentences"] = 0.0, len(misses)
@@ -157,10 +159,11 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
             cache.put_many(namespace, fresh)
         else:
             unstored.extend(fresh)
+        confidence = store_confidences(fresh, engine, cache, settings)
         filled = []
         for source, translation in fresh:
             for pair in waiting[source]:
-                pair.translation = translation
+                pair.translation, pair.confidence = translation, confidence.get(source)
                 filled.append(pair)
         yield sorted(filled, key=lambda pair: pair.index)
 

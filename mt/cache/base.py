@@ -59,13 +59,14 @@ def cache_key(namespace: str, source: str) -> bytes:
 # word links and quality scores are entries too, but not sentences.
 LINKS_SUFFIX = "|links"
 QUALITY_MARK = "|quality:"
+CONFIDENCE_SUFFIX = "|confidence"  # decoder confidences (mt.extras): scores, counted with quality
 
 
 def entry_kind(namespace: str) -> str:
     """"sentences" (translations), "links" (word links) or "quality" (scores) for a namespace."""
     if namespace.endswith(LINKS_SUFFIX):
         return "links"
-    return "quality" if QUALITY_MARK in namespace else "sentences"
+    return "quality" if QUALITY_MARK in namespace or namespace.endswith(CONFIDENCE_SUFFIX) else "sentences"
 
 
 def count_kinds(namespaces: dict[str, int]) -> dict[str, int]:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 # tokens and max_batch_sentences / beam sentences (memory and compute grow with the beam).
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 DEFAULT_MAX_BATCH_SENTENCES = {"cpu": 64, "cuda": 512}
+# Decoder confidences remembered per (sentence, settings) until the pipeline reads them (confidences())
+CONFIDENCE_MEMO = 65536
 
 
 # C0/C1 control characters other than whitespace: no meaning to a translation model, so they are
@@ -118,6 +121,13 @@ def balanced_batch_size(n: int, max_sentences: int, parallel: int) -> int:
     return max(1, -(-n // groups))
 
 
+def _remember(memo: OrderedDict, key: Any, value: float) -> None:
+    memo[key] = value
+    memo.move_to_end(key)
+    while len(memo) > CONFIDENCE_MEMO:
+        memo.popitem(last=False)
+
+
 def content_hash(directory: Path) -> str:
     """Identity of a local model: config.json's bytes plus name, size and mtime of every file."""
     h = hashlib.sha256()
@@ -163,6 +173,8 @@ class Engine:
         self.parallel_batches = 1  # batches decoded at once (CTranslate2 on CPU: its inter_threads)
         self._lock = threading.RLock()
         self._version: str | None = None
+        self._scores: OrderedDict = OrderedDict()  # (encoded input, settings key) -> confidence
+        self._confidence: OrderedDict = OrderedDict()  # (sentence, settings key) -> confidence
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -226,7 +238,31 @@ class Engine:
         for batch, results in zip(batches, decoded):
             for j, text in zip(batch, results):
                 out[todo[j]] = self._postprocess(text)
+        with self._lock:
+            for j, i in enumerate(todo):
+                score = self._scores.get((tuple(encoded[j]), settings.key()))
+                if score is not None:
+                    _remember(self._confidence, (sentences[i], settings.key()), score)
         return out
+
+    def confidences(self, sentences: Sequence[str], settings: DecodingSettings | None = None) -> list[float | None]:
+        """The decoder's confidence in each sentence's last translation with these settings:
+        exp of the mean token log-probability of the output, in [0, 1]; None when the engine
+        gave no score or the sentence was not translated here lately. A parallel path, not a
+        return value of :meth:`translate`, so wrappers (the batcher) pass translations unchanged."""
+        key = (settings or self.settings).key()
+        with self._lock:
+            return [self._confidence.get((sentence, key)) for sentence in sentences]
+
+    def _note_scores(self, encoded: Sequence[Sequence], settings: DecodingSettings,
+                     mean_log_probs: Sequence[float | None]) -> None:
+        """Subclasses report each output's mean token log-probability from ``_translate_batch``."""
+        import math
+
+        with self._lock:
+            for source, value in zip(encoded, mean_log_probs):
+                if value is not None and math.isfinite(value):
+                    _remember(self._scores, (tuple(source), settings.key()), min(1.0, max(0.0, math.exp(value))))
 
     def _run_batches(self, batches: list[list[Sequence]], settings: DecodingSettings,
                      on_batch: Callable[[list[str]], None] | None = None) -> list[list[str]]:

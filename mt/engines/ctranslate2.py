@@ -36,6 +36,16 @@ log = logging.getLogger(__name__)
 # Families whose target language code is forced as the first target token (prefix) / is the start token.
 _PREFIX_FAMILIES = ("nllb", "m2m100", "mbart")
 
+def _mean_log_prob(result, length: int, length_penalty: float) -> float | None:
+    """Mean token log-probability of the best hypothesis (its confidence, Engine.confidences):
+    CTranslate2's score is the summed log-probability divided by ``length ** length_penalty``
+    (greedy search too), so with the usual penalty of 1 it is the mean already."""
+    if not result.scores:
+        return None
+    length = max(1, length)
+    return float(result.scores[0]) * length ** length_penalty / length
+
+
 def _model_configs(model_dir: Path) -> tuple[dict, Any]:
     """config.json, and the generation settings (generation_config.json, else config.json, as
     transformers derives them), read as JSON: no transformers import on the engine's start."""
@@ -237,11 +247,13 @@ class CTranslate2Engine(Engine):
             max_batch_size=0,
             max_decoding_length=max(1, max(keep) + self._forced),
             return_attention=self.attention_memo_size > 0,
+            return_scores=True,
             **self._options,
         )
-        out, all_rows = [], []
+        out, all_rows, means = [], [], []
         for result, n in zip(results, keep):
             pieces = list(result.hypotheses[0]) if result.hypotheses else []
+            means.append(_mean_log_prob(result, len(pieces), self._options["length_penalty"]))
             skip = 0
             if self._forced and pieces and pieces[0] == self.target_token:
                 skip = 1  # nllb, m2m100: the forced code (mbart's start code is not returned)
@@ -250,6 +262,7 @@ class CTranslate2Engine(Engine):
             all_rows.append(list(result.attention[0][skip : skip + len(pieces)]) if result.attention else None)
         if settings.beam > 1 and len(encoded) > 1 and self.attention_memo_size > 0:
             self._fix_first_rows(encoded, out, all_rows)
+        self._note_scores(encoded, settings, means)
         return out, all_rows
 
     def _fix_first_rows(self, encoded: list[list[str]], pieces: list[list[str]], all_rows: list) -> None:

@@ -132,14 +132,41 @@ class TransformersEngine(Engine):
         return inputs, output
 
     def _translate_batch(self, encoded: list[list[int]], settings: DecodingSettings) -> list[str]:
-        _, output = self.generate_ids(encoded, settings)
+        inputs, output = self.generate_ids(encoded, settings)
         sequences = output.sequences if hasattr(output, "sequences") else output
+        try:
+            self._note_scores(encoded, settings, self._mean_log_probs(inputs, sequences))
+        except Exception as error:  # noqa: BLE001 - a confidence must never cost the translation
+            log.warning("decoder confidence unavailable: %s: %s", type(error).__name__, error)
         decode_kwargs: dict[str, Any] = {"skip_special_tokens": True}
         if self.spec.family == "marian":
             # transformers 5 decodes shared-vocabulary Marian output with the *source* SentencePiece
             # model by default; the output is target language.
             decode_kwargs["use_source_tokenizer"] = False
         return self.tokenizer.batch_decode(sequences.tolist(), **decode_kwargs)
+
+    def _mean_log_probs(self, inputs: dict, sequences, chunk: int = 8) -> list[float]:
+        """Mean log-probability of each generated token (EOS included, padding and a forced
+        language code not), from one teacher-forced pass over the output, ``chunk`` sentences
+        at a time: generate's own ``output_scores`` keeps a vocabulary-wide row per step and
+        beam, and the pruned greedy loop returns tokens only."""
+        torch = self._torch
+        pad = self.model.generation_config.pad_token_id
+        first = 2 if "forced_bos_token_id" in self._gen_kwargs else 1
+        out: list[float] = []
+        with torch.inference_mode():
+            for a in range(0, sequences.shape[0], chunk):
+                seq = sequences[a : a + chunk]
+                logits = self.model(input_ids=inputs["input_ids"][a : a + chunk],
+                                    attention_mask=inputs["attention_mask"][a : a + chunk],
+                                    decoder_input_ids=seq[:, :-1]).logits.float()
+                targets = seq[:, 1:]
+                picked = logits.gather(-1, targets[..., None])[..., 0] - logits.logsumexp(-1)
+                mask = targets != pad if pad is not None else torch.ones_like(targets, dtype=torch.bool)
+                mask[:, : first - 1] = False
+                counts = mask.sum(-1).clamp(min=1)
+                out.extend(((picked * mask).sum(-1) / counts).tolist())
+        return out
 
     def attention(self, sources: Sequence[str], translations: Sequence[str]) -> list[TokenAttention]:
         """The engine attention contract (mt.engines.attention): sources encoded exactly as

@@ -95,8 +95,14 @@ def tsv_cell(value: str) -> str:
 
 
 def to_tsv(document) -> str:
-    """Vietnamese<TAB>English per segment: what spreadsheet and corpus tools read."""
-    return "".join(f"{tsv_cell(p.normalized)}\t{tsv_cell(p.translation)}\n" for p in document.sentences)
+    """Vietnamese<TAB>English<TAB>decoder confidence (blank when none) per segment: what
+    spreadsheet and corpus tools read; tools that take two columns ignore the third."""
+    return "".join(f"{tsv_cell(p.normalized)}\t{tsv_cell(p.translation)}\t{confidence_cell(p.confidence)}\n"
+                   for p in document.sentences)
+
+
+def confidence_cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 def xml_text(value: str) -> str:

@@ -211,6 +211,10 @@
       row.classList.remove("is-pending");
       row.setAttribute("data-state", "translated");
       row.setAttribute("data-cached", update.cached ? "true" : "false");
+      if (typeof update.confidence === "number") {
+        row.setAttribute("data-confidence", update.confidence.toFixed(3));
+        en.title = "Decoder confidence " + update.confidence.toFixed(3);
+      }
       if (update.cached) {
         row.classList.add("is-cached");
         var badge = el("span", "badge badge-cached", "cached");
