@@ -18,7 +18,9 @@ from mt.io.blocks import DocumentError, carry_block, join_blocks
 from mt.io.documents import format_for
 from mt.io.html import _tokens
 
-FAST = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same examples every time (a failure is reproducible, never a flake);
+# (to explore new examples, set derandomize=False locally)
+FAST = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
 def upper_translate(data: bytes, name: str) -> bytes:

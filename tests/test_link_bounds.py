@@ -42,13 +42,13 @@ def check_bounded(text: str) -> list:
 CHUNKS = ["a,", "<!", "&#", "a]", "x", "!", " ", "từ ", "\u0301", ". ", "\n", "á", "tên_lửa", ", ", "U.S.", "\u200b"]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True)  # the same examples in every run
 @given(st.lists(st.tuples(st.sampled_from(CHUNKS), st.integers(1, 900)), max_size=6))
 def test_runs_segment_into_bounded_pieces(runs):
     check_bounded("".join(chunk * n for chunk, n in runs))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(st.text(max_size=400))
 def test_any_text_segments_into_bounded_pieces(text):
     check_bounded(text)
