@@ -280,9 +280,15 @@ def run_models(args) -> int:
 
     rows = model_status_rows()
     width = max(len(row["id"]) for row in rows)
+    print(f"{'model':<{width}}  {'family':<7} {'licence':<14} {'size':<6} {'FLORES BLEU':<11} status")
     for row in rows:
         flags = ("default, " if row["default"] else "") + ("cached" if row["cached"] else "not cached")
-        print(f"{row['id']:<{width}}  {row['family']:<7} {row['license']:<14} {flags}")
+        bleu = row["published"].get("bleu_flores")
+        print(f"{row['id']:<{width}}  {row['family']:<7} {row['license']:<14} {row['size'] or '-':<6} "
+              f"{'-' if bleu is None else f'{bleu:.1f}':<11} {flags}")
+        if row["published"]:  # published figures are cited, not measured: say so, with the source
+            scores = ", ".join(f"{k} {v:g}" for k, v in row["published"].items())
+            print(f"{'':<{width}}  published, not measured here: {scores} ({row['score_source']})")
     return 0
 
 

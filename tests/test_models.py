@@ -106,6 +106,11 @@ BAD_LINES = {
     "key twice": ("org/m family=marian beam=2 beam=3", "key 'beam' given twice"),
     "no id": ("family=marian license=MIT", "must start with a model id"),
     "id with revision": ("org/m@v1 family=marian", "must start with a model id"),
+    "score without source": ("org/m family=marian bleu_flores=25.3", "published scores need score_source=URL"),
+    "score not a number": ("org/m family=marian bleu_flores=high score_source=https://x.org", "is not a number"),
+    "chrF on the 0-1 scale is fine, above 100 is not": (
+        "org/m family=marian chrf_flores=527.1 score_source=https://x.org", "must be between 0 and 100"),
+    "source not a URL": ("org/m family=marian bleu_tst2013=30 score_source=the-card", "must be a URL"),
 }
 
 
@@ -422,7 +427,65 @@ def test_installed_copy_lists_models_outside_the_checkout(wheel, tmp_path):
         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    first, *rows = run.stdout.splitlines()
+    first, header, *rows = run.stdout.splitlines()
     assert Path(first).is_relative_to(target), f"imported {first}, not the installed copy"
+    assert header.startswith("model ")
+    rows = [row for row in rows if not row[:1].isspace()]  # indented lines: a model's published scores
     assert [row.split()[0] for row in rows] == [s.id for s in load_registry(ROOT / "models.txt")]
     assert "default" in rows[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Published scores: cited in models.txt with their source, shown by `mt models`
+
+
+def test_published_scores_parse_with_their_source(tmp_path):
+    path = tmp_path / "models.txt"
+    path.write_text(
+        "org/scored family=marian size=75M bleu_flores=30.7 chrf_flores=57.4 bleu_tst2013=29 "
+        "score_source=https://example.org/scores  # cited\n"
+        "org/plain family=m2m100\n",
+        encoding="utf-8",
+    )
+    scored, plain = load_registry(path)
+    assert scored.published == {"bleu_flores": 30.7, "chrf_flores": 57.4, "bleu_tst2013": 29.0}
+    assert (scored.score_source, scored.size) == ("https://example.org/scores", "75M")
+    assert (plain.published, plain.score_source, plain.size) == ({}, "", "")
+    assert scored.beam == 4 and scored.comment == "cited"  # score keys do not disturb the rest
+
+
+def test_project_registry_cites_a_source_for_every_published_figure():
+    reg = load_registry(ROOT / "models.txt")
+    by_id = {s.id: s for s in reg}
+    assert by_id["facebook/nllb-200-distilled-600M"].published == {"bleu_flores": 33.4, "chrf_flores": 59.1}
+    assert "OPUS-MT-leaderboard" in by_id["facebook/nllb-200-distilled-600M"].score_source
+    assert by_id[DEFAULT_ID].published == {"bleu_tatoeba": 42.8, "chrf_tatoeba": 60.8}
+    for spec in reg:
+        assert spec.size, spec.id
+        assert bool(spec.published) == bool(spec.score_source), spec.id
+
+
+def test_mt_models_prints_licence_size_and_published_scores(tmp_path, monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    from mt.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing cached
+    path = tmp_path / "models.txt"
+    path.write_text(
+        "org/first family=marian license=Apache-2.0 size=75M bleu_flores=30.7 chrf_flores=57.4 "
+        "score_source=https://example.org/flores\n"
+        "org/second family=nllb license=CC-BY-NC-4.0 size=600M\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MT_MODELS_FILE", str(path))
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model", "family", "licence", "size", "FLORES", "BLEU", "status"]
+    assert lines[1].split() == ["org/first", "marian", "Apache-2.0", "75M", "30.7", "default,", "not", "cached"]
+    assert "published, not measured here: bleu_flores 30.7, chrf_flores 57.4 (https://example.org/flores)" in lines[2]
+    assert lines[3].split() == ["org/second", "nllb", "CC-BY-NC-4.0", "600M", "-", "not", "cached"]
+    assert len(lines) == 4  # no scores, no "published" line
+    rows = model_status_rows()
+    assert rows[0]["published"] == {"bleu_flores": 30.7, "chrf_flores": 57.4}
+    assert (rows[1]["published"], rows[1]["score_source"], rows[1]["size"]) == ({}, "", "600M")

@@ -131,7 +131,7 @@ def locate(spec: ModelSpec) -> Path:
 
 
 def model_status_rows(registry: list[ModelSpec] | None = None) -> list[dict]:
-    """One row per registry model for `mt models`: id, family, license, default, cached, tone, comment."""
+    """One row per registry model for `mt models`: id, family, license, size, published scores and their source."""
     reg = registry if registry is not None else load_registry()
     return [
         {
@@ -143,6 +143,9 @@ def model_status_rows(registry: list[ModelSpec] | None = None) -> list[dict]:
             "tone": s.tone,
             "revision": s.revision or "",
             "comment": s.comment,
+            "size": s.size,
+            "published": s.published,  # cited in models.txt, never measured here
+            "score_source": s.score_source,
         }
         for i, s in enumerate(reg)
     ]

@@ -28,8 +28,20 @@ _FIELD_KEYS = ("family", "license", "revision")
 _INT_KEYS = {"beam": 1, "max_len_b": 0, "max_batch_tokens": 1, "max_batch_sentences": 1}  # key: minimum
 _FLOAT_KEYS = {"max_len_a": 0.0}
 _CHOICE_KEYS = {"tone": TONES, "engine": ENGINES}
-_TEXT_KEYS = ("prefix", "strip_prefix", "src_lang", "tgt_lang")
-KNOWN_KEYS = _FIELD_KEYS + tuple(_INT_KEYS) + tuple(_FLOAT_KEYS) + tuple(_CHOICE_KEYS) + _TEXT_KEYS
+_TEXT_KEYS = ("prefix", "strip_prefix", "src_lang", "tgt_lang", "size")
+# Published scores (0-100, sacrebleu's scale), cited, never measured here: key -> what it is.
+SCORE_KEYS = {
+    "bleu_flores": "FLORES-200 devtest vie→eng BLEU",
+    "chrf_flores": "FLORES-200 devtest vie→eng chrF",
+    "bleu_tst2013": "IWSLT'15 tst2013 vi→en BLEU",
+    "bleu_tatoeba": "Tatoeba-test vie→eng BLEU",
+    "chrf_tatoeba": "Tatoeba-test vie→eng chrF",
+}
+_SOURCE_KEY = "score_source"  # where the line's scores are published (URL); required with any score
+KNOWN_KEYS = (
+    _FIELD_KEYS + tuple(_INT_KEYS) + tuple(_FLOAT_KEYS) + tuple(_CHOICE_KEYS) + _TEXT_KEYS
+    + tuple(SCORE_KEYS) + (_SOURCE_KEY,)
+)
 
 DEFAULTS = {"tone": "new", "beam": "4", "max_len_a": "1.5", "max_len_b": "10", "engine": "auto"}
 # What a family needs when nothing else says so (a local directory not named in models.txt).
@@ -118,6 +130,19 @@ class ModelSpec:
         return self.option("engine")
 
     @property
+    def size(self) -> str:
+        return self.option("size", "")
+
+    @property
+    def published(self) -> dict[str, float]:
+        """Published scores (SCORE_KEYS order), as cited in models.txt: not measured here."""
+        return {k: float(self.options[k]) for k in SCORE_KEYS if k in self.options}
+
+    @property
+    def score_source(self) -> str:
+        return self.options.get(_SOURCE_KEY, "")
+
+    @property
     def max_batch_tokens(self) -> int | None:
         v = self.option("max_batch_tokens")
         return int(v) if v is not None else None
@@ -190,6 +215,15 @@ def _check_value(key: str, value: str) -> str:
             return f"{key}={value!r} is not a number"
         if not (x >= _FLOAT_KEYS[key]) or x == float("inf"):
             return f"{key}={value!r} must be a finite number >= {_FLOAT_KEYS[key]:g}"
+    elif key in SCORE_KEYS:
+        try:
+            x = float(value)
+        except ValueError:
+            return f"{key}={value!r} is not a number"
+        if not 0.0 <= x <= 100.0:
+            return f"{key}={value!r} must be between 0 and 100 (sacrebleu's scale: chrF 0.574 is 57.4)"
+    elif key == _SOURCE_KEY and not value.startswith(("https://", "http://")):
+        return f"{key}={value!r} must be a URL (where the scores are published)"
     elif key in _CHOICE_KEYS and value not in _CHOICE_KEYS[key]:
         return f"{key}={value!r} must be one of: {', '.join(_CHOICE_KEYS[key])}"
     elif key == "family" and value not in FAMILIES:
@@ -228,6 +262,8 @@ def parse_line(line: str, where: str = "<line>") -> ModelSpec | None:
         values[key] = value
     if "family" not in values:
         raise fail(f"missing family= (one of: {', '.join(FAMILIES)})")
+    if any(k in values for k in SCORE_KEYS) and _SOURCE_KEY not in values:
+        raise fail(f"published scores need {_SOURCE_KEY}=URL (a figure without a source is not kept)")
     family = values.pop("family")
     license_ = values.pop("license", "unknown")
     revision = values.pop("revision", None) or None

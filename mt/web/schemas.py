@@ -394,6 +394,10 @@ class ModelRow(ResponseModel):
     tone: str | None = Field(None, description="Tone-mark placement the model expects: new (hoà) or old (hòa)")
     revision: str | None = Field(None, description="Pinned Hugging Face revision (empty: the latest)")
     comment: str | None = Field(None, description="What models.txt says about it")
+    size: str | None = Field(None, description="Parameters or weights size, as models.txt gives it")
+    published: dict[str, float] = Field(default_factory=dict, description="Published scores cited in models.txt "
+                                        "(bleu_flores, chrf_flores, bleu_tst2013, ...): not measured by this server")
+    score_source: str | None = Field(None, description="Where those scores are published (URL)")
     served: bool = Field(description="This server serves it")
     loaded: bool = Field(description="Served and loaded")
 
