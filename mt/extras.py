@@ -43,13 +43,18 @@ def scored(pair: SentencePair) -> bool:
 def cached_confidences(pairs: list[SentencePair], engine: Engine, cache, settings) -> None:
     """Each cached pair's confidence, stored beside its translation when it was made (its own
     namespace: the translation cache's format is unchanged); None when none was stored."""
-    keyed = {pair_key(pair): pair for pair in pairs if scored(pair)}
+    keyed: dict[str, list[SentencePair]] = {}
+    for pair in pairs:
+        if scored(pair):
+            keyed.setdefault(pair_key(pair), []).append(pair)  # a repeated sentence: every copy
     found = cache.get_many(engine.namespace(settings) + CONFIDENCE_NAMESPACE, list(keyed)) if keyed else {}
-    for key, pair in keyed.items():
+    for key, copies in keyed.items():
         try:
-            pair.confidence = min(1.0, max(0.0, float(found[key])))
+            value = min(1.0, max(0.0, float(found[key])))
         except (KeyError, ValueError, TypeError):
-            pair.confidence = None
+            value = None
+        for pair in copies:
+            pair.confidence = value
 
 
 def store_confidences(fresh: list[tuple[str, str]], engine: Engine, cache, settings) -> dict[str, float | None]:

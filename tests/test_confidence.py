@@ -76,3 +76,14 @@ def test_the_api_and_the_page_give_every_sentence_a_confidence(serve):
     assert all(row["cached"] for row in again) and [row["confidence"] for row in again] == values
     page = server.post_form("/", {"text": TEXT})
     assert page.status == 200 and page.text.count("data-confidence=") == 4
+
+
+def test_a_repeated_cached_sentence_keeps_its_confidence_in_every_copy(tiny_engine, tmp_path):
+    from mt.cache import open_cache
+    from mt.pipeline import translate_document
+
+    text = "Tôi yêu Hà Nội. Hôm nay trời đẹp quá! Tôi yêu Hà Nội."
+    first = translate_document(text, tiny_engine, open_cache(tmp_path / "c.sqlite"), links=False, quality=False)
+    second = translate_document(text, tiny_engine, open_cache(tmp_path / "c.sqlite"), links=False, quality=False)
+    assert [p.confidence for p in second.sentences] == [p.confidence for p in first.sentences]
+    assert None not in [p.confidence for p in second.sentences]
