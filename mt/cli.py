@@ -308,6 +308,8 @@ def run_cache(args) -> int:
         kinds = cache.stats().get("kinds") or {}  # counted before: clear() returns sentences only
         extra = (f" (and {kinds['links']} word-link and {kinds['quality']} quality entries)"
                  if kinds.get("links") or kinds.get("quality") else "")
+        if kinds.get("confidence"):
+            extra += f" ({kinds['confidence']} decoder confidences too)"
         print(f"removed {cache.clear()} cached sentences{extra} from {cache.stats().get('path')}")
     else:
         print(json.dumps(cache.stats(), indent=2, default=str))

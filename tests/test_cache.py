@@ -217,9 +217,11 @@ def test_clear_reports_sentences_not_links_or_quality(cache):
     cache.put_many(NS, pairs("a", 13))
     cache.put_many(NS + "|links", [(f'["{s}", "{t}"]', "{}") for s, t in pairs("a", 13)])
     cache.put_many(NS + "|quality:e5-small:1", [(f'["{s}", "{t}"]', "{}") for s, t in pairs("a", 13)])
+    cache.put_many(NS + "|confidence", [(f'["{s}", "{t}"]', "0.5") for s, t in pairs("a", 13)])
     cache.get_many(NS, ["a câu số 0."])
     stats = cache.stats()
-    assert stats["entries"] == 39 and stats["kinds"] == {"sentences": 13, "links": 13, "quality": 13}
+    assert stats["entries"] == 52
+    assert stats["kinds"] == {"sentences": 13, "links": 13, "quality": 13, "confidence": 13}
     assert cache.clear() == 13
     stats = cache.stats()
     assert stats["entries"] == 0 and stats["hits"] == 0 and stats["kinds"]["sentences"] == 0

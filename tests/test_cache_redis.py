@@ -200,7 +200,7 @@ def test_stats_and_clear_are_scoped_to_our_prefix(cache, server):
     assert stats["namespaces"] == {NS: 3, NS_OTHER: 1}
     assert stats["hits"] == 3 and stats["misses"] == 1 and stats["bytes"] > 0
     assert stats["path"] == server.url and stats["maxmemory_policy"]
-    assert stats["kinds"] == {"sentences": 3, "links": 1, "quality": 0}
+    assert stats["kinds"] == {"sentences": 3, "links": 1, "quality": 0, "confidence": 0}
     assert set(open_cache(None, disabled=True).stats()) <= set(stats)
     assert cache.clear() == 3  # sentences only; the word-link entry goes too
     assert other.exists("mt-vi-en:namespaces", "mt-vi-en:counters") == 0
@@ -239,7 +239,7 @@ def test_mt_cache_stats_and_clear_commands(cache, server, tmp_path):
         assert main(["cache", "stats", "--cache", server.url]) == 0
     stats = json.loads(out.getvalue())
     assert stats["entries"] == 3 and stats["namespaces"] == {NS: 3}
-    assert stats["kinds"] == {"sentences": 3, "links": 0, "quality": 0}
+    assert stats["kinds"] == {"sentences": 3, "links": 0, "quality": 0, "confidence": 0}
     assert set(stats) >= set(open_cache(tmp_path / "c.sqlite").stats())  # the SQLite shape, and more
     cache.put_many(NS_OTHER, [(VI[0], "[[0,0]]")])
     out = io.StringIO()

@@ -268,7 +268,8 @@ def test_align_without_the_embedding_model_is_503_and_sigint_stops_cleanly(no_e5
 
 # -- graceful shutdown (last: it stops the module's server) -----------------------------------------
 def test_sigterm_lets_requests_in_flight_finish_and_keeps_their_translations(server):
-    texts = [" ".join(f"Bài {n} câu {k} nói về thành phố Huế." for k in range(4)) for n in range(8)]
+    # 40 new sentences each: still being translated half a second later, even on a quiet machine
+    texts = [" ".join(f"Bài {n} câu {k} nói về thành phố Huế và {k * n} cây cầu." for k in range(40)) for n in range(8)]
     replies: dict[int, object] = {}
 
     def send(n: int) -> None:

@@ -59,19 +59,22 @@ def cache_key(namespace: str, source: str) -> bytes:
 # word links and quality scores are entries too, but not sentences.
 LINKS_SUFFIX = "|links"
 QUALITY_MARK = "|quality:"
-CONFIDENCE_SUFFIX = "|confidence"  # decoder confidences (mt.extras): scores, counted with quality
+CONFIDENCE_SUFFIX = "|confidence"  # decoder confidences (mt.extras)
 
 
 def entry_kind(namespace: str) -> str:
-    """"sentences" (translations), "links" (word links) or "quality" (scores) for a namespace."""
+    """"sentences" (translations), "links" (word links), "quality" (e5 scores) or "confidence"
+    (decoder confidences) for a namespace."""
     if namespace.endswith(LINKS_SUFFIX):
         return "links"
-    return "quality" if QUALITY_MARK in namespace or namespace.endswith(CONFIDENCE_SUFFIX) else "sentences"
+    if namespace.endswith(CONFIDENCE_SUFFIX):
+        return "confidence"
+    return "quality" if QUALITY_MARK in namespace else "sentences"
 
 
 def count_kinds(namespaces: dict[str, int]) -> dict[str, int]:
     """Entries per kind, from entries per namespace: what `mt cache stats`/`clear` report."""
-    kinds = {"sentences": 0, "links": 0, "quality": 0}
+    kinds = {"sentences": 0, "links": 0, "quality": 0, "confidence": 0}
     for namespace, count in namespaces.items():
         kinds[entry_kind(namespace)] += int(count)
     return kinds
