@@ -17,12 +17,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from testkit.floods import SlowHeaders  # noqa: E402
 APP = '''def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
@@ -57,32 +59,13 @@ def run(worker_class: str, connections: int, seconds: float, folder: Path) -> di
             assert time.monotonic() < deadline, f"{worker_class} did not start"
             time.sleep(0.2)
         quiet = [healthz(port, 5.0) for _ in range(5)]
-        stop = threading.Event()
-        socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(connections)]
-
-        def dribble():
-            line = 0
-            while not stop.is_set():
-                for sock in socks:
-                    try:
-                        sock.sendall(b"GET /slow HTTP/1.1\r\n" if line == 0 else b"X-Slow-%d: 1\r\n" % line)
-                    except OSError:
-                        pass
-                line += 1
-                stop.wait(1.0)
-
-        thread = threading.Thread(target=dribble, daemon=True)
-        thread.start()
-        time.sleep(2.0)
         flooded = []
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            flooded.append(healthz(port, 10.0))
-            time.sleep(0.5)
-        stop.set()
-        thread.join(5)
-        for sock in socks:
-            sock.close()
+        with SlowHeaders(port, connections, seconds + 5):
+            time.sleep(2.0)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                flooded.append(healthz(port, 10.0))
+                time.sleep(0.5)
         answered = [value for value in flooded if value is not None]
         return {"worker": worker_class, "quiet_max_s": round(max(v for v in quiet if v is not None), 3),
                 "flood_checks": len(flooded), "flood_answered": len(answered),

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from testkit.floods import SlowHeaders
 from testkit.redis_helpers import RedisServer
 from testkit.server_helpers import multipart
 
@@ -165,32 +165,11 @@ def test_abandoned_large_uploads_stop_costing_cpu_and_healthz_answers(one_worker
 
 
 def test_healthz_answers_beside_150_slow_header_connections(one_worker):
-    stop = threading.Event()
-    connections = [socket.create_connection(("127.0.0.1", one_worker.port), timeout=10) for _ in range(150)]
-
-    def dribble():
-        line = 0
-        while not stop.is_set() and line < 60:
-            for connection in connections:
-                try:
-                    connection.sendall(b"POST /api/translate HTTP/1.1\r\n" if line == 0 else b"X-Slow: %d\r\n" % line)
-                except OSError:
-                    pass
-            line += 1
-            stop.wait(1.0)
-
-    thread = threading.Thread(target=dribble, daemon=True)
-    thread.start()
-    try:
+    with SlowHeaders(one_worker.port, 150):
         time.sleep(2.5)
         for _ in range(3):
             assert timed_healthz(one_worker) < 3.0
             time.sleep(0.5)
-    finally:
-        stop.set()
-        thread.join(10)
-        for connection in connections:
-            connection.close()
 
 
 def test_30_long_streams_leave_healthz_answering(serve):
