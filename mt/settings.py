@@ -119,8 +119,8 @@ class Settings(BaseSettings):
                                  "(default: half the HTTP threads, so streams never hold them all)", COUNT,
                                  metavar="N", ge=1)
     trusted_proxies: Annotated[list[str], NoDecode] = _f(
-        [], "MT_TRUSTED_PROXIES", "addresses of proxies whose X-Forwarded-For is believed, comma-separated "
-        "(default: none)", "addresses separated by commas", metavar="ADDR,...")
+        [], "MT_TRUSTED_PROXIES", "the address of the proxy in front of the server, whose X-Forwarded-For "
+        "is believed (default: none)", "one address (the proxy in front of the server)", metavar="ADDR")
     public_url: str | None = _f(None, "MT_PUBLIC_URL", "the server's address as clients reach it, e.g. "
                                 "https://mt.example.org (download links start with it; default: the address it "
                                 "listens on; never the request's Host)", "an http:// or https:// URL", metavar="URL")
@@ -155,7 +155,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and len(value) > 1:  # waitress believes one proxy address
+            raise ValueError("one address (the proxy in front of the server), not several")
         return value
 
     @field_validator("public_url")

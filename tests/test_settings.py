@@ -69,14 +69,18 @@ def test_an_option_wins_over_its_variable(monkeypatch):
     monkeypatch.setenv("MT_PORT", "6000")
     monkeypatch.setenv("MT_HTTP_THREADS", "3")
     monkeypatch.setenv("MT_ACCESS_LOG", "0")
-    monkeypatch.setenv("MT_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2")
+    monkeypatch.setenv("MT_TRUSTED_PROXIES", " 10.0.0.1 ")
     parser = argparse.ArgumentParser()
     fields = ("port", "threads", "access_log", "no_cache", "trusted_proxies")
     add_options(parser, fields)
     given = settings_from_options(parser.parse_args(["--port", "7000", "--no-cache"]), fields)
     assert (given.port, given.threads, given.access_log, given.no_cache) == (7000, 3, False, True)
-    assert given.trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+    assert given.trusted_proxies == ["10.0.0.1"]
     assert settings_from_options(parser.parse_args([]), fields).port == 6000
+    with pytest.raises(ConfigError, match=r"^MT_TRUSTED_PROXIES: must be one address"):  # waitress believes one
+        monkeypatch.setenv("MT_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2")
+        settings_from_options(parser.parse_args([]), fields)
+    monkeypatch.setenv("MT_TRUSTED_PROXIES", "10.0.0.1")
     with pytest.raises(ConfigError, match=r"^--port: must be an integer from 0 to 65535, not '70000'$"):
         settings_from_options(parser.parse_args(["--port", "70000"]), fields)
 

@@ -10,6 +10,7 @@ whole store holds at most ``max_bytes`` and refuses (:class:`StoreFull`) rather 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sqlite3
 import threading
@@ -53,7 +54,7 @@ class SQLiteFileStore:
         self.ttl, self.max_client_bytes, self.max_bytes = ttl, max_client_bytes, max_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        with self._connect() as conn:
+        with contextlib.closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, expires REAL NOT NULL, "
                          "created REAL NOT NULL, owner TEXT NOT NULL, filename TEXT NOT NULL, "
@@ -69,7 +70,7 @@ class SQLiteFileStore:
         if len(data) > self.max_client_bytes:
             raise StoreFull(f"the translated file is over {self.max_client_bytes:,} bytes, the most a client may "
                             "keep waiting for download")
-        with self._lock, self._connect() as conn:
+        with self._lock, contextlib.closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute("DELETE FROM files WHERE expires <= ?", (now,))
@@ -93,7 +94,7 @@ class SQLiteFileStore:
         return name
 
     def get(self, name: str) -> StoredFile | None:
-        with self._connect() as conn:
+        with contextlib.closing(self._connect()) as conn:
             row = conn.execute("SELECT filename, media_type, data FROM files WHERE name = ? AND expires > ?",
                                (name, time.time())).fetchone()
         return StoredFile(row[0], row[1], bytes(row[2])) if row else None
@@ -103,7 +104,9 @@ class SQLiteFileStore:
 
 
 class RedisFileStore:
-    """Pending downloads in Redis: one hash per file with its expiry, one sorted set per client."""
+    """Pending downloads in Redis: one hash per file with its expiry, one sorted set per client.
+    Bounded per client and by expiry; the whole store's bound is the Redis server's own
+    ``maxmemory`` (the project never reconfigures a Redis it does not own)."""
 
     def __init__(self, client, prefix: str, *, ttl: float = FILE_TTL_SECONDS,
                  max_client_bytes: int = MAX_CLIENT_BYTES, max_bytes: int = MAX_STORE_BYTES):
@@ -115,7 +118,7 @@ class RedisFileStore:
             raise StoreFull(f"the translated file is over {self.max_client_bytes:,} bytes, the most a client may "
                             "keep waiting for download")
         name, now, ttl_ms = new_name(filename), time.time(), int(self.ttl * 1000)
-        owner_key, total_key = f"{self.prefix}owner:{owner}", f"{self.prefix}bytes"
+        owner_key = f"{self.prefix}owner:{owner}"
         client = self._client
         # the client's files, oldest first; expired ones have left their hashes already
         members = client.zrange(owner_key, 0, -1, withscores=False)
@@ -130,9 +133,6 @@ class RedisFileStore:
             kept += int(size)
             if kept > self.max_client_bytes:
                 evict.append(member)
-        if client.get(total_key) and int(client.get(total_key)) + len(data) > self.max_bytes:
-            raise StoreFull("the server holds its maximum of translated files awaiting download; "
-                            "retry in a few minutes")
         pipe = client.pipeline()
         for member in evict:
             pipe.delete(f"{self.prefix}file:{member.decode()}")
@@ -142,8 +142,6 @@ class RedisFileStore:
         pipe.pexpire(key, ttl_ms)
         pipe.zadd(owner_key, {name: now})
         pipe.pexpire(owner_key, ttl_ms)
-        pipe.incrby(total_key, len(data))  # a rough global figure: decays with its own expiry
-        pipe.pexpire(total_key, ttl_ms)
         pipe.execute()
         return name
 

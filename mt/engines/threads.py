@@ -76,15 +76,19 @@ class ThreadPriority:
 
     def __init__(self, threads: tuple[int, ...], low: int = 19):
         self.threads, self.low, self.current = threads, low, 0
-        self.enabled = bool(threads) and self._try(0)
+        self.enabled = bool(threads) and can_raise_priority() and self._try(0)
 
     def _try(self, nice: int) -> bool:
-        try:
-            for tid in self.threads:
+        done = False
+        for tid in self.threads:
+            try:
                 os.setpriority(os.PRIO_PROCESS, tid, nice)
-            return True
-        except OSError:  # gone, or not permitted
-            return False
+                done = True
+            except ProcessLookupError:  # that thread has ended: the others still count
+                continue
+            except OSError:  # not permitted
+                return False
+        return done
 
     def set(self, urgent: bool) -> None:
         wanted = 0 if urgent else self.low
@@ -93,3 +97,14 @@ class ThreadPriority:
                 self.current = wanted
             elif wanted == 0:
                 self.enabled = False
+
+
+def can_raise_priority() -> bool:
+    """Whether a thread lowered to nice 19 can be raised back to 0 here (root, or RLIMIT_NICE
+    allows it): without that, lowering a shared thread's priority would be for good."""
+    try:
+        import resource
+
+        return os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20
+    except (AttributeError, ImportError, OSError, ValueError):
+        return False

@@ -90,9 +90,18 @@ def default_run_dir() -> str:
     """Where downloads wait without a cache when no server runtime gave a folder (tests, gunicorn
     run directly): one folder per machine user, so a process's workers share it."""
     import os
+    import stat
     import tempfile
 
-    return os.path.join(tempfile.gettempdir(), f"mt-vi-en-{os.getuid()}")
+    path = os.path.join(tempfile.gettempdir(), f"mt-vi-en-{os.getuid()}")
+    try:  # private: only this user may read the translated files waiting there
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+            return path
+    except OSError:
+        pass
+    return tempfile.mkdtemp(prefix="mt-vi-en-")  # someone else's or unsafe folder: a fresh private one
 
 
 def read_api_keys(path: str) -> list[str]:

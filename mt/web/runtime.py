@@ -72,7 +72,7 @@ class WaitressWorker(Worker):
         smap = getattr(server, "map", None) or server._map
         per_client = int(option(settings, "client_connection_limit", 256))
         for listener in self.listeners(smap):
-            listener.handle_accept = capped_accept(listener, smap, per_client)
+            listener.handle_accept = capped_accept(listener, smap, per_client, exempt=set(trusted))
         while self.alive:
             self.notify()
             if self.ppid != os.getppid():
@@ -124,10 +124,11 @@ class WaitressWorker(Worker):
                  time.monotonic() - started)
 
 
-def capped_accept(listener, smap: dict, per_client: int):
+def capped_accept(listener, smap: dict, per_client: int, exempt: set[str] = frozenset()):
     """waitress's accept, refusing a client address that already holds ``per_client`` connections
-    (closed at once: one client cannot take the whole connection limit). Counting is linear in the
-    open connections, which the connection limit bounds."""
+    (closed at once: one client cannot take the whole connection limit). A trusted proxy (``exempt``)
+    carries many clients and is not capped. Counting is linear in the open connections, which the
+    connection limit bounds."""
 
     def handle_accept() -> None:
         try:
@@ -139,7 +140,7 @@ def capped_accept(listener, smap: dict, per_client: int):
         except OSError:
             return
         client = addr[0] if isinstance(addr, tuple) else addr
-        held = sum(1 for channel in list(smap.values())
+        held = 0 if client in exempt else sum(1 for channel in list(smap.values())
                    if isinstance(getattr(channel, "addr", None), tuple) and channel.addr[0] == client
                    and channel is not listener)
         if held >= per_client:
@@ -168,7 +169,7 @@ class Server(BaseApplication):
             "bind": [bind],
             "workers": int(option(self.settings, "workers", 1)),
             "worker_class": f"{__name__}.WaitressWorker",
-            "graceful_timeout": int(float(option(self.settings, "shutdown_timeout", 30.0))) + 5,
+            "graceful_timeout": int(float(option(self.settings, "shutdown_timeout", 30.0))) + 10,  # drain + flush
             "timeout": 600,  # a worker loading a large model must not be taken for hung
             "proc_name": "mt-vi-en",
             "control_socket_disable": True,  # one fixed path per user: two servers would fight over it

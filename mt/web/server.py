@@ -60,8 +60,10 @@ def build_app(settings: Settings, run_dir: str | None = None):
         from ..engines.loader import load_engine
         from ..pipeline import preload_quality
 
-        preload_quality()  # the e5 model and reference vectors of the quality scores, meanwhile
         engine = load_engine(settings.model, engine=settings.engine, device=settings.device, config=settings)
+        # e5 after the model: the model's own native threads are told apart by when they start
+        # (mt.engines.threads.ThreadPriority renices them per call)
+        preload_quality()
         # every page and /api/translate request shows word links, which need the transformers
         # tokenizer (CTranslate2 + Marian loads it lazily): load it now, not in the first request
         getattr(engine, "tokenizer", None)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from ..budget import Budget, budget_scope
+from ..engines.threads import can_raise_priority
 from .errors import ERROR_CODES, LIBRE_PATHS
 from .security import SECURITY_HEADERS
 
@@ -40,7 +41,7 @@ LARGE_NICE = 19
 def niced(large: bool) -> Iterator[None]:
     """This thread at LARGE_NICE for a large request, back to its own priority after (where the
     system lets a thread raise its priority again: as root, or within RLIMIT_NICE)."""
-    if not large:
+    if not large or not can_raise_priority():  # lowered for good otherwise: leave the thread alone
         yield
         return
     thread = threading.get_native_id()
@@ -80,7 +81,7 @@ class Guard:
         self.request_timeout = request_timeout
         self.max_streams = max_streams
         self.access_log_on = access_log_on
-        self._streams = threading.BoundedSemaphore(max_streams) if max_streams > 0 else None
+        self._streams = threading.BoundedSemaphore(max_streams) if max_streams and max_streams > 0 else None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.monotonic()
@@ -112,11 +113,12 @@ class Guard:
         try:
             with budget_scope(budget), niced(large):
                 result = self.app(environ, recording_start_response)
+            return Scoped(result, budget, lambda: self.finish(environ, sent, started, slot), sent, large)
         except BaseException:
             if slot is not None:
                 slot.release()
+            self.log(environ, {**sent, "status": "500"}, started)
             raise
-        return Scoped(result, budget, lambda: self.finish(environ, sent, started, slot), sent, large)
 
     @staticmethod
     def body_length(environ: dict) -> int:
