@@ -33,7 +33,8 @@ it = share of the other set at or above it) and the error rates at the module's 
 
     python benchmarks/quality.py                  # calibrate on dev2010
     python benchmarks/quality.py --split tst2010  # check the thresholds hold on other data
-    python benchmarks/quality.py --tiny 200       # plus 200 random-model translations
+    python benchmarks/quality.py --tiny 200       # plus 200 random-model translations (and their
+                                                  # decoder confidence beside the e5 scores)
     python benchmarks/quality.py --tiny 200 --compare-runtimes
 """
 from __future__ import annotations
@@ -94,6 +95,22 @@ def compare(title: str, good: np.ndarray, bads: dict[str, np.ndarray], module_t:
         print(f"  module threshold {module_t:+.3f}: real flagged {np.mean(good < module_t):.1%}; {rates}")
 
 
+def report_confidence(confidence: np.ndarray, scores) -> None:
+    """The decoder's confidence (mt.engines: exp of the mean token log-prob) of the tiny model's
+    outputs, beside the e5 quality of the same pairs: how the two signals relate. On real weights,
+    run `mt eval --out` or `mt translate --jsonl` and compare confidence with per-sentence chrF to
+    pick a threshold (docs/QUALITY.md, "Confidence"); on the random-weight model neither carries
+    signal, so these figures only show the plumbing."""
+    known = ~np.isnan(confidence)
+    describe("decoder confidence (tiny model)", confidence[known])
+    if known.sum() > 2:
+        rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731 - Spearman = Pearson of ranks
+        rho = np.corrcoef(rank(confidence[known]), rank(scores.quality[known]))[0, 1]
+        low = confidence[known] < np.median(confidence[known])
+        print(f"  Spearman(confidence, e5 quality) = {rho:+.3f}; flagged by e5: {np.mean(scores.flagged()[known]):.1%}, "
+              f"by confidence below its median: {np.mean(low):.1%}, by either: {np.mean(low | scores.flagged()[known]):.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="dev2010")
@@ -128,6 +145,8 @@ def main() -> None:
             engine = load_engine(str(build_tiny_marian(Path(tmp) / "tiny")))
             sources = vi[: args.tiny]
             tiny = quality_scores(sources, engine.translate(sources))
+            confidence = np.array([c if c is not None else np.nan for c in engine.confidences(sources)])
+        report_confidence(confidence, tiny)
 
     bads = {"mismatched": fake.similarity, **({"tiny model": tiny.similarity} if tiny else {})}
     compare("similarity = cos(s, t)  (not used for the flag)", real.similarity, bads, None)
