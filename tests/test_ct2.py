@@ -94,7 +94,7 @@ def test_float32_greedy_same_tokens_as_transformers(hf_engine, ct2_fp32, sentenc
 def test_beam_search_close_to_transformers_without_repetition_penalty(tiny_model_dir, tmp_path, sentences):
     """Beam search: CTranslate2 and transformers agree when the model has no repetition penalty
     (the test model's repetition_penalty=3 is applied to log-probs by transformers' beam search,
-    to logits by CTranslate2: then they differ, see docs/DESIGN.md, Engines)."""
+    to logits by CTranslate2: then they differ, see docs/ENGINES.md)."""
     plain = tmp_path / "no-penalty"
     shutil.copytree(tiny_model_dir, plain)
     cfg = json.loads((plain / "generation_config.json").read_text())
