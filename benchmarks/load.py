@@ -300,23 +300,22 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of the arbiter and its workers (the alignment worker included)."""
-    total, todo = 0.0, [pid]
+def tree(pid: int) -> list[int]:
+    """The server's arbiter and every process under it (workers, the alignment worker)."""
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
-        total += rss_mb(current)
+        found.append(current)
         todo += children(current)
-    return round(total, 1)
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    return round(sum(rss_mb(member) for member in tree(pid)), 1)
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += cpu_seconds(current)
-        todo += children(current)
-    return total
+    return sum(cpu_seconds(member) for member in tree(pid))
 
 
 def wait_for_workers(port: int, pid: int, workers: int, timeout: float = 300.0) -> None:
