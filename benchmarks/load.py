@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # testkit from the checkout
 
+from testkit.procs import children, rss_mb, tree_rss_mb, tree_cpu_seconds  # noqa: E402
 from testkit.server_helpers import start_server  # noqa: E402
 from testkit.shared_data import iwslt_segments  # noqa: E402
 
@@ -96,21 +97,6 @@ def short_items(count: int, salt: int) -> list[str]:
     return [f"Câu {salt + n}." for n in range(count)]
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads) so far."""
-    import os
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def body(payload) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
@@ -150,7 +136,7 @@ def main(argv=None) -> int:
                           {"MT_THREADS": "1"})
     port, pid = server.port, server.process.pid
     wait_for_workers(port, pid, args.workers)
-    results: dict = {"workers": args.workers, "rss_start_mb": tree_rss_mb(pid)}
+    results: dict = {"workers": args.workers, "rss_start_mb": round(tree_rss_mb(pid), 1)}
     vi = [line for split in ("tst2012", "tst2013", "dev2010", "tst2010") for line in iwslt_segments(split, "vi")
           if 20 < len(line) < 200]
     pairs = [(v, e) for v, e in zip(iwslt_segments("tst2013", "vi"), iwslt_segments("tst2013", "en"))
@@ -204,10 +190,10 @@ def main(argv=None) -> int:
                 thread.start()
             while time.monotonic() < warm_deadline:
                 time.sleep(0.5)
-            results["rss_after_warmup_mb"] = tree_rss_mb(pid)
+            results["rss_after_warmup_mb"] = round(tree_rss_mb(pid), 1)
             for thread in threads:
                 thread.join()
-            results["rss_soak_end_mb"] = tree_rss_mb(pid)
+            results["rss_soak_end_mb"] = round(tree_rss_mb(pid), 1)
             results["soak"] = soak.summary()
             print(json.dumps(results["soak"]), flush=True)
 
@@ -279,7 +265,7 @@ def main(argv=None) -> int:
                 print(json.dumps(summary), flush=True)
             quiet, attacked = results["victim_quiet"]["p95_s"], results["victim_attacked"]["p95_s"]
             results["victim_p95_ratio"] = round(attacked / quiet, 2) if quiet else None
-        results["rss_end_mb"] = tree_rss_mb(pid)
+        results["rss_end_mb"] = round(tree_rss_mb(pid), 1)
         results["rss_per_worker_mb"] = [round(rss_mb(child), 1) for child in children(pid)]
         results["readyz"] = json.loads(http_get(port, "/readyz"))["batching"]
     finally:
@@ -290,32 +276,6 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
-
-
-def children(pid: int) -> list[int]:
-    """The server's worker processes (children of gunicorn's arbiter)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-def tree(pid: int) -> list[int]:
-    """The server's arbiter and every process under it (workers, the alignment worker)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children(current)
-    return found
-
-
-def tree_rss_mb(pid: int) -> float:
-    return round(sum(rss_mb(member) for member in tree(pid)), 1)
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    return sum(cpu_seconds(member) for member in tree(pid))
 
 
 def wait_for_workers(port: int, pid: int, workers: int, timeout: float = 300.0) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # testkit from the checkout
 
+from testkit.procs import tree_rss_mb  # noqa: E402
 from testkit.server_helpers import start_server  # noqa: E402
 
 
@@ -125,23 +126,6 @@ def reference(body: bytes, filename: str, limit: int) -> tuple[int, bytes, str]:
     return size, article(size).encode(), "ref.txt"
 
 
-def _tree_rss(pid: int) -> int:
-    """VmRSS (bytes) of ``pid`` and its descendants."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo.extend(int(child) for child in children)
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
-
-
 def _send(port: int, path: str, body: bytes, name: str) -> int:
     import http.client
 
@@ -179,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         references: dict[tuple, float] = {}
 
         def measure(path: str, body: bytes, filename: str) -> tuple[object, float, float]:
-            base, peak, done = _tree_rss(pid), [0], threading.Event()
+            base, peak, done = tree_rss_mb(pid), [0], threading.Event()
 
             def sample():
                 while not done.is_set():
-                    peak[0] = max(peak[0], _tree_rss(pid))
+                    peak[0] = max(peak[0], tree_rss_mb(pid))
                     time.sleep(0.02)
 
             sampler = threading.Thread(target=sample, daemon=True)
@@ -196,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time.perf_counter() - started
             done.set()
             sampler.join()
-            return status, seconds, max(0, peak[0] - base) / 2**20
+            return status, seconds, max(0, peak[0] - base)
 
         print(f"{'probe':26s} {'code':>4} {'time':>9} {'RSS':>9}  {'ordinary request of its size':32s} verdict",
               flush=True)

@@ -10,11 +10,11 @@ import re
 import socket
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from testkit.floods import SlowHeaders
+from testkit.procs import children, cpu_seconds, rss_mb
 from testkit.redis_helpers import RedisServer
 from testkit.server_helpers import multipart
 
@@ -22,26 +22,6 @@ pytestmark = pytest.mark.slow
 
 MARKDOWN = "\n\n".join(f"## Phần {n}\n\nHà Nội là thủ đô của Việt Nam, số {n}. Thành phố có nhiều hồ đẹp."
                        for n in range(500))  # ~40 KB: over the old heavy-worker threshold
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(child) for child in text]
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (100 Hz)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def upload(server, path: str, name: str, data: bytes, fields: dict | None = None):

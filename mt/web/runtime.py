@@ -91,7 +91,6 @@ class WaitressWorker(Worker):
         """Stop accepting, let in-flight requests finish (at most ``timeout`` s), close the rest."""
         from waitress import wasyncore
         from waitress.channel import HTTPChannel
-        from waitress.server import BaseWSGIServer
 
         def channels() -> list:
             return [obj for obj in list(smap.values()) if isinstance(obj, HTTPChannel)]
@@ -99,7 +98,7 @@ class WaitressWorker(Worker):
         def idle(channel) -> bool:
             return not channel.requests and channel.request is None and not channel.total_outbufs_len
 
-        for listener in [obj for obj in list(smap.values()) if isinstance(obj, BaseWSGIServer)]:
+        for listener in self.listeners(smap):
             listener.accepting = False
             wasyncore.dispatcher.close(listener)  # this process's copy of the shared socket only
         started = time.monotonic()
