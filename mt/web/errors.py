@@ -96,13 +96,19 @@ def wants_json() -> bool:
     return best != "text/html"
 
 
+def error_payload(path: str, code: str, message: str, headers: dict) -> dict:
+    """The JSON error body for ``path`` (LibreTranslate's shape on its routes, with the code in
+    ``X-Error-Code`` added to ``headers``): one place for the shape, in Flask and before it."""
+    if path in LIBRE_PATHS:
+        headers["X-Error-Code"] = code
+        return {"error": message}
+    return {"error": {"code": code, "message": message}}
+
+
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> Response:
     headers = dict(headers or {})
-    if request.path in LIBRE_PATHS:
-        headers["X-Error-Code"] = code
-        return json_response({"error": message}, status, headers)
-    if wants_json():
-        return json_response({"error": {"code": code, "message": message}}, status, headers)
+    if request.path in LIBRE_PATHS or wants_json():
+        return json_response(error_payload(request.path, code, message, headers), status, headers)
     html = render_template("error.html", status=status, code=code, message=message)
     return Response(html, status=status, mimetype="text/html", headers=headers)
 

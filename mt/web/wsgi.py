@@ -24,10 +24,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 
 from ..budget import Budget, budget_scope
 from ..engines.threads import can_raise_priority
-from .errors import ERROR_CODES, LIBRE_PATHS
+from .errors import ERROR_CODES, error_payload
 from .security import SECURITY_HEADERS
 
 access_log = logging.getLogger("mt.access")
@@ -61,14 +62,11 @@ def niced(large: bool) -> Iterator[None]:
 def error_answer(path: str, code: str, message: str, extra: dict[str, str] | None = None):
     """(status line, headers, body) of an error in the app's shape, for answers given before Flask."""
     status = ERROR_CODES[code][0]
-    payload: dict = {"error": message} if path in LIBRE_PATHS else {"error": {"code": code, "message": message}}
-    body = json.dumps(payload).encode("utf-8")
+    extra = dict(extra or {})
+    body = json.dumps(error_payload(path, code, message, extra)).encode("utf-8")
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-               ("Cache-Control", "no-store"), *SECURITY_HEADERS.items(), *(extra or {}).items()]
-    if path in LIBRE_PATHS:
-        headers.append(("X-Error-Code", code))
-    reasons = {413: "Request Entity Too Large", 503: "Service Unavailable"}
-    return f"{status} {reasons.get(status, 'Error')}", headers, body
+               ("Cache-Control", "no-store"), *SECURITY_HEADERS.items(), *extra.items()]
+    return f"{status} {HTTPStatus(status).phrase}", headers, body
 
 
 class Guard:
