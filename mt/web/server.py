@@ -95,7 +95,7 @@ def close_service(app) -> None:
         log.warning("closing the cache failed: %s", error)
 
 
-def worker_app(settings: Settings, run_dir: str):
+def worker_app(settings: Settings, run_dir: str | None):
     """One worker's app, its model loaded before it takes requests (the server starts without a
     model when it cannot be loaded: the page and /readyz say why)."""
     from ..errors import ModelUnavailable
@@ -131,18 +131,12 @@ def main(argv: list[str] | None = None, prog: str = DEFAULT_PROG) -> int:
         return 2
     if settings.dev:
         log.warning("--dev: Flask's development server, single process, NOT for production use")
-        worker_app(settings, tempfile_dir()).run(host=settings.host, port=settings.port, debug=False,
-                                                 use_reloader=False, threaded=True)
+        worker_app(settings, None).run(host=settings.host, port=settings.port, debug=False,  # run_dir: the app's own
+                                       use_reloader=False, threaded=True)
         return 0
     from .runtime import serve
 
     return serve(settings, lambda run_dir: worker_app(settings, run_dir))
-
-
-def tempfile_dir() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="mt-vi-en-")
 
 
 _app = None
