@@ -6,10 +6,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-__all__ = ["Document", "SentencePair", "sentence_fields"]
+from typing_extensions import TypedDict  # pydantic reads its fields on Python < 3.12
+
+__all__ = ["Document", "SentencePair", "Suggestion", "TermUse", "sentence_fields"]
 
 
 Kind = Literal["sentence", "title", "byline"]
+Origin = Literal["model", "memory"]
+
+
+class TermUse(TypedDict):
+    """One term or protected span enforced in a sentence's English (mt.terms)."""
+
+    source: str  # the Vietnamese as written
+    span: list[int]  # [start, end) of it in the submitted text
+    english: str  # what the English now holds for it
+    target_span: list[int]  # [start, end) of that in ``translation``
+    how: Literal["kept", "replaced", "inserted"]  # already there / linked words replaced / put in
+    kind: Literal["glossary", "number", "url", "email", "name", "untranslated"]
+
+
+class Suggestion(TypedDict):
+    """A fuzzy match from the translation memory (mt.cache.memory)."""
+
+    source: str  # the memory entry's Vietnamese
+    target: str  # its English
+    score: float  # similarity of the normalised sentences, 0.75 to 1
 
 
 def about(doc: str, group: str, **options) -> Any:
@@ -34,6 +56,12 @@ class SentencePair:
     normalized: str = about("What the model saw", "segment")
     translation: str = about("The English of the segment", "translation")
     cached: bool = about("Served from the sentence cache", "translation")
+    origin: Origin = about(
+        "Where the translation comes from: \"model\" (fresh or cached model output) or \"memory\" (an exact match "
+        "in the translation memory, which outranks the model)", "translation", default="model")
+    suggestions: list[Suggestion] = about(
+        "Fuzzy matches from the translation memory (score 0.75 to 1, best first); empty when none", "translation",
+        default_factory=list)
     confidence: float | None = about(
         "The decoder's own confidence in the translation: exp of the mean log-probability of its tokens, 0 to 1 "
         "(kept in the cache beside it); null for bylines and for translations cached before confidences were "
@@ -49,6 +77,9 @@ class SentencePair:
     alignment: list[list[int]] = about(
         "Word links from the model's attention: [Vietnamese word index, English word index] pairs; each English "
         "word has at most one. Empty for bylines", "links", default_factory=list)
+    terms: list[TermUse] = about(
+        "Glossary terms and protected spans (numbers, URLs, e-mail addresses, foreign names) enforced in the "
+        "English: how each was kept, replaced or inserted; empty when none", "links", default_factory=list)
     # quality (mt.quality.scores): None when not scored (bylines, no embedding model)
     quality: float | None = about(
         "How much closer the translation is to its source than to unrelated Vietnamese text (multilingual-e5-small "
@@ -67,6 +98,8 @@ class SentencePair:
             out[name] = list(out[name])
         for name in ("src_word_spans", "tgt_word_spans", "alignment"):
             out[name] = [list(item) for item in out[name]]
+        for name in ("suggestions", "terms"):
+            out[name] = [dict(item) for item in out[name]]
         return out
 
     def source_runs(self) -> list[tuple[str, int | None]]:

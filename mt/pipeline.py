@@ -29,14 +29,15 @@ from .document import Document, SentencePair, needs_model
 from .errors import InputError
 from .extras import (LINKS_NAMESPACE, QUALITY_NAMESPACE, cached_confidences, embed_meanwhile, fill_links, fill_quality,
                      preload_quality, store_confidences)
+from .terms import DEFAULT_TERMS, TermRules
 from .text.normalize import Normalized, is_word_segmented, normalize
 from .text.segment import split_sentences
 
 if TYPE_CHECKING:  # imported for annotations only: keeps `mt segment` free of torch
     from .engines.base import DecodingSettings, Engine
 
-__all__ = ["LINKS_NAMESPACE", "QUALITY_NAMESPACE", "Document", "Progress", "SentencePair", "iter_document", "needs_model",
-           "preload_quality", "translate_document", "translate_documents"]  # re-exported from mt.document, mt.extras
+__all__ = ["DEFAULT_TERMS", "LINKS_NAMESPACE", "QUALITY_NAMESPACE", "Document", "Progress", "SentencePair", "TermRules",
+           "iter_document", "needs_model", "preload_quality", "translate_document", "translate_documents"]  # re-exported from mt.document, mt.extras
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,11 @@ def _prepare(text: str, tone: str) -> tuple[list[SentencePair], list[Normalized]
 
 
 def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings,
-                      unstored: list | None = None) -> dict[str, float]:
+                      unstored: list | None = None, memory: bool = True) -> dict[str, float]:
     """Look every distinct sentence up in the cache; send all misses to the model in one call
     (``unstored``: see :func:`translated_batches`)."""
     timings: dict[str, float] = {}
-    for _ in translated_batches(pairs, engine, cache, settings, timings, unstored=unstored):
+    for _ in translated_batches(pairs, engine, cache, settings, timings, unstored=unstored, memory=memory):
         pass
     return timings
 
@@ -108,7 +109,8 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
                        first_batch: int | None = None, max_batch: int | None = None,
                        on_misses: Callable[[list[str]], None] | None = None,
                        unstored: list | None = None,
-                       on_translated: Callable[[list[str]], None] | None = None) -> Iterator[list[SentencePair]]:
+                       on_translated: Callable[[list[str]], None] | None = None,
+                       memory: bool = True) -> Iterator[list[SentencePair]]:
     """Fill the translations, yielding the pairs filled at each step: first the cache hits and
     pass-through segments (at once), then the misses as each model batch returns (see
     :func:`batch_sizes`); ``timings`` gets cache_ms, model_ms and model_sentences. ``on_misses``
@@ -117,16 +119,27 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
     take ``on_batch``), while the other batches still decode.
     ``unstored``: fresh translations go there instead of into the cache, for the caller to store
     once their word links are stored (a process killed in between then leaves neither, so a
-    resumed run links them exactly as an uninterrupted one)."""
+    resumed run links them exactly as an uninterrupted one).
+    ``memory``: an exact match in the translation memory beside the cache outranks the cache and
+    the model (``origin`` "memory"); fuzzy matches become ``suggestions``."""
     wanted = list(dict.fromkeys(pair.normalized for pair in pairs if needs_model(pair)))
     namespace = engine.namespace(settings)
     started = time.perf_counter()
-    found = cache.get_many(namespace, wanted) if wanted else {}
+    remembered, suggested = recall(cache, wanted) if memory and wanted else ({}, {})
+    timings["memory_ms"] = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    asked = [source for source in wanted if source not in remembered]
+    found = cache.get_many(namespace, asked) if asked else {}
     timings["cache_ms"] = (time.perf_counter() - started) * 1000
     waiting: dict[str, list[SentencePair]] = {}
     ready = []
     for pair in pairs:
         if not needs_model(pair):
+            ready.append(pair)
+            continue
+        pair.suggestions = list(suggested.get(pair.normalized, ()))
+        if pair.normalized in remembered:
+            pair.cached, pair.origin, pair.translation = False, "memory", remembered[pair.normalized]
             ready.append(pair)
         elif pair.normalized in found:
             pair.cached, pair.translation = True, found[pair.normalized]
@@ -168,6 +181,17 @@ def translated_batches(pairs: list[SentencePair], engine: Engine, cache, setting
         yield sorted(filled, key=lambda pair: pair.index)
 
 
+def recall(cache, sources: list[str]) -> tuple[dict[str, str], dict[str, list]]:
+    """Exact and fuzzy matches of ``sources`` in the memory beside ``cache`` (none without one)."""
+    from .cache.memory import memory_of
+
+    found = memory_of(cache)
+    if found is None:
+        return {}, {}
+    exact = found.exact(sources)
+    return exact, found.suggest([source for source in sources if source not in exact])
+
+
 def _takes_on_batch(engine) -> bool:
     """Whether ``engine.translate`` takes ``on_batch`` (ours do; a wrapper may not)."""
     try:
@@ -204,6 +228,16 @@ class Progress:
     document: Document | None = None
 
 
+def apply_terms(terms: TermRules, pairs: list[SentencePair], maps: list[Normalized], engine, timings: dict) -> None:
+    """Enforce the request's terms on translated pairs (after their links: the cache keeps the
+    model's own translation and links)."""
+    if not terms.active or not pairs:
+        return
+    started = time.perf_counter()
+    terms.apply(pairs, maps, engine.spec.tone)
+    timings["terms_ms"] = timings.get("terms_ms", 0.0) + (time.perf_counter() - started) * 1000
+
+
 def _add_timings(timings: dict, more: dict) -> None:
     for key, value in more.items():
         timings[key] = timings.get(key, 0) + value
@@ -219,6 +253,8 @@ def iter_document(
     quality: bool = True,
     first_batch: int | None = None,
     max_batch: int | None = None,
+    terms: TermRules = DEFAULT_TERMS,
+    memory: bool = True,
 ) -> Iterator[Progress]:
     """:func:`translate_document` step by step, for callers that show rows as they come.
 
@@ -227,6 +263,10 @@ def iter_document(
     the misses go in batches of ``first_batch``, growing up to ``max_batch``, each yielded as it
     returns; the cache hits' word links and scores come right after their rows, the others'
     after the last translation.
+
+    ``terms`` (glossary, protected spans) are enforced after the word links, before the scores:
+    the "links" step carries each pair's final ``translation`` and ``terms``. ``memory``: use
+    the translation memory beside the cache (see :func:`translated_batches`).
     """
     if not isinstance(text, str):
         raise TypeError("text must be a str")
@@ -248,6 +288,8 @@ def iter_document(
         if links:
             _add_timings(timings, fill_links(group, [maps_of[pair.index] for pair in group], engine, cache, settings))
             store_translations(cache, engine, settings, unstored)
+        apply_terms(terms, group, [maps_of[pair.index] for pair in group], engine, timings)
+        if links or terms.active:
             yield Progress("links", group)
         if quality:
             for thread in meanwhile:
@@ -257,7 +299,7 @@ def iter_document(
 
     for number, group in enumerate(translated_batches(pairs, engine, cache, settings, timings,
                                                       first_batch, max_batch, embed_later, unstored,
-                                                      embed_later)):
+                                                      embed_later, memory)):
         yield Progress("rows", group)
         if streaming and number == 0 and any(pair.cached for pair in group):
             yield from extras(group)  # cache hits: their links and scores are most likely cached too
@@ -286,6 +328,8 @@ def translate_document(
     settings: DecodingSettings | None = None,
     links: bool = True,
     quality: bool = True,
+    terms: TermRules = DEFAULT_TERMS,
+    memory: bool = True,
 ) -> Document:
     """Segment, normalise, translate (cache first) and assemble the aligned document.
 
@@ -294,7 +338,8 @@ def translate_document(
     embedding call). Callers that do not show them can skip either. The steps are those of
     :func:`iter_document`, run to the end.
     """
-    for progress in iter_document(text, engine, cache, settings=settings, links=links, quality=quality):
+    for progress in iter_document(text, engine, cache, settings=settings, links=links, quality=quality, terms=terms,
+                                  memory=memory):
         if progress.document is not None:
             return progress.document
     raise AssertionError("iter_document ends with the document")  # pragma: no cover
@@ -308,6 +353,8 @@ def translate_documents(
     settings: DecodingSettings | None = None,
     links: bool = True,
     quality: bool = True,
+    terms: TermRules = DEFAULT_TERMS,
+    memory: bool = True,
 ) -> list[Document]:
     """Many texts in ONE pass (a LibreTranslate ``q`` list): one cache lookup and one model call for
     the distinct sentences of all of them, not one pipeline run per text; documents in order."""
@@ -322,10 +369,11 @@ def translate_documents(
     every_map = [mapped for _, maps in prepared for mapped in maps]
     timings: dict = {"segment_ms": (time.perf_counter() - started) * 1000}
     unstored: list | None = [] if links else None  # as in iter_document: cached after their links
-    _add_timings(timings, fill_translations(every_pair, engine, cache, settings, unstored))
+    _add_timings(timings, fill_translations(every_pair, engine, cache, settings, unstored, memory))
     if links:
         _add_timings(timings, fill_links(every_pair, every_map, engine, cache, settings))
         store_translations(cache, engine, settings, unstored)
+    apply_terms(terms, every_pair, every_map, engine, timings)
     if quality:
         _add_timings(timings, fill_quality(every_pair, engine, cache, settings))
     timings["total_ms"] = (time.perf_counter() - started) * 1000

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mt.web import schemas
+from mt.web import libre_schemas, schemas
 from mt.web.errors import ERROR_CODES, HTTP_CODES
 from testkit.server_helpers import ROOT, SERVER, clean_env
 from testkit.shared_data import SEED, needs_shared_data
@@ -122,8 +122,8 @@ def error_of(reply, status: int, code: str | None = None) -> dict:
 def libre_error_of(reply, status: int, code: str | None = None) -> str:
     """LibreTranslate's shape on /translate: {"error": "message"} and the code in X-Error-Code."""
     assert reply.status == status, (reply.status, reply.body[:500])
-    schemas.LibreError.model_validate(reply.json())
-    documented(reply, schemas.LibreError)
+    libre_schemas.LibreError.model_validate(reply.json())
+    documented(reply, libre_schemas.LibreError)
     header = reply.header("X-Error-Code")
     assert header in ERROR_CODES and (code is None or header == code), header
     response = operation_of(spec_of(reply.server), "POST", "/translate")["responses"][str(status)]
@@ -395,7 +395,7 @@ def test_libretranslate_string_and_list(server):
     single = server.post_json("/translate", {"q": "Hà Nội là thủ đô của Việt Nam.", "source": "vi", "target": "en",
                                              "format": "text"})
     assert single.status == 200
-    documented(single, schemas.LibreResponse)
+    documented(single, libre_schemas.LibreResponse)
     assert isinstance(single.json()["translatedText"], str) and single.json()["translatedText"]
     assert "detectedLanguage" not in single.json()
     expected = server.post_json("/api/translate", {"text": "Hà Nội là thủ đô của Việt Nam."}).json()["translation"]
@@ -403,7 +403,7 @@ def test_libretranslate_string_and_list(server):
 
     batch = server.post_json("/translate", {"q": ["Xin chào.", "Tạm biệt.", ""], "source": "auto", "target": "en"})
     assert batch.status == 200
-    data = documented(batch, schemas.LibreResponse)
+    data = documented(batch, libre_schemas.LibreResponse)
     assert isinstance(data["translatedText"], list) and len(data["translatedText"]) == 3
     assert data["translatedText"][2] == "" and all(data["translatedText"][:2])
     assert [item["language"] for item in data["detectedLanguage"]] == ["vi"] * 3  # detected (tests/test_web_faults.py)
@@ -414,7 +414,7 @@ def test_libretranslate_string_and_list(server):
 def test_libretranslate_form_encoded(server):
     reply = server.post_form("/translate", {"q": "Xin chào thế giới.", "source": "auto", "target": "en"})
     assert reply.status == 200, reply.text
-    data = documented(reply, schemas.LibreResponse)
+    data = documented(reply, libre_schemas.LibreResponse)
     assert data["translatedText"]
     assert data["detectedLanguage"] == {"confidence": 100, "language": "vi"}
     multipart = server.post_multipart("/translate", {"q": "Xin chào thế giới.", "source": "vi", "target": "en"})

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ..cache.files import StoreFull
 from ..io.documents import FORMATS, SUPPORTED_EXTENSIONS, translate_file
-from . import schemas
+from . import libre_schemas, schemas
 from .errors import ApiError
 from .openapi import MULTIPART, Answer, operation
 from .security import external_url, limited, needs_api_key
@@ -143,7 +143,7 @@ def translate_file_view(body: FileForm):
                  "file, downloadable from GET /download_file/{name} for 30 minutes."),
     body={MULTIPART: LibreFileForm}, response=LibreFileResponse,
     errors=FILE_ERRORS + ("unsupported_language", "server_busy"),
-    error_model=schemas.LibreError,
+    error_model=libre_schemas.LibreError,
 )
 def libre_translate_file(body: LibreFileForm):
     if body.source not in ("vi", "auto") or body.target != "en":

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from . import schemas
+from . import libre_schemas, schemas
 from .language import detect
 from .errors import LIBRE_PATH, ApiError
 from .openapi import FORM_TYPES, JSON, Answer, operation
@@ -33,17 +33,17 @@ DETECTED = {"confidence": 100, "language": "vi"}  # the example in the spec
         "unchanged), `target` must be `en` (default), `format` must be `text` (`html` is not supported); "
         "`alternatives` is ignored. `model` and `beam` are accepted as extensions. Errors use LibreTranslate's "
         "shape `{\"error\": \"message\"}`; the code is in the `X-Error-Code` header."),
-    body={JSON: schemas.LibreRequest, **{content_type: schemas.LibreForm for content_type in FORM_TYPES}},
-    example={"q": "Xin chào thế giới.", "source": "vi", "target": "en"}, response=schemas.LibreResponse,
-    answers={200: Answer("Translated text(s)", schemas.LibreResponse,
+    body={JSON: libre_schemas.LibreRequest, **{content_type: libre_schemas.LibreForm for content_type in FORM_TYPES}},
+    example={"q": "Xin chào thế giới.", "source": "vi", "target": "en"}, response=libre_schemas.LibreResponse,
+    answers={200: Answer("Translated text(s)", libre_schemas.LibreResponse,
                          example={"translatedText": "Hello world.", "detectedLanguage": DETECTED})},
     errors=("invalid_json", "invalid_field", "batch_too_large", "unsupported_language", "unsupported_format",
             "unsupported_media_type",
             "text_too_long", "invalid_input", "unknown_model", "model_not_loaded", "model_unavailable"),
-    error_model=schemas.LibreError,
+    error_model=libre_schemas.LibreError,
 )
-def translate(body: schemas.LibreRequest):
-    from_form = isinstance(body, schemas.LibreForm)
+def translate(body: libre_schemas.LibreRequest):
+    from_form = isinstance(body, libre_schemas.LibreForm)
     if body.source not in ("vi", "auto"):
         raise ApiError("unsupported_language", f"{body.source} is not supported (this server translates vi to en)")
     if body.target != "en":

@@ -245,69 +245,6 @@ class AlignRequest(RequestModel):
         "api_key": "api_key must be a string"}
 
 
-def missing_q(value: Any) -> Any:
-    if value is None or value == "" or value == []:
-        raise PydanticCustomError("missing", "missing q parameter")
-    return value
-
-
-def or_default(default: str):
-    """None or empty: the default; anything else is checked (an object is not a string)."""
-    return lambda value: default if value is None or value == "" else value
-
-
-LIBRE_Q_MESSAGE = "Invalid request: q must be a string or a list of strings"
-
-
-def choice(default: str, values: list[str], description: str) -> Any:
-    """A LibreTranslate option: empty means the default; other values answer 400 (declared as an enum)."""
-    return Field(default, description=description + " (empty or null: the default)",
-                 json_schema_extra={"enum": [*values, "", None], "type": ["string", "null"]})
-
-
-class LibreRequest(RequestModel):
-    """POST /translate, LibreTranslate's fields (JSON, form-encoded or multipart)."""
-
-    q: Annotated[Annotated[Text, Field(min_length=1)] | Annotated[list[Text], Field(min_length=1)],
-                 BeforeValidator(missing_q), Field(json_schema_extra={BATCH_MARK: True})] = Field(
-        description="The text, or a list of texts (answered with a list)")
-    source: Annotated[StrictStr, BeforeValidator(or_default("auto"))] = choice(
-        "auto", ["vi", "auto"], "vi, or auto (then detectedLanguage is returned)")
-    target: Annotated[StrictStr, BeforeValidator(or_default("en"))] = choice("en", ["en"], "Must be en")
-    format: Annotated[StrictStr, BeforeValidator(or_default("text"))] = choice(
-        "text", ["text"], "Must be text (html is not supported)")
-    model: ModelId = None
-    beam: Beam = None
-    api_key: ApiKey = None
-
-    messages: ClassVar[dict[str, str]] = {
-        "q": LIBRE_Q_MESSAGE,
-        "source": "Invalid request: source must be a string",
-        "target": "Invalid request: target must be a string",
-        "format": "Invalid request: format must be a string",
-        "model": MODEL_MESSAGE,
-        "beam": BEAM_MESSAGE,
-        "api_key": "Invalid request: api_key must be a string",
-    }
-    missing: ClassVar[dict[str, str]] = {"q": "Invalid request: missing q parameter"}
-
-
-def form_q(schema: dict[str, Any]) -> None:
-    """In a form, a list is a repeated field: one q is a string, so a list has at least two."""
-    without_nulls(schema)
-    for option in schema["properties"]["q"].get("anyOf", []):
-        if option.get("type") == "array":
-            option["minItems"] = 2
-
-
-class LibreForm(LibreRequest):
-    """LibreRequest sent as a form: beam arrives as text; q repeated for a list."""
-
-    model_config = ConfigDict(extra="ignore", json_schema_extra=form_q)
-    beam: FormBeam = None
-    api_key: FormKey = ""
-
-
 # -- responses -----------------------------------------------------------------------------------
 class ErrorBody(ResponseModel):
     code: str = Field(description="Machine-readable; the table below lists every code")
@@ -320,12 +257,6 @@ class Error(ResponseModel):
     error: ErrorBody
 
 
-class LibreError(ResponseModel):
-    """LibreTranslate's error shape; the code is in the X-Error-Code header."""
-
-    error: str
-
-
 Segment = sentence_model("Segment", doc="One segment of the article beside its translation, word links and score")
 
 
@@ -333,12 +264,14 @@ class Timings(ResponseModel):
     """Where the time went, in milliseconds (and sentence counts)."""
 
     segment_ms: float = Field(description="Segmenting and normalising")
+    memory_ms: float | None = Field(None, description="Looking the sentences up in the translation memory")
     cache_ms: float = Field(description="Reading the sentence cache")
     model_ms: float = Field(description="Translating the cache misses")
     model_sentences: int = Field(description="Sentences sent to the model (cache misses)")
     links_ms: float | None = Field(None, description="Word links, cache included")
     links_model_ms: float | None = Field(None, description="The model's teacher-forced pass for word links")
     links_sentences: int | None = Field(None, description="Sentences whose word links were computed (not cached)")
+    terms_ms: float | None = Field(None, description="Enforcing glossary terms and protected spans")
     quality_ms: float | None = Field(None, description="Quality scores, cache included")
     total_ms: float = Field(description="The whole request")
 
@@ -377,12 +310,6 @@ class DetectedLanguage(ResponseModel):
 
 
 TranslateResponse.model_rebuild()
-
-
-class LibreResponse(ResponseModel):
-    translatedText: str | list[str]
-    detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = Field(
-        None, description="Only when source is auto (a list for a list q)")
 
 
 class ModelRow(ResponseModel):
