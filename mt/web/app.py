@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from .. import __version__
-from . import api, files, libre, ops, pages, security, stream
+from . import alternatives, api, deepl, files, glossary_api, libre, memory_api, ops, pages, security, stream
 from .docs import inline_code
 from .errors import register_error_handlers
 from .openapi import build_spec
@@ -73,7 +73,8 @@ def create_app(settings: Settings | None, engine_or_loader: Any, cache=None, *, 
     app.context_processor(lambda: {"version": __version__})
     security.install(app)
     register_error_handlers(app)
-    for blueprint in (ops.bp, api.bp, stream.bp, libre.bp, files.bp, pages.bp):
+    for blueprint in (ops.bp, api.bp, stream.bp, glossary_api.bp, memory_api.bp, alternatives.bp, libre.bp, deepl.bp,
+                      files.bp, pages.bp):
         app.register_blueprint(blueprint)
     security.install_rate_limit(app, rate_limit, limiter_storage(settings.rate_limit_storage, settings.cache,
                                                                  settings.no_cache))
