@@ -89,14 +89,15 @@ def keep(result) -> str:
                        headers={"Retry-After": "30"}) from None
 
 
-def translated(upload, model=None, beam=None):
-    """The uploaded document translated (mt.io.documents); its errors carry their codes."""
+def translated(upload, model=None, beam=None, quality=False):
+    """The uploaded document translated (mt.io.documents); its errors carry their codes. ``quality``:
+    the page shows flags (the API's file answers carry none, so they skip the scoring)."""
     translator = current_app.extensions["mt"]
     translator.check_model(model)
     engine = translator.ensure_loaded()
     return translate_file(upload.read(), upload.filename or "document", engine, translator.cache,
                           settings=translator.settings_for(engine, beam), content_type=upload.mimetype,
-                          max_chars=current_app.config["MT_MAX_CHARS"])
+                          max_chars=current_app.config["MT_MAX_CHARS"], quality=quality)
 
 
 def attachment(data: bytes, filename: str, media_type: str) -> Response:
