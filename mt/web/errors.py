@@ -44,6 +44,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_model": (422, "A model id that is not in the registry and not served here"),
     "model_not_loaded": (422, "A registry model that this server does not serve"),
     "rate_limited": (429, "The client's rate limit is exceeded (see Retry-After)"),
+    "quota_exceeded": (456, "DeepL API: this period's character limit (--deepl-character-limit) is reached"),
     "http_error": (400, "Any other HTTP error status, with its standard meaning"),
     "internal_error": (500, "A bug: the server log has the details"),
     "model_unavailable": (503, "The model could not be loaded; the message says why and what to do"),
@@ -52,6 +53,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "deadline_exceeded": (503, "The request ran past its time budget; retry after Retry-After seconds (a shorter "
                                "text answers sooner)"),
     "client_gone": (503, "The client went away before the answer (it never sees this; the log does)"),
+    "memory_off": (404, "This server keeps no translation memory (--memory off)"),
+    "memory_read_only": (403, "This server's translation memory is read-only (--memory read-only)"),
+    "memory_entry_not_found": (404, "No translation memory entry has this id"),
+    "memory_full": (507, "The translation memory holds its maximum of entries; delete some first"),
+    "memory_unavailable": (503, "The translation memory's store cannot be reached (no cache, or its file or "
+                                "Redis is unusable)"),
 }
 
 # codes of mt.errors classes that the API answers under an older public code
@@ -68,6 +75,7 @@ HTTP_CODES = {
 JSON_PATHS = ("/api/", "/translate", "/translate_file", "/healthz", "/readyz", "/openapi.json")
 LIBRE_PATH = "/translate"
 LIBRE_PATHS = (LIBRE_PATH, "/translate_file")  # LibreTranslate's error shape
+DEEPL_PREFIX = "/v2/"  # DeepL's API: errors are {"message": ...}
 
 
 class ApiError(Exception):
@@ -90,7 +98,7 @@ def json_response(payload: Any, status: int = 200, headers: dict | None = None) 
 
 def wants_json() -> bool:
     path = request.path
-    if path.startswith("/api/") or path in JSON_PATHS:
+    if path.startswith(("/api/", DEEPL_PREFIX)) or path in JSON_PATHS:
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best != "text/html"
@@ -102,6 +110,9 @@ def error_payload(path: str, code: str, message: str, headers: dict) -> dict:
     if path in LIBRE_PATHS:
         headers["X-Error-Code"] = code
         return {"error": message}
+    if path.startswith(DEEPL_PREFIX):  # DeepL's shape: {"message"}
+        headers["X-Error-Code"] = code
+        return {"message": message}
     return {"error": {"code": code, "message": message}}
 
 

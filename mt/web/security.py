@@ -79,6 +79,8 @@ def presented_api_key() -> str | None:
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
+    if auth[:15].lower() == "deepl-auth-key ":  # DeepL's clients
+        return auth[15:].strip() or None
     if request.headers.get("X-API-Key"):
         return request.headers["X-API-Key"].strip()
     if is_form() and request.form.get("api_key"):
