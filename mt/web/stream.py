@@ -42,7 +42,9 @@ StreamSegment = schemas.sentence_model(
     "StreamSegment", ("segment",), translate=(bool, Field(description="Goes to the model (bylines and empty segments "
                                                                       "pass through)")))
 RowTranslation = schemas.sentence_model("RowTranslation", ("translation",))
-RowLinks = schemas.sentence_model("RowLinks", ("links",))
+RowLinks = schemas.sentence_model("RowLinks", ("links",), translation=(str, Field(
+    description="The segment's final English (glossary terms and protected spans applied: it may differ from the "
+                "rows event's)")))
 RowQuality = schemas.sentence_model("RowQuality", ("quality",))
 
 
@@ -172,6 +174,7 @@ def error_frame(code: str, message: str) -> str:
 
 SEGMENT, TRANSLATION, LINKS, QUALITY = (("index", *sentence_fields(group))
                                         for group in ("segment", "translation", "links", "quality"))
+LINKS = (*LINKS, "translation")  # word links index the final English: the links row carries it
 
 
 def rows(pairs: list[SentencePair], names: tuple[str, ...]) -> list[dict]:
