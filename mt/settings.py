@@ -93,6 +93,9 @@ class Settings(BaseSettings):
                                "(default: never)", "a whole number of seconds of at least 1", metavar="SECONDS", ge=1)
     cache_max_entries: int | None = _f(None, "MT_CACHE_MAX_ENTRIES", "SQLite cache: most sentences kept "
                                        "(default 1,000,000)", COUNT, option=None, ge=1)
+    memory: Literal["off", "read-only", "on"] = _f("on", "MT_MEMORY", "the translation memory beside the cache: "
+                                                   "on, read-only (used, never written through the API) or off",
+                                                   "off, read-only or on", metavar="off|read-only|on")
 
     # the server
     host: str = _f("127.0.0.1", "MT_HOST", "address to listen on (127.0.0.1: this machine only)", "an address")
@@ -140,6 +143,9 @@ class Settings(BaseSettings):
                            "comparison)", BOOL)
     batch_limit: int = _f(10_000, "MT_BATCH_LIMIT", "most texts in one LibreTranslate /translate q list; more: "
                           "400", COUNT, metavar="N", ge=1)
+    deepl_character_limit: int = _f(0, "MT_DEEPL_CHARACTER_LIMIT", "DeepL API: characters translated per calendar "
+                                    "month (UTC), all clients together; beyond it 456 (default 0: unlimited)",
+                                    "a whole number of at least 0", metavar="N", ge=0)
     shutdown_timeout: float = _f(30.0, "MT_SHUTDOWN_TIMEOUT", "on SIGTERM/SIGINT, how long in-flight requests "
                                  "may take to finish before the server exits", "a number of seconds from 0 to 3600",
                                  metavar="S", ge=0, le=3600)
