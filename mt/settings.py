@@ -143,6 +143,8 @@ class Settings(BaseSettings):
                            "comparison)", BOOL)
     batch_limit: int = _f(10_000, "MT_BATCH_LIMIT", "most texts in one LibreTranslate /translate q list; more: "
                           "400", COUNT, metavar="N", ge=1)
+    suggestions: bool = _f(False, "MT_SUGGESTIONS", "LibreTranslate's POST /suggest: clients' better translations "
+                           "go into the translation memory (default: off, 403 as in LibreTranslate)", BOOL)
     deepl_character_limit: int = _f(0, "MT_DEEPL_CHARACTER_LIMIT", "DeepL API: characters translated per calendar "
                                     "month (UTC), all clients together; beyond it 456 (default 0: unlimited)",
                                     "a whole number of at least 0", metavar="N", ge=0)

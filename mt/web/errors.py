@@ -30,7 +30,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_input": (400, "The input cannot be read (a form body or uploaded file that is not UTF-8 text, say)"),
     "unsupported_language": (400, "LibreTranslate source/target other than vi (or auto) → en"),
     "batch_too_large": (400, "LibreTranslate q list longer than the server's --batch-limit"),
-    "unsupported_format": (400, "LibreTranslate format other than text"),
+    "unsupported_format": (400, "LibreTranslate format other than text or html"),
     "bad_request": (400, "The request could not be parsed (a malformed form body, say)"),
     "unauthorized": (401, "Authentication required"),
     "api_key_required": (401, "This server requires an API key and none was sent"),
@@ -54,6 +54,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
                                "text answers sooner)"),
     "client_gone": (503, "The client went away before the answer (it never sees this; the log does)"),
     "memory_off": (404, "This server keeps no translation memory (--memory off)"),
+    "suggestions_disabled": (403, "LibreTranslate's POST /suggest is off on this server (--suggestions turns it on)"),
     "memory_read_only": (403, "This server's translation memory is read-only (--memory read-only)"),
     "memory_entry_not_found": (404, "No translation memory entry has this id"),
     "memory_full": (507, "The translation memory holds its maximum of entries; delete some first"),
@@ -72,9 +73,11 @@ HTTP_CODES = {
 }
 
 # Paths whose errors are always JSON, whatever the Accept header says.
-JSON_PATHS = ("/api/", "/translate", "/translate_file", "/healthz", "/readyz", "/openapi.json")
+JSON_PATHS = ("/api/", "/translate", "/translate_file", "/healthz", "/readyz", "/openapi.json", "/detect",
+              "/languages", "/suggest", "/frontend/settings", "/health")
 LIBRE_PATH = "/translate"
-LIBRE_PATHS = (LIBRE_PATH, "/translate_file")  # LibreTranslate's error shape
+LIBRE_PATHS = (LIBRE_PATH, "/translate_file", "/detect", "/languages", "/suggest", "/frontend/settings",
+               "/health")  # LibreTranslate's error shape
 DEEPL_PREFIX = "/v2/"  # DeepL's API: errors are {"message": ...}
 
 
