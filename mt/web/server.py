@@ -30,7 +30,7 @@ SERVE_FIELDS = ("model", "engine", "device", "host", "port", "workers", "threads
                 "channel_timeout",
                 "max_streams", "trusted_proxies", "public_url", "access_log", "api_keys", "rate_limit", "rate_limit_storage",
                 "batch_sentences", "batch_wait_ms", "no_batching", "batch_limit", "shutdown_timeout", "dev",
-                "memory")
+                "memory", "suggestions")
 
 
 def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
