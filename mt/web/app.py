@@ -17,6 +17,7 @@ from ..settings import Settings
 from .service import TranslatorService, with_batching
 from .wsgi import Guard
 from ..cache.files import open_file_store
+from ..cache.usage import open_usage_store
 
 DEFAULT_MAX_CHARS = Settings.model_fields["max_chars"].default
 DEFAULT_BATCH_LIMIT = Settings.model_fields["batch_limit"].default  # texts in one LibreTranslate q list
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None, engine_or_loader: Any, cache=None, *, 
     app.extensions["mt_openapi"] = build_spec(app)
     # downloads wait in the store every worker and replica shares (beside the cache)
     app.extensions["mt_files"] = open_file_store(app.extensions["mt"].cache, run_dir or default_run_dir())
+    # DeepL's API: characters this month and document jobs, beside the same store (any worker answers)
+    app.extensions["mt_usage"] = open_usage_store(app.extensions["mt"].cache, run_dir or default_run_dir())
     app.wsgi_app = Guard(app.wsgi_app, max_body_bytes=max_body_bytes, request_timeout=settings.request_timeout,
                          max_streams=settings.max_streams or max(1, settings.threads // 2),
                          access_log_on=settings.access_log)
