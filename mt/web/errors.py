@@ -41,6 +41,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "text_too_long": (413, "The text is over the server's character limit (--max-chars)"),
     "body_too_large": (413, "The body is over the server's byte limit (--max-body-bytes)"),
     "unsupported_media_type": (415, "The body is not of a type this endpoint accepts"),
+    "invalid_glossary": (400, "A glossary (its entries, name, or its TSV/CSV text) breaks a rule: a blank term, a "
+                              "tab or line break in a term, over 5,000 entries or 200 characters a side"),
+    "glossary_not_found": (404, "No stored glossary has that id (GET /api/glossaries lists them)"),
+    "glossary_limit": (409, "The server holds its maximum of glossaries (or of their bytes): delete one first"),
     "unknown_model": (422, "A model id that is not in the registry and not served here"),
     "model_not_loaded": (422, "A registry model that this server does not serve"),
     "rate_limited": (429, "The client's rate limit is exceeded (see Retry-After)"),
