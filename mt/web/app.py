@@ -9,7 +9,8 @@ from typing import Any
 from flask import Flask
 
 from .. import __version__
-from . import alternatives, api, deepl, files, glossary_api, libre, memory_api, ops, pages, security, stream
+from . import (alternatives, api, deepl, files, glossary_api, libre, libre_extra, memory_api, ops, pages, security,
+               stream)
 from .docs import inline_code
 from .errors import register_error_handlers
 from .openapi import build_spec
@@ -17,6 +18,7 @@ from ..settings import Settings
 from .service import TranslatorService, with_batching
 from .wsgi import Guard
 from ..cache.files import open_file_store
+from ..cache.glossaries import open_glossary_store
 from ..cache.usage import open_usage_store
 
 DEFAULT_MAX_CHARS = Settings.model_fields["max_chars"].default
@@ -75,13 +77,14 @@ def create_app(settings: Settings | None, engine_or_loader: Any, cache=None, *, 
     security.install(app)
     register_error_handlers(app)
     for blueprint in (ops.bp, api.bp, stream.bp, glossary_api.bp, memory_api.bp, alternatives.bp, libre.bp, deepl.bp,
-                      files.bp, pages.bp):
+                      libre_extra.bp, files.bp, pages.bp):
         app.register_blueprint(blueprint)
     security.install_rate_limit(app, rate_limit, limiter_storage(settings.rate_limit_storage, settings.cache,
                                                                  settings.no_cache))
     app.extensions["mt_openapi"] = build_spec(app)
     # downloads wait in the store every worker and replica shares (beside the cache)
     app.extensions["mt_files"] = open_file_store(app.extensions["mt"].cache, run_dir or default_run_dir())
+    app.extensions["mt_glossaries"] = open_glossary_store(app.extensions["mt"].cache, run_dir or default_run_dir())
     # DeepL's API: characters this month and document jobs, beside the same store (any worker answers)
     app.extensions["mt_usage"] = open_usage_store(app.extensions["mt"].cache, run_dir or default_run_dir())
     app.wsgi_app = Guard(app.wsgi_app, max_body_bytes=max_body_bytes, request_timeout=settings.request_timeout,

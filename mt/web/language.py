@@ -60,7 +60,7 @@ def candidates(text: str) -> list[Detection]:
     """LibreTranslate's /detect answer: the languages this server knows, most likely first (the other
     one with the remaining confidence); text without letters: Vietnamese at confidence 0."""
     best = detect(text)
-    if best.words == 0:
+    if best.words == 0 or best.confidence >= 100:
         return [best]
     other = Detection("en" if best.language == "vi" else "vi", round(100.0 - best.confidence, 1), best.words)
     return [best, other]

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import BeforeValidator, ConfigDict, Field, RootModel, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
 from .schemas import (BATCH_MARK, BEAM_MESSAGE, MODEL_MESSAGE, ApiKey, Beam, DetectedLanguage, FormBeam, FormKey,
-                      ModelId, RequestModel, ResponseModel, Text, without_nulls)
+                      ModelId, RequestModel, ResponseModel, Text, blank_is_none, whole_number, without_nulls)
+
+MAX_ALTERNATIVES = 8  # LibreTranslate's --alternatives-limit; beams wider than 8 buy nothing here
+ALTERNATIVES_MESSAGE = f"Invalid request: alternatives parameter must be an integer from 0 to {MAX_ALTERNATIVES}"
+ALTERNATIVES_DOC = ("How many other translations to answer in `alternatives` (0: none, no field). A text of several "
+                    "sentences: alternative k takes each sentence's k-th other hypothesis (its best where it has "
+                    "fewer), the way Argos Translate builds LibreTranslate's; `html`: always an empty list")
+Alternatives = Annotated[Annotated[StrictInt, Field(ge=0, le=MAX_ALTERNATIVES)] | None, BeforeValidator(whole_number),
+                         Field(description=ALTERNATIVES_DOC)]
+FormAlternatives = Annotated[Annotated[int, Field(ge=0, le=MAX_ALTERNATIVES)] | None, BeforeValidator(blank_is_none),
+                             Field(description=ALTERNATIVES_DOC)]
 
 
 def missing_q(value: Any) -> Any:
@@ -41,7 +51,8 @@ class LibreRequest(RequestModel):
         "auto", ["vi", "auto"], "vi, or auto (then detectedLanguage is returned)")
     target: Annotated[StrictStr, BeforeValidator(or_default("en"))] = choice("en", ["en"], "Must be en")
     format: Annotated[StrictStr, BeforeValidator(or_default("text"))] = choice(
-        "text", ["text"], "Must be text (html is not supported)")
+        "text", ["text", "html"], "text, or html (markup kept, only the text translated)")
+    alternatives: Alternatives = 0
     model: ModelId = None
     beam: Beam = None
     api_key: ApiKey = None
@@ -51,6 +62,7 @@ class LibreRequest(RequestModel):
         "source": "Invalid request: source must be a string",
         "target": "Invalid request: target must be a string",
         "format": "Invalid request: format must be a string",
+        "alternatives": ALTERNATIVES_MESSAGE,
         "model": MODEL_MESSAGE,
         "beam": BEAM_MESSAGE,
         "api_key": "Invalid request: api_key must be a string",
@@ -71,6 +83,7 @@ class LibreForm(LibreRequest):
 
     model_config = ConfigDict(extra="ignore", json_schema_extra=form_q)
     beam: FormBeam = None
+    alternatives: FormAlternatives = 0
     api_key: FormKey = ""
 
 
@@ -80,8 +93,103 @@ class LibreError(ResponseModel):
     error: str
 
 
-
 class LibreResponse(ResponseModel):
     translatedText: str | list[str]
     detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = Field(
         None, description="Only when source is auto (a list for a list q)")
+    alternatives: list[str] | list[list[str]] | None = Field(
+        None, description="Only when alternatives > 0: other translations, best first (a list per text for a list q)")
+
+
+# -- the rest of LibreTranslate's API (mt.web.libre_extra) ------------------------------------------
+def required_text(name: str):
+    """A LibreTranslate text field: missing, null or empty is its "missing NAME parameter"."""
+    def check(value: Any) -> Any:
+        if value is None or value == "":
+            raise PydanticCustomError("missing", f"missing {name} parameter")
+        return value
+    return BeforeValidator(check)
+
+
+class DetectRequest(RequestModel):
+    """POST /detect: the text whose language is wanted."""
+
+    q: Annotated[Text, required_text("q"), Field(min_length=1)] = Field(description="The text")
+    api_key: ApiKey = None
+
+    messages: ClassVar[dict[str, str]] = {"q": "Invalid request: q must be a string",
+                                          "api_key": "Invalid request: api_key must be a string"}
+    missing: ClassVar[dict[str, str]] = {"q": "Invalid request: missing q parameter"}
+
+
+class DetectForm(DetectRequest):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
+    api_key: FormKey = ""
+
+
+class Detection(ResponseModel):
+    confidence: float = Field(description="0-100: how sure the detector is")
+    language: str = Field(description="vi, or en for text that is not Vietnamese")
+
+
+class Detections(RootModel[list[Detection]]):
+    """The candidate languages, most likely first (this server knows vi and en)."""
+
+
+class Language(ResponseModel):
+    code: str
+    name: str
+    targets: list[str] = Field(description="The languages this one translates into")
+
+
+class Languages(RootModel[list[Language]]):
+    """The languages of this server: Vietnamese (into English) and English (a target only)."""
+
+
+class NamedLanguage(ResponseModel):
+    code: str
+    name: str
+
+
+class DefaultLanguages(ResponseModel):
+    source: NamedLanguage
+    target: NamedLanguage
+
+
+class FrontendSettings(ResponseModel):
+    """GET /frontend/settings: what a LibreTranslate front end needs to know of this server."""
+
+    charLimit: int = Field(description="Most characters per request (--max-chars)")
+    frontendTimeout: int = Field(description="Milliseconds a front end waits after typing before it translates")
+    apiKeys: bool = Field(description="The server has API keys (--api-keys)")
+    keyRequired: bool = Field(description="A key is required on translating endpoints")
+    suggestions: bool = Field(description="POST /suggest is on (--suggestions)")
+    filesTranslation: bool = Field(description="POST /translate_file works")
+    supportedFilesFormat: list[str] = Field(description="File extensions /translate_file reads")
+    language: DefaultLanguages
+
+
+class SuggestRequest(RequestModel):
+    """POST /suggest: a better translation ``s`` of ``q``."""
+
+    q: Annotated[Text, required_text("q"), Field(min_length=1)] = Field(description="The source text")
+    s: Annotated[Text, required_text("s"), Field(min_length=1)] = Field(description="Its better translation")
+    source: Annotated[StrictStr, required_text("source")] = Field(
+        description="vi", json_schema_extra={"enum": ["vi"]})
+    target: Annotated[StrictStr, required_text("target")] = Field(
+        description="en", json_schema_extra={"enum": ["en"]})
+    api_key: ApiKey = None
+
+    messages: ClassVar[dict[str, str]] = {name: f"Invalid request: {name} must be a string"
+                                          for name in ("q", "s", "source", "target", "api_key")}
+    missing: ClassVar[dict[str, str]] = {name: f"Invalid request: missing {name} parameter"
+                                         for name in ("q", "s", "source", "target")}
+
+
+class SuggestForm(SuggestRequest):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
+    api_key: FormKey = ""
+
+
+class SuggestResponse(ResponseModel):
+    success: bool

@@ -1,0 +1,74 @@
+"""What LibreTranslate's ``/translate`` does beyond plain text: ``format: "html"`` and ``alternatives``.
+
+HTML goes through our document path (:mod:`mt.io.html`): only the text of each block is translated,
+every tag, attribute and comment is kept, so a fragment comes back as the same fragment in English.
+All fragments of one ``q`` list are translated in ONE pipeline call (one cache lookup, one batched
+model call), as plain texts are.
+
+Alternatives are built the way Argos Translate (LibreTranslate's engine) builds them: alternative k
+of a text takes the k-th other hypothesis of each of its sentences (the sentence's best where it has
+fewer), joined like the translation itself; duplicates and copies of the translation are dropped.
+A sentence's hypotheses come from the service's n-best (beam search, distinct, best first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..io.blocks import Block, translate_blocks
+from ..io.html import read_html, write_html
+from ..pipeline import join_translation, translate_documents
+
+
+def visible_text(fragment: str) -> str:
+    """The text a reader sees in an HTML fragment (what language detection should look at)."""
+    blocks, _ = read_html(fragment.encode("utf-8"), "q.html")
+    return "\n\n".join(block.text for block in blocks)
+
+
+def translate_html(fragments: list[str], translator, model=None, beam=None) -> list[str]:
+    """Each HTML fragment in English, markup kept; all fragments' blocks in one pipeline call."""
+    translator.check_model(model)
+    engine = translator.ensure_loaded()
+    read = [read_html(fragment.encode("utf-8"), "q.html") for fragment in fragments]
+    owner: dict[int, int] = {}
+    blocks: list[Block] = []
+    for n, (found, _) in enumerate(read):
+        for block in found:
+            owner[id(block)] = n
+            blocks.append(block)
+    if not any(block.text.strip() for block in blocks):
+        return list(fragments)
+    _, translated = translate_blocks(blocks, engine, translator.cache, settings=translator.settings_for(engine, beam))
+    mine: list[list] = [[] for _ in fragments]
+    for item in translated:
+        mine[owner[id(item.block)]].append(item)
+    return [write_html(state, items).decode("utf-8") if items else fragment
+            for fragment, (_, state), items in zip(fragments, read, mine)]
+
+
+def translate_with_alternatives(texts: list[str], n: int, translator, model=None, beam=None
+                                ) -> tuple[list[str], list[list[str]]]:
+    """The translation of each text and up to ``n`` whole-text alternatives (see the module's docstring)."""
+    translator.check_model(model)
+    engine = translator.ensure_loaded()
+    documents = translate_documents(texts, engine, translator.cache, settings=translator.settings_for(engine, beam),
+                                    links=False, quality=False)
+    others: dict[str, list[str]] = {}  # sentence -> its other hypotheses, best first
+    for document in documents:
+        for pair in document.sentences:
+            if pair.kind == "byline" or not pair.translation.strip() or pair.source in others:
+                continue
+            hypotheses = translator.alternatives(pair.source, n + 1, model=model, beam=beam)
+            others[pair.source] = [text for text in hypotheses if text != pair.translation][:n]
+    answers = []
+    for document in documents:
+        found: list[str] = []
+        for k in range(n):
+            pairs = [dataclasses.replace(pair, translation=others[pair.source][k])
+                     if len(others.get(pair.source, ())) > k else pair for pair in document.sentences]
+            text = join_translation(document.text, pairs)
+            if text != document.translation and text not in found:
+                found.append(text)
+        answers.append(found)
+    return [document.translation for document in documents], answers
