@@ -422,7 +422,7 @@ def test_libretranslate_form_encoded(server):
 
 
 @pytest.mark.parametrize("payload, fragment, code", [
-    ({"q": "Xin chào.", "source": "vi", "target": "en", "format": "html"}, "html format is not supported",
+    ({"q": "Xin chào.", "source": "vi", "target": "en", "format": "xml"}, "xml format is not supported",
      "unsupported_format"),
     ({"q": "Xin chào.", "source": "fr", "target": "en"}, "fr is not supported", "unsupported_language"),
     ({"q": "Xin chào.", "source": "vi", "target": "de"}, "de is not supported", "unsupported_language"),
