@@ -29,6 +29,7 @@ DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 DEFAULT_MAX_BATCH_SENTENCES = {"cpu": 64, "cuda": 512}
 # Decoder confidences remembered per (sentence, settings) until the pipeline reads them (confidences())
 CONFIDENCE_MEMO = 65536
+MAX_ALTERNATIVES = 8  # most hypotheses Engine.alternatives returns per sentence (the beam grows to n)
 
 
 # C0/C1 control characters other than whitespace: no meaning to a translation model, so they are
@@ -53,6 +54,13 @@ def check_sentences(sentences: Sequence[object]) -> None:
         except UnicodeEncodeError as error:
             raise InputError(f"sentence {index} is not valid Unicode (a lone surrogate at "
                              f"character {error.start})") from None
+
+
+def check_alternatives(n: object) -> int:
+    """``n`` for :meth:`Engine.alternatives`: a whole number in 1..MAX_ALTERNATIVES, else InputError."""
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_ALTERNATIVES:
+        raise InputError(f"n must be a whole number from 1 to {MAX_ALTERNATIVES}, not {n!r}")
+    return n
 
 
 @dataclass(frozen=True)
@@ -245,6 +253,33 @@ class Engine:
                     _remember(self._confidence, (sentences[i], settings.key()), score)
         return out
 
+    def alternatives(self, sources: Sequence[str], n: int,
+                     settings: DecodingSettings | None = None) -> list[list[str]]:
+        """Up to ``n`` distinct translations of each source, best first: the n best hypotheses of
+        a beam of ``max(n, beam)``, stripped, blanks and repeats dropped (so fewer when several
+        decode alike). A blank source gives []. Batched like :meth:`translate`, one batch at a
+        time; nothing is cached or remembered (not the confidences, not the attention memo)."""
+        if isinstance(sources, str):
+            raise TypeError("alternatives() takes a list of sentences, not a single string")
+        sources = list(sources)
+        check_sentences(sources)
+        n = check_alternatives(n)
+        settings = settings or self.settings
+        settings = settings.replace(beam=max(n, settings.beam))
+        out: list[list[str]] = [[] for _ in sources]
+        cleaned = [None if s is None else " ".join(_CONTROL.sub(" ", s).split()) for s in sources]
+        todo = [i for i, s in enumerate(cleaned) if s]
+        if not todo:
+            return out
+        with self._lock:
+            encoded = self._encode([self.spec.prefix + cleaned[i] for i in todo])
+        for batch in batches_by_tokens([len(e) for e in encoded], *self.batch_limits(settings)):
+            with self._lock:
+                found = self._alternatives_batch([encoded[j] for j in batch], settings, n)
+            for j, texts in zip(batch, found):
+                out[todo[j]] = list(dict.fromkeys(t for t in map(self._postprocess, texts) if t))
+        return out
+
     def confidences(self, sentences: Sequence[str], settings: DecodingSettings | None = None) -> list[float | None]:
         """The decoder's confidence in each sentence's last translation with these settings:
         exp of the mean token log-probability of the output, in [0, 1]; None when the engine
@@ -307,3 +342,8 @@ class Engine:
     def _translate_batch(self, encoded: list[Sequence], settings: DecodingSettings) -> list[str]:
         """Translate one batch of encoded sentences; called with the engine lock held."""
         raise NotImplementedError
+
+    def _alternatives_batch(self, encoded: list[Sequence], settings: DecodingSettings, n: int) -> list[list[str]]:
+        """The ``n`` best decoded hypotheses of each sentence (``settings.beam >= n``), best first;
+        called with the engine lock held (mt.engines.nbest has both engines')."""
+        raise NotImplementedError(f"the {self.name} engine cannot give alternatives")

@@ -28,6 +28,7 @@ from .attention import AttentionRequest, TokenAttention, empty_attention, target
 from .base import DecodingSettings, Engine, batches_by_tokens
 from .conversion import ConversionError, ensure_converted, resolve_compute_type
 from .marian_pieces import MarianPieces
+from .nbest import ctranslate2_alternatives
 from .threads import thread_split, threads_started_by, wanted_threads
 from .transformers import language_token_id
 
@@ -80,6 +81,7 @@ class CTranslate2Engine(Engine):
     """CTranslate2 translator over the converted model; the HF tokenizer on both ends."""
 
     name = "ctranslate2"
+    _alternatives_batch = ctranslate2_alternatives  # n-best hook of Engine.alternatives
 
     def __init__(
         self,

@@ -19,14 +19,14 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from typing import Any, Callable, Sequence
 
 from ..budget import Budget, current
 from ..errors import DeadlineExceeded, RequestCancelled
 from .attention import engine_attention
 from .base import check_sentences
+from .nbest import BatchedAlternatives, NBest
 from .threads import ThreadPriority
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class FairQueue:
             raise fatal
 
 
-class BatchingEngine:
+class BatchingEngine(BatchedAlternatives):
     """An engine whose ``translate`` calls from concurrent threads are batched together on a
     :class:`FairQueue`; it has the engine interface (``spec``, ``name``, ``settings``,
     ``namespace``, ``translate``, ``attention``), so the pipeline and the web layer use it unchanged.
@@ -360,7 +360,7 @@ class BatchingEngine:
         self.max_sentences = max_sentences
         self.max_wait = float(max_wait_ms) / 1000.0
         self.queue = FairQueue(self._call, max_cost=max_sentences, max_wait=self.max_wait, name="mt-batcher",
-                               label=lambda key: "attention_" if key is ATTENTION else "")
+                               label=lambda key: "attention_" if key is ATTENTION else getattr(key, "label", ""))
         self.priority = ThreadPriority(tuple(getattr(inner, "native_threads", ())))
 
     # -- the Engine interface ----------------------------------------------------------------
@@ -417,7 +417,7 @@ class BatchingEngine:
             output = engine_attention(self.inner, [s for s, _ in unique], [t for _, t in unique])
             return [None] * len(unique) if output is None else list(output)
         self.priority.set(self.queue.serving_short)  # only long jobs in this call: the model's threads niced
-        return self.inner.translate(unique, settings)
+        return settings.run(self.inner, unique) if isinstance(settings, NBest) else self.inner.translate(unique, settings)
 
     # -- control and statistics --------------------------------------------------------------
     def stats(self) -> dict:

@@ -18,6 +18,7 @@ from ..models import ModelSpec
 from .attention import AttentionRequest, TokenAttention, empty_attention, target_ids
 from .base import DecodingSettings, Engine
 from .forced_attention import forced_cross_attention
+from .nbest import transformers_alternatives
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class TransformersEngine(Engine):
     """transformers + torch: AutoTokenizer / AutoModelForSeq2SeqLM, fp32 on CPU, fp16 on CUDA."""
 
     name = "transformers"
+    _alternatives_batch = transformers_alternatives  # n-best hook of Engine.alternatives
 
     def __init__(self, spec: ModelSpec, model_dir: Path, *, device: str = "cpu", config: Settings | None = None,
                  **kwargs: Any) -> None:
