@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
+from pathlib import PurePath
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
@@ -17,7 +21,7 @@ from .docs import docs_schemas, docs_view_model
 from .errors import ApiError, api_error
 from .files import keep, translated
 from .openapi import FORM_TYPES, JSON, Answer, operation, read_body
-from .security import check_api_key, check_size, is_form, limited, needs_api_key
+from .security import check_api_key, check_size, is_form, limited, needs_api_key, public_model_name
 from .service import WHAT_TO_DO, with_advice
 
 bp = Blueprint("pages", __name__)
@@ -57,6 +61,9 @@ def page_context(**extra) -> dict:
         "api_key": "",
         "error": None,
         "document": None,
+        "source_name": "",
+        "public_model_name": public_model_name,
+        "uploaded": False,
     }
     context.update(extra)
     return context
@@ -65,11 +72,12 @@ def page_context(**extra) -> dict:
 def model_options() -> list[dict]:
     translator = service()
     served = translator.model_id
-    options = [{"id": served, "label": served + ("" if translator.ready else " (not loaded)"),
+    options = [{"id": served, "label": public_model_name(served) + ("" if translator.ready else " (not loaded)"),
                 "disabled": False}] if served else []
     for spec in translator.registry():
         if spec.id != served and spec.id not in translator.served_names():
-            options.append({"id": spec.id, "label": f"{spec.id} (not loaded on this server)", "disabled": True})
+            options.append({"id": spec.id, "label": f"{public_model_name(spec.id)} (not loaded on this server)",
+                            "disabled": True})
     return options
 
 
@@ -99,6 +107,7 @@ def index():
 )
 def index_post():
     form, api_key = None, request.form.get("api_key", "") if is_form() else ""
+    source_name = ""
     try:
         form = read_body(PAGE_BODIES)
         check_api_key()
@@ -106,6 +115,7 @@ def index_post():
         if upload is not None and upload.filename and is_document(upload.filename):
             return document_page(form, api_key)  # html, docx, srt...: mt.web.files
         if upload is not None and upload.filename:  # a .txt file replaces the text
+            source_name = upload.filename
             form = schemas.parse(schemas.PageForm, {**form.model_dump(exclude={"file"}),
                                                     "text": decode_article(form.file.read(), form.file.filename)})
         text = schemas.newline_normalised(form.text)
@@ -121,12 +131,13 @@ def index_post():
     summary = {
         "segments": len(document.sentences),
         "cache_hits": document.cache_hits,
+        "memory_hits": sum(1 for pair in document.sentences if pair.origin == "memory"),
         "translated": sum(1 for pair in document.sentences if pair.kind != "byline"),
         "paragraphs": len(document.paragraphs()),
     }
     return render_template("index.html", **page_context(
         text=text, document=document, summary=summary, selected_model=form.model or service().model_id,
-        beam=form.beam, api_key=api_key))
+        beam=form.beam, api_key=api_key, source_name=source_name))
 
 
 def page_error(status: int, message: str, form: schemas.PageForm | None, api_key: str,
@@ -162,10 +173,29 @@ def download(format: str, body: schemas.DownloadRequest | schemas.PageForm):  # 
     text = body.text if isinstance(body, schemas.DownloadRequest) else schemas.newline_normalised(body.text)
     document = service().translate(checked_text(text), body.model, body.beam)
     render, mimetype, filename = DOWNLOADS[format]
+    name = download_name(request.form.get("name", "") if is_form() else "", text, filename.rsplit(".", 1)[-1])
     return Response(
         render(document), content_type=mimetype if "charset" in mimetype else f"{mimetype}; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename={filename}"},
+        headers={"Content-Disposition": f"attachment; filename=\"{ascii_name(name)}\"; filename*=UTF-8''{quote(name)}"},
     )
+
+
+def download_name(source_name: str, text: str, ext: str) -> str:
+    """A download named after what was translated: the uploaded file's stem (report.docx ->
+    report.tmx, report.en.txt), else the text's first words (hang-sputnik-nguon-tin.tmx)."""
+    stem = re.sub(r"[^\w.-]+", "-", PurePath(source_name.replace("\\", "/")).stem).strip("-._")[:60]
+    stem = stem or slug(text) or "translation"
+    return f"{stem}.en.txt" if ext == "txt" else f"{stem}.{ext}"
+
+
+def slug(text: str, words: int = 5) -> str:
+    folded = unicodedata.normalize("NFKD", text[:400].replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
+    return "-".join(re.findall(r"[a-z0-9]+", plain.replace("_", " "))[:words])[:48].strip("-")
+
+
+def ascii_name(name: str) -> str:
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in ".-_") else "_" for ch in name)
 
 
 @bp.get("/docs")
@@ -181,13 +211,15 @@ def docs():
 def document_page(form: schemas.PageUpload, api_key: str) -> str:
     """The page's answer to an uploaded document: the aligned view of its blocks (each block a
     paragraph) and a link to download the translated file."""
-    result = translated(form.file, form.model, form.beam)
+    result = translated(form.file, form.model, form.beam, quality=True)
     document = result.document
     name = keep(result)
     summary = {"segments": len(document.sentences), "cache_hits": document.cache_hits,
+               "memory_hits": sum(1 for pair in document.sentences if pair.origin == "memory"),
                "translated": sum(1 for pair in document.sentences if pair.kind != "byline"),
                "paragraphs": len(result.blocks)}
     return render_template("index.html", **page_context(
         text=document.text, document=document, summary=summary, selected_model=form.model or
         current_app.extensions["mt"].model_id, beam=form.beam, api_key=api_key,
-        translated_file={"url": url_for("files.download_file", name=name), "name": result.name}))
+        translated_file={"url": url_for("files.download_file", name=name), "name": result.name},
+        source_name=form.file.filename or "", uploaded=True))

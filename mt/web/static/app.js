@@ -6,6 +6,9 @@
   "use strict";
   window.mtBindAligned = function (aligned) {
     bindAligned(aligned);
+    if (window.mtWorkspace) {
+      window.mtWorkspace.bind(aligned); // editing, suggestions, copy (workspace.js)
+    }
   };
 
   // -- aligned view: hovering or focusing either side highlights the pair --------------------
@@ -124,8 +127,8 @@
     // ↑/↓ (and j/k) move between rows, Home/End jump to the first/last row
     aligned.addEventListener("keydown", function (event) {
       var row = rowOf(event.target);
-      if (!row || event.altKey || event.ctrlKey || event.metaKey) {
-        return;
+      if (!row || row !== event.target || event.altKey || event.ctrlKey || event.metaKey) {
+        return; // a focused row's keys; its buttons and its editor keep their own
       }
       var rows = Array.prototype.slice.call(aligned.querySelectorAll(".pair"));
       var index = rows.indexOf(row);

@@ -117,13 +117,17 @@
     this.rows = {};
     this.total = 0;
     this.done = 0;
+    this.toLink = 0;
+    this.linked = 0;
+    this.scored = {};
+    this.scoredCount = 0;
     this.aligned = section.querySelector(".aligned");
     this.bar = section.querySelector("#progress-bar");
     this.progress = section.querySelector("#progress-text");
     this.summary = section.querySelector("#summary");
   };
 
-  View.prototype.stat = function (value, label, className) {
+  View.prototype.stat = function (value, label, className, holder) {
     var stat = el("span", "stat" + (className ? " " + className : ""));
     if (value !== null) {
       stat.appendChild(el("strong", null, String(value)));
@@ -131,13 +135,14 @@
     } else {
       stat.appendChild(document.createTextNode(label));
     }
-    this.summary.appendChild(stat);
+    (holder || this.summary).appendChild(stat);
     return stat;
   };
 
   View.prototype.segments = function (event) {
     var self = this;
     this.total = event.total;
+    this.toLink = event.to_translate || 0;
     this.model = event.model;
     var paragraphs = {};
     event.segments.forEach(function (segment) {
@@ -158,6 +163,8 @@
       row.setAttribute("data-end", String(segment.end));
       row.setAttribute("data-links", "[]");
       row.setAttribute("data-state", "pending");
+      row.setAttribute("data-origin", "model");
+      row.setAttribute("data-normalized", segment.normalized || "");
       var vi = el("div", "cell vi");
       vi.setAttribute("role", "cell");
       vi.setAttribute("lang", "vi");
@@ -186,11 +193,42 @@
     this.showProgress();
   };
 
+  // what is still running, in words: rows, then word links, then quality scores
   View.prototype.showProgress = function () {
     this.bar.value = this.done;
     this.bar.textContent = this.done + " / " + this.total;
-    this.progress.textContent = this.done + " of " + this.total + " segments translated";
+    var text = this.done + " of " + this.total + " segments translated";
+    var phase = "rows";
+    if (this.done >= this.total) {
+      text = "All " + this.total + " segments translated";
+      if (this.linked < this.toLink) {
+        phase = "links";
+        text += " · linking words…";
+      } else if (this.scoredCount < this.total) {
+        phase = "quality";
+        text += " · scoring quality…";
+      } else {
+        phase = "finishing";
+      }
+    }
+    this.progress.textContent = text;
     this.section.setAttribute("data-translated", String(this.done));
+    this.section.setAttribute("data-phase", phase);
+  };
+
+  // every row has its English: the button is free again and the downloads work (they are
+  // answered from the cache); links and quality marks may still be on their way
+  View.prototype.rowsDone = function () {
+    if (this.rowsFinished) {
+      return;
+    }
+    this.rowsFinished = true;
+    this.section.querySelectorAll(".downloads button").forEach(function (button) {
+      button.disabled = false;
+    });
+    if (this.onRowsDone) {
+      this.onRowsDone();
+    }
   };
 
   View.prototype.rowsEvent = function (event) {
@@ -215,15 +253,28 @@
         row.setAttribute("data-confidence", update.confidence.toFixed(3));
         en.title = "Decoder confidence " + update.confidence.toFixed(3);
       }
+      row.setAttribute("data-origin", update.origin || "model");
+      if (update.origin === "memory") {
+        row.classList.add("is-memory");
+        var memory = el("span", "badge badge-memory", "memory");
+        memory.title = "From the translation memory";
+        en.appendChild(memory);
+      }
       if (update.cached) {
         row.classList.add("is-cached");
         var badge = el("span", "badge badge-cached", "cached");
         badge.title = "Served from the sentence cache";
         en.appendChild(badge);
       }
+      if (window.mtWorkspace) {
+        window.mtWorkspace.rowTranslated(row, update);
+      }
     });
     this.done = event.done;
     this.showProgress();
+    if (this.done >= this.total) {
+      this.rowsDone();
+    }
   };
 
   View.prototype.links = function (event) {
@@ -234,11 +285,21 @@
         return;
       }
       var row = entry.row;
+      if (typeof update.translation === "string") {
+        entry.translation = update.translation; // glossary terms applied: the final English
+      }
       fillWords(row.querySelector(".cell.vi .text"), entry.segment.source, update.src_word_spans, entry.segment.start);
-      fillWords(row.querySelector(".cell.en .text"), entry.translation || "", update.tgt_word_spans, 0);
-      row.setAttribute("data-links", JSON.stringify(update.alignment));
-      row.mtLinks = null; // app.js reads data-links again
+      if (row.getAttribute("data-edited") !== "true") { // an edit made meanwhile stays
+        fillWords(row.querySelector(".cell.en .text"), entry.translation || "", update.tgt_word_spans, 0);
+        row.setAttribute("data-links", JSON.stringify(update.alignment));
+        row.mtLinks = null; // app.js reads data-links again
+      }
+      if (window.mtWorkspace) {
+        window.mtWorkspace.rowLinked(row, update);
+      }
     });
+    this.linked += event.rows.length;
+    this.showProgress();
   };
 
   View.prototype.quality = function (event) {
@@ -250,7 +311,11 @@
       }
       var row = entry.row;
       row.setAttribute("data-scored", "true");
-      if (update.quality === null) {
+      if (!self.scored[update.index]) {
+        self.scored[update.index] = true;
+        self.scoredCount += 1;
+      }
+      if (update.quality === null || row.getAttribute("data-edited") === "true") {
         return;
       }
       var score = update.quality.toFixed(3);
@@ -260,37 +325,44 @@
         var en = row.querySelector(".cell.en");
         var badge = el("span", "badge badge-flagged", "low confidence");
         badge.title = FLAG_TITLE.replace("{q}", score);
-        en.insertBefore(badge, en.querySelector(".badge-cached"));
+        en.insertBefore(badge, en.querySelector(".badge-memory, .badge-cached, .choices, .row-tools"));
       }
     });
+    this.showProgress();
   };
 
   View.prototype.finish = function (event) {
     var timings = event.timings || {};
     var hits = this.stat(event.cache_hits, "from cache", "stat-cache");
     hits.querySelector("strong").setAttribute("data-cache-hits", String(event.cache_hits));
-    this.stat(timings.model_sentences || 0, "sent to the model");
-    this.stat(null, "model " + Math.round(timings.model_ms || 0) + " ms");
-    this.stat(null, "total " + Math.round(timings.total_ms || 0) + " ms");
-    var model = this.stat(null, "", "stat-model");
+    var memory = this.section.querySelectorAll(".aligned .pair[data-origin='memory']:not([data-edited])").length;
+    this.stat(memory, "from memory", "stat-memory").querySelector("strong").setAttribute("data-memory-hits", String(memory));
+    var details = this.section.querySelector("#dev-summary");
+    this.stat(timings.model_sentences || 0, "sent to the model", null, details);
+    this.stat(null, "model " + Math.round(timings.model_ms || 0) + " ms", null, details);
+    this.stat(null, "total " + Math.round(timings.total_ms || 0) + " ms", null, details);
+    var model = this.stat(null, "", "stat-model", details);
     model.appendChild(el("code", null, event.model));
-    this.section.querySelector(".full-text").textContent = event.translation;
+    var edited = this.section.querySelector(".aligned .pair[data-edited='true']");
+    this.section.querySelector(".full-text").textContent = edited && window.mtWorkspace
+      ? window.mtWorkspace.english(this.section) : event.translation;
     this.progress.textContent = "All " + this.total + " segments translated";
-    this.section.querySelectorAll(".downloads button").forEach(function (button) {
-      button.disabled = false;
-    });
+    this.rowsDone();
     this.end("done");
   };
 
-  View.prototype.fail = function (message, status) {
+  View.prototype.fail = function (message) {
     var notice = el("div", "notice notice-error stream-error");
     notice.setAttribute("role", "alert");
     notice.id = "stream-error";
-    var strong = el("strong", null, "Could not translate" + (status ? " (" + status + ")." : "."));
+    var strong = el("strong", null, "Could not translate.");
     notice.appendChild(strong);
-    notice.appendChild(document.createTextNode(" " + message));
+    message = String(message || "");
+    notice.appendChild(document.createTextNode(" " + message.charAt(0).toUpperCase() + message.slice(1) +
+      (/[.!?]$/.test(message) ? "" : ".")));
     this.section.insertBefore(notice, this.section.querySelector(".downloads"));
     this.progress.textContent = this.done + " of " + this.total + " segments translated; stopped";
+    this.section.setAttribute("data-phase", "stopped");
     this.section.querySelectorAll(".pair.is-pending .placeholder").forEach(function (node) {
       node.textContent = "not translated";
     });
@@ -315,7 +387,7 @@
     } else if (event.event === "done") {
       this.finish(event);
     } else if (event.event === "error") {
-      this.fail(event.error.message, null);
+      this.fail(event.error.message);
     }
   };
 
@@ -335,6 +407,21 @@
     submit.textContent = on ? "Translating…" : "Translate";
   };
 
+  var current = null; // the view being streamed; a new submit stops the old stream
+
+  var formError = function (form, message) {
+    var old = document.getElementById("form-error");
+    if (old) {
+      old.parentNode.removeChild(old);
+    }
+    var notice = el("div", "notice notice-error");
+    notice.id = "form-error";
+    notice.setAttribute("role", "alert");
+    notice.appendChild(el("strong", null, "Could not translate."));
+    notice.appendChild(document.createTextNode(" " + message));
+    form.parentNode.insertBefore(notice, form);
+  };
+
   var start = function (form, submitEvent) {
     var template = document.getElementById("result-template");
     var file = form.elements.namedItem("file");
@@ -352,6 +439,21 @@
     if (form.elements.namedItem("api_key")) {
       body.api_key = field(form, "api_key");
     }
+    var terms = {};
+    try {
+      terms = window.mtWorkspace ? window.mtWorkspace.glossary(form) : {};
+    } catch (error) {
+      formError(form, error.message);
+      return true;
+    }
+    if (terms.glossary) {
+      body.glossary = terms.glossary;
+    } else if (terms.glossary_id) {
+      body.glossary_id = terms.glossary_id;
+    }
+    if (current && current.controller) {
+      current.controller.abort();
+    }
 
     document.querySelectorAll("#result, #form-error").forEach(function (old) {
       old.parentNode.removeChild(old);
@@ -362,6 +464,8 @@
     downloads.elements.namedItem("text").value = text;
     downloads.elements.namedItem("model").value = body.model || "";
     downloads.elements.namedItem("beam").value = beam;
+    downloads.elements.namedItem("glossary").value = body.glossary ? JSON.stringify(body.glossary) : "";
+    downloads.elements.namedItem("glossary_id").value = body.glossary_id || "";
     if (downloads.elements.namedItem("api_key")) {
       downloads.elements.namedItem("api_key").value = body.api_key || "";
     }
@@ -370,6 +474,13 @@
       title.classList.add("visually-hidden");
     }
     var view = new View(section, body);
+    current = view;
+    view.controller = window.AbortController ? new AbortController() : null;
+    view.onRowsDone = function () {
+      if (current === view) {
+        busy(false);
+      }
+    };
     if (window.mtBindAligned) {
       window.mtBindAligned(view.aligned);
     }
@@ -379,25 +490,30 @@
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify(body),
       credentials: "same-origin",
+      signal: view.controller ? view.controller.signal : undefined,
     }).then(function (response) {
       if (!response.ok) {
         return response.json().then(function (answer) {
-          view.fail(answer && answer.error ? answer.error.message : response.statusText, response.status);
+          view.fail(answer && answer.error ? answer.error.message : response.statusText);
         }, function () {
-          view.fail(response.statusText || "the server did not answer", response.status);
+          view.fail(response.statusText || "the server did not answer");
         });
       }
       return readEvents(response, function (event) {
         view.handle(event);
       }).then(function () {
         if (view.section.getAttribute("data-state") === "streaming") {
-          view.fail("the connection closed before the translation was complete", null);
+          view.fail("the connection closed before the translation was complete");
         }
       });
     }).catch(function (error) {
-      view.fail("the connection failed (" + (error && error.message ? error.message : "network error") + ")", null);
+      if (current === view) {
+        view.fail("the connection failed (" + (error && error.message ? error.message : "network error") + ")");
+      }
     }).then(function () {
-      busy(false);
+      if (current === view) {
+        busy(false);
+      }
     });
     return true;
   };
