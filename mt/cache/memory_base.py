@@ -1,0 +1,294 @@
+"""What every translation memory store shares: the entry, its key, its limits and the fuzzy index.
+
+The key is the sentence as the model sees it (:func:`mt.text.normalize`: NFC, one tone-mark style,
+a word segmenter's ``nguồn_tin`` / ``Hà Nội ,`` undone), so an entry written plainly matches the
+same sentence typed word-segmented. Fuzzy lookups compare keys with rapidfuzz's ratio in one
+process-local index, refreshed from the shared store by a version check per call (new rows only;
+everything again after a delete): workers and replicas each hold one, the store stays the truth.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import secrets
+import threading
+import time
+from bisect import bisect_left, bisect_right, insort
+from dataclasses import dataclass
+from itertools import chain, islice
+from operator import itemgetter
+from typing import Iterator
+
+from ..errors import InputError, MTError
+from ..text.normalize import normalize
+
+log = logging.getLogger(__name__)
+
+ORIGINS = ("edited", "imported", "suggested")
+MAX_ENTRIES = 200_000  # per store: a refusal (MemoryFull) beyond, never a silent eviction
+MAX_CHARS = 4_000  # per source or target (a segment is at most 1,500 characters)
+MAX_PROJECT_CHARS = 200
+FUZZY_CUTOFF = 75  # rapidfuzz ratio (0-100): 0.75 and above is a suggestion
+FUZZY_CANDIDATES = 3_000  # newest entries of a compatible length compared per sentence
+MAX_SUGGESTIONS = 3
+
+
+class MemoryFull(MTError):
+    """The memory holds its maximum of entries: adding more is refused, nothing is evicted."""
+
+    code = "memory_full"
+
+
+class MemoryUnavailable(MTError):
+    """The memory's store (its SQLite file or Redis) cannot be used for a write right now."""
+
+    code = "memory_unavailable"
+
+
+@dataclass(frozen=True)
+class MemoryEntry:
+    """A Vietnamese sentence as written and its English; ``id``/``created`` once stored."""
+
+    source: str
+    target: str
+    origin: str = "edited"
+    project: str | None = None
+    id: str | None = None
+    created: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "source": self.source, "target": self.target, "origin": self.origin,
+                "project": self.project, "created": self.created}
+
+
+def memory_key(text: str) -> str:
+    """The lookup key of a Vietnamese sentence: normalised as the pipeline does (segmentation
+    detected), the "new" tone style whatever the engine's, white space collapsed. Idempotent."""
+    return " ".join(normalize(text, tone="new").text.split())
+
+
+def length_range(length: int) -> tuple[int, int]:
+    """Key lengths that can reach a ratio of 0.75 with one of ``length``: the indel distance is at
+    least the length difference, so ``|a - b| <= (a + b) / 4``, i.e. ``b`` in [3a/5, 5a/3]."""
+    return -(-3 * length // 5), 5 * length // 3
+
+
+def checked(entry: MemoryEntry, number: int, max_chars: int) -> MemoryEntry:
+    """The entry with its texts trimmed, or an InputError naming it (``number`` counts from 1)."""
+    source, target = (entry.source or "").strip(), (entry.target or "").strip()
+    where = f"memory entry {number}"
+    if not source or not target:
+        raise InputError(f"{where}: the {'source' if not source else 'target'} is empty")
+    if len(source) > max_chars or len(target) > max_chars:
+        raise InputError(f"{where}: a source or target over {max_chars:,} characters (one sentence is wanted)")
+    if entry.origin not in ORIGINS:
+        raise InputError(f"{where}: origin must be one of {', '.join(ORIGINS)}, not {entry.origin!r}")
+    project = (entry.project or "").strip() or None
+    if project is not None and len(project) > MAX_PROJECT_CHARS:
+        raise InputError(f"{where}: a project name over {MAX_PROJECT_CHARS} characters")
+    return MemoryEntry(source, target, entry.origin, project)
+
+
+class FuzzyIndex:
+    """Keys by length, each length's keys oldest first: the newest candidates of a length range
+    come from a merge of the few lengths in range, never a scan of the whole memory."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, tuple[str, int]] = {}  # key -> (entry id, sequence number)
+        self.by_length: dict[int, dict[str, int]] = {}  # length -> {key: seq}, in seq order
+        self.lengths: list[int] = []  # the lengths present, sorted
+
+    def reset(self, rows: list[tuple[str, str, int]]) -> None:
+        self.ids, self.by_length, self.lengths = {}, {}, []
+        self.update(rows)
+
+    def update(self, rows: list[tuple[str, str, int]]) -> None:
+        """Add (key, id, seq) rows; a key's later row replaces its earlier one."""
+        for key, entry_id, seq in sorted(rows, key=itemgetter(2)):
+            old = self.ids.get(key)
+            if old is not None and old[1] > seq:
+                continue
+            self.ids[key] = (entry_id, seq)
+            bucket = self.by_length.get(len(key))
+            if bucket is None:
+                bucket = self.by_length[len(key)] = {}
+                insort(self.lengths, len(key))
+            bucket.pop(key, None)
+            bucket[key] = seq
+
+    def candidates(self, length: int, limit: int) -> list[str]:
+        """At most ``limit`` keys of a length that can match one of ``length``, newest first."""
+        low, high = length_range(length)
+        buckets = [self.by_length[n] for n in self.lengths[bisect_left(self.lengths, low):
+                                                           bisect_right(self.lengths, high)]]
+        if sum(map(len, buckets)) <= limit:
+            return list(chain.from_iterable(buckets))
+        newest = heapq.merge(*(reversed(bucket.items()) for bucket in buckets), key=itemgetter(1), reverse=True)
+        return [key for key, _ in islice(newest, limit)]
+
+
+class TranslationMemory:
+    """The memory's operations over a store (subclasses: SQLite file, Redis). Lookups never fail a
+    translation: a store that cannot be read answers nothing (logged); writes raise."""
+
+    backend = ""
+    location = ""
+
+    def __init__(self, *, max_entries: int = MAX_ENTRIES, max_chars: int = MAX_CHARS,
+                 candidates: int = FUZZY_CANDIDATES):
+        self.max_entries, self.max_chars, self.candidates = max_entries, max_chars, candidates
+        self._reset_process_state()
+
+    def _reset_process_state(self) -> None:
+        self._pid, self._lock, self._index, self._version = os.getpid(), threading.Lock(), FuzzyIndex(), None
+        self._warned_at = 0.0
+
+    # -- the pipeline's lookups ------------------------------------------------------------------
+    def exact(self, sources: list[str]) -> dict[str, str]:
+        """source -> the English of the entry with the same key (one store query for all)."""
+        keys = {source: memory_key(source) for source in dict.fromkeys(sources)}
+        found = self._quietly(self._targets, list(set(keys.values()))) or {}
+        return {source: found[key] for source, key in keys.items() if key in found}
+
+    def suggest(self, sources: list[str]) -> dict[str, list[dict]]:
+        """source -> up to 3 ``{source, target, score}`` of other entries scoring 0.75 or more
+        (score 0-1, best first); sources without any are left out."""
+        hits = self._fuzzy({source: memory_key(source) for source in dict.fromkeys(sources)}, MAX_SUGGESTIONS)
+        return {source: [{"source": row["source"], "target": row["target"], "score": score}
+                         for row, score in found] for source, found in hits.items() if found}
+
+    # -- the API's and the CLI's -----------------------------------------------------------------
+    def add(self, entries: list[MemoryEntry]) -> list[str]:
+        """Store entries (an entry replaces the one of the same key: a correction wins); their ids,
+        in order. InputError for a bad entry, MemoryFull past the bound: nothing stored then."""
+        now, rows, ids = time.time(), {}, []
+        for number, entry in enumerate(entries, 1):
+            entry = checked(entry, number, self.max_chars)
+            key = memory_key(entry.source)
+            if not key:
+                raise InputError(f"memory entry {number}: the source has no text once normalised")
+            entry_id = secrets.token_hex(8)
+            rows.pop(key, None)  # the batch's last entry of a key wins
+            rows[key] = {"id": entry_id, "key": key, "source": entry.source, "target": entry.target,
+                         "origin": entry.origin, "project": entry.project, "created": now}
+            ids.append(entry_id)
+        if rows:
+            self._loudly(self._put, list(rows.values()))
+        return ids
+
+    def search(self, q: str, limit: int = 20) -> list[dict]:
+        """The entry with ``q``'s key (score 1.0) and the entries scoring 0.75 or more, best first."""
+        key = memory_key(q)
+        if not key:
+            return []
+        exact = self._quietly(self._rows_by_keys, [key]) or {}
+        found = [(row, 1.0) for row in exact.values()]
+        found += self._fuzzy({q: key}, max(0, limit - len(found))).get(q, [])
+        return [{**row, "score": score} for row, score in found[:limit]]
+
+    def delete(self, entry_id: str) -> bool:
+        return bool(self._loudly(self._delete, entry_id))
+
+    def entries(self) -> Iterator[MemoryEntry]:
+        """Every entry, oldest first."""
+        for row in self._loudly(self._all_rows):
+            yield MemoryEntry(row["source"], row["target"], row["origin"], row["project"], row["id"], row["created"])
+
+    def stats(self) -> dict:
+        origins, projects, count = dict.fromkeys(ORIGINS, 0), set(), 0
+        for entry in self.entries():
+            count += 1
+            origins[entry.origin] = origins.get(entry.origin, 0) + 1
+            projects.add(entry.project)
+        return {"backend": self.backend, "location": self.location, "entries": count,
+                "max_entries": self.max_entries, "max_chars": self.max_chars, "origins": origins,
+                "projects": sorted(project for project in projects if project)}
+
+    # -- fuzzy matching ----------------------------------------------------------------------------
+    def _fuzzy(self, keys: dict[str, str], limit: int) -> dict[str, list[tuple[dict, float]]]:
+        from rapidfuzz import fuzz, process
+
+        if limit <= 0 or self._quietly(self._refresh) is None:
+            return {}
+        with self._lock:
+            index = self._index
+            matches = {}
+            for source, key in keys.items():
+                if not key:
+                    continue
+                choices = index.candidates(len(key), self.candidates)
+                found = process.extract(key, choices, scorer=fuzz.ratio, processor=None,
+                                        score_cutoff=FUZZY_CUTOFF, limit=limit + 1)
+                matches[source] = [(index.ids[choice][0], min(round(score / 100, 4), 0.9999))
+                                   for choice, score, _ in found if choice != key][:limit]
+        wanted = list({entry_id for found in matches.values() for entry_id, _ in found})
+        rows = (self._quietly(self._rows, wanted) or {}) if wanted else {}
+        return {source: [(rows[entry_id], score) for entry_id, score in found if entry_id in rows]
+                for source, found in matches.items()}
+
+    def _refresh(self) -> bool:
+        """Bring this process's index up to the store: new rows since the last look, or all
+        again when something was deleted (the generation changed)."""
+        if self._pid != os.getpid():  # a forked worker: its own lock and index
+            self._reset_process_state()
+        version = self._store_version()
+        with self._lock:
+            if version == self._version:
+                return True
+            if self._version is None or version[0] != self._version[0] or version[1] < self._version[1]:
+                self._index.reset(self._all_keys())
+            else:
+                self._index.update(self._keys_since(self._version[1]))
+            self._version = version
+        return True
+
+    # -- error policy -------------------------------------------------------------------------------
+    def _quietly(self, function, *args):
+        """A lookup: None when the store fails (a warning at most once a minute)."""
+        try:
+            return function(*args)
+        except self._store_errors() as error:
+            if time.monotonic() - self._warned_at > 60:
+                self._warned_at = time.monotonic()
+                log.warning("translation memory %s: lookup skipped: %s", self.location, error)
+            return None
+
+    def _loudly(self, function, *args):
+        try:
+            return function(*args)
+        except self._store_errors() as error:
+            raise MemoryUnavailable(f"the translation memory ({self.location}) cannot be used: {error}") from None
+
+    # -- the store (subclasses) ------------------------------------------------------------------------
+    def _store_errors(self) -> tuple[type[BaseException], ...]:
+        return (OSError,)
+
+    def _store_version(self) -> tuple[int, int]:
+        """(generation: bumped by every delete, sequence number of the newest write)."""
+        raise NotImplementedError
+
+    def _all_keys(self) -> list[tuple[str, str, int]]:
+        raise NotImplementedError
+
+    def _keys_since(self, seq: int) -> list[tuple[str, str, int]]:
+        raise NotImplementedError
+
+    def _targets(self, keys: list[str]) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _rows(self, ids: list[str]) -> dict[str, dict]:
+        raise NotImplementedError
+
+    def _rows_by_keys(self, keys: list[str]) -> dict[str, dict]:
+        raise NotImplementedError
+
+    def _put(self, rows: list[dict]) -> None:
+        raise NotImplementedError
+
+    def _delete(self, entry_id: str) -> bool:
+        raise NotImplementedError
+
+    def _all_rows(self) -> Iterator[dict]:
+        raise NotImplementedError
