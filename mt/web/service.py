@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import ModelUnavailable
 from ..document import Document
 from ..pipeline import translate_document, translate_documents
+from ..terms import DEFAULT_TERMS, TermRules
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -144,15 +145,16 @@ class TranslatorService:
 
     # -- translation -----------------------------------------------------------------------
     def translate(self, text: str, model: str | None = None, beam: int | None = None, *,
-                  details: bool = True) -> Document:
+                  details: bool = True, terms: TermRules = DEFAULT_TERMS) -> Document:
         """Translate one article through the shared pipeline (cache first, then the model).
 
         ``details=False`` skips word links and quality scores: LibreTranslate clients only read text.
+        ``terms``: the request's glossary and protected spans (mt.web.glossary_api.term_rules).
         """
         self.check_model(model)
         engine = self.ensure_loaded()
         return translate_document(text, engine, self.cache, settings=self.settings_for(engine, beam),
-                                  links=details, quality=details)
+                                  links=details, quality=details, terms=terms)
 
     def translate_many(self, texts: list[str], model: str | None = None, beam: int | None = None) -> list[str]:
         """The translations of many texts from ONE pipeline call (LibreTranslate's q list): their
