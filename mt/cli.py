@@ -24,6 +24,23 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the model's)")
 
 
+def add_term_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--glossary", metavar="FILE", default=None,
+                        help="enforce these terms: Vietnamese, then English, TSV or CSV (a header line optional)")
+    parser.add_argument("--no-protect", dest="protect", action="store_false",
+                        help="do not keep numbers, URLs, e-mail addresses and foreign names (kept by default)")
+
+
+def terms_from(args):
+    """The TermRules of --glossary / --no-protect (a bad glossary file is an InputError, one line)."""
+    from .terms import DEFAULT_TERMS, NO_TERMS, TermRules
+    from .terms.glossary_file import read_glossary_file
+
+    glossary = read_glossary_file(args.glossary) if getattr(args, "glossary", None) else {}
+    protect = getattr(args, "protect", True)
+    return TermRules(glossary=glossary, protect=protect) if glossary else DEFAULT_TERMS if protect else NO_TERMS
+
+
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     add_options(parser.add_mutually_exclusive_group(), ("cache", "no_cache"))
     add_options(parser, ("cache_ttl",))
@@ -45,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("file", metavar="FILE|-")
     add_model_options(translate)
     add_cache_options(translate)
+    add_term_options(translate)
     translate.add_argument("--jsonl", action="store_true", help="one JSON record per segment")
     translate.add_argument("-o", "--output", metavar="OUT", default=None,
                            help="write the result to OUT instead of standard output; for .md, .html, .docx, .srt "
@@ -56,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("out_dir", metavar="OUT_DIR")
     add_model_options(batch)
     add_cache_options(batch)
+    add_term_options(batch)
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.add_argument("--force", action="store_true",
                        help="translate every article again, even those whose outputs are current (the cache is still used)")
@@ -172,12 +191,13 @@ def run_translate(args) -> int:
     if args.file != "-" and is_document(args.file):
         return run_translate_document(args)
     text = read_article(args.file)
+    terms = terms_from(args)  # a bad glossary is refused before the model loads
     if args.jsonl:
         _LOADING.append(preload_quality())
     engine = load_engine_from(args)
     # word links and quality scores only appear in --jsonl: plain text output skips their cost
     document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine),
-                                  links=args.jsonl, quality=args.jsonl)
+                                  links=args.jsonl, quality=args.jsonl, terms=terms)
     output = to_jsonl(document) if args.jsonl else document.translation + "\n"
     if args.output and args.output != "-":
         from pathlib import Path
@@ -197,13 +217,14 @@ def run_translate_document(args) -> int:
         raise InputError(f"{args.file}: a {format_for(args.file).name.upper()} file "
                          "is binary; pass -o OUT (or -o - for standard output)")
     data = read_file(args.file)
+    terms = terms_from(args)
     if args.jsonl:
         from .pipeline import preload_quality
 
         _LOADING.append(preload_quality())
     engine = load_engine_from(args)
     result = translate_file(data, os.path.basename(args.file), engine, cache_from(args),
-                            settings=settings_from(args, engine), quality=args.jsonl)
+                            settings=settings_from(args, engine), quality=args.jsonl, terms=terms)
     output = to_jsonl(result.document).encode("utf-8") if args.jsonl else result.data
     if args.output and args.output != "-":
         write_bytes_atomic(args.output, output)
@@ -224,6 +245,7 @@ def run_batch(args) -> int:
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     check_dirs(Path(args.in_dir), Path(args.out_dir))  # before the model loads: a refusal is quick
+    terms = terms_from(args)
     if args.ray is not None:
         from .io.ray_batch import translate_with_ray
 
@@ -234,7 +256,7 @@ def run_batch(args) -> int:
             args.in_dir, args.out_dir, model=config.model, engine=config.engine, beam=args.beam,
             cache=config.cache, cache_ttl=config.cache_ttl, no_cache=config.no_cache, address=args.ray or None,
             workers=args.workers, threads=int(getattr(args, "engine_threads", None) or 1), settings=config,
-            progress=not args.quiet, force=args.force)
+            progress=not args.quiet, force=args.force, terms=terms)
         print(summary.describe(), file=sys.stderr)
         return 1 if summary.failed else 0
     if args.workers != 1:
@@ -246,7 +268,7 @@ def run_batch(args) -> int:
     try:  # per-article faults are in the summary; this is for the folder as a whole
         summary = translate_folder(
             args.in_dir, args.out_dir, engine, cache_from(args),
-            settings=settings_from(args, engine), progress=not args.quiet, force=args.force,
+            settings=settings_from(args, engine), progress=not args.quiet, force=args.force, terms=terms,
         )
     except OSError as error:
         print(f"mt: error: {printable(str(error), backslash=False)}", file=sys.stderr)

@@ -93,13 +93,15 @@ def join_blocks(blocks: list[Block]) -> tuple[str, list[int]]:
     return BLOCK_SEPARATOR.join(pieces), starts
 
 
-def translate_blocks(blocks: list[Block], engine, cache=None, *, settings=None, quality: bool = False):
-    """Translate every block of a file in one pipeline call; returns (Document, TranslatedBlocks)."""
+def translate_blocks(blocks: list[Block], engine, cache=None, *, settings=None, quality: bool = False, terms=None):
+    """Translate every block of a file in one pipeline call, ``terms`` (mt.terms.TermRules; None: the
+    pipeline's default) enforced; returns (Document, TranslatedBlocks)."""
     from mt.pipeline import translate_document
 
     wanted = [block for block in blocks if block.text.strip()]
     text, starts = join_blocks(wanted)
-    document = translate_document(text, engine, cache, settings=settings, links=True, quality=quality)
+    document = translate_document(text, engine, cache, settings=settings, links=True, quality=quality,
+                                  **({} if terms is None else {"terms": terms}))
     firsts = [pair.start for pair in document.sentences]
     translated = []
     for block, start in zip(wanted, starts):

@@ -100,9 +100,10 @@ class FileTranslation:
 
 
 def translate_file(data: bytes, name: str, engine, cache=None, *, settings=None, content_type: str | None = None,
-                   max_bytes: int = MAX_FILE_BYTES, max_chars: int | None = None, quality: bool = False
-                   ) -> FileTranslation:
-    """Translate one file of any supported format; DocumentError (an InputError) when it can't."""
+                   max_bytes: int = MAX_FILE_BYTES, max_chars: int | None = None, quality: bool = False,
+                   terms=None) -> FileTranslation:
+    """Translate one file of any supported format; DocumentError (an InputError) when it can't.
+    ``terms`` (mt.terms.TermRules; None: the pipeline's default) are enforced on every block."""
     fmt = format_for(name, content_type)
     if len(data) > max_bytes:
         raise FileTooLarge(f"{name}: {len(data):,} bytes; the limit is {max_bytes:,} bytes")
@@ -116,8 +117,8 @@ def translate_file(data: bytes, name: str, engine, cache=None, *, settings=None,
     from .blocks import translate_blocks
 
     if fmt.name == "text":
-        return _translate_text(state, fmt, name, engine, cache, settings, quality)
-    document, translated = translate_blocks(blocks, engine, cache, settings=settings, quality=quality)
+        return _translate_text(state, fmt, name, engine, cache, settings, quality, terms)
+    document, translated = translate_blocks(blocks, engine, cache, settings=settings, quality=quality, terms=terms)
     return FileTranslation(fmt.write(state, translated), fmt, translated_name(name), document, translated)
 
 
@@ -128,13 +129,14 @@ def _read_text(data: bytes, name: str):
     return [Block(text)], text
 
 
-def _translate_text(text: str, fmt: Format, name: str, engine, cache, settings, quality) -> FileTranslation:
+def _translate_text(text: str, fmt: Format, name: str, engine, cache, settings, quality, terms=None) -> FileTranslation:
     """Plain text is the article path itself: line breaks are sentence ends there, not layout."""
     from mt.pipeline import translate_document
 
     from .formats import english_text
 
-    document = translate_document(text, engine, cache, settings=settings, links=True, quality=quality)
+    document = translate_document(text, engine, cache, settings=settings, links=True, quality=quality,
+                                  **({} if terms is None else {"terms": terms}))
     blocks = []
     for pairs in document.paragraphs():
         source = text[pairs[0].start : pairs[-1].end]
@@ -151,13 +153,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     write_atomic(Path(path), data)
 
 
-def translate_to_outputs(source: str | Path, stem: str | Path, engine, cache=None, settings=None) -> tuple[int, int]:
+def translate_to_outputs(source: str | Path, stem: str | Path, engine, cache=None, settings=None, terms=None
+                         ) -> tuple[int, int]:
     """``mt batch`` for one document: STEM.jsonl and STEM.tmx (its aligned segments), then
     STEM.en.EXT (the translated document) last, each atomically; (sentences, cache hits)."""
     from .formats import to_jsonl, to_tmx, write_atomic
 
     source, stem = Path(source), Path(stem)
-    result = translate_file(read_file(source), source.name, engine, cache, settings=settings, quality=True)
+    result = translate_file(read_file(source), source.name, engine, cache, settings=settings, quality=True, terms=terms)
     write_atomic(stem.with_name(stem.name + ".jsonl"), to_jsonl(result.document))
     write_atomic(stem.with_name(stem.name + ".tmx"), to_tmx(result.document))
     write_bytes_atomic(stem.with_name(stem.name + ".en" + source.suffix), result.data)

@@ -73,23 +73,29 @@ def stem_outputs(stem: str | Path) -> list[Path]:
     return [stem.with_name(stem.name + suffix) for suffix, _ in OUTPUTS]
 
 
-def translate_article(article: Article, engine, cache, settings=None) -> tuple[int, int]:
+def translate_article(article: Article, engine, cache, settings=None, terms=None) -> tuple[int, int]:
     """Article → its three output files, each written atomically; (sentences, cache hits).
-    An MTError (the article cannot be translated) propagates to the caller, nothing written."""
+    An MTError (the article cannot be translated) propagates to the caller, nothing written.
+    ``terms`` (mt.terms.TermRules, e.g. ``mt batch --glossary``; None: the pipeline's default)."""
     if article.source:
         from mt.io.documents import translate_to_outputs
 
-        return translate_to_outputs(article.source, article.stem, engine, cache, settings)
-    document = translate_document(article.text, engine, cache, settings=settings)
+        return translate_to_outputs(article.source, article.stem, engine, cache, settings, terms)
+    document = translate_document(article.text, engine, cache, settings=settings,
+                                  **({} if terms is None else {"terms": terms}))
     for path, (_, render) in zip(stem_outputs(article.stem), OUTPUTS):
         write_atomic(path, render(document))
     return len(document.sentences), document.cache_hits
 
 
-def model_key(engine, settings=None) -> str | None:
-    """What besides the source determines the outputs: model id@version, engine, settings."""
+def model_key(engine, settings=None, terms=None) -> str | None:
+    """What besides the source determines the outputs: model id@version, engine, settings, and
+    the terms when they are not the default (a glossary: mt.terms.glossary_file.rules_key)."""
+    from mt.terms.glossary_file import rules_key
+
     namespace = getattr(engine, "namespace", None)
-    return namespace(settings) if callable(namespace) else None
+    key = namespace(settings) if callable(namespace) else None
+    return f"{key}|{rules_key(terms)}" if key is not None and rules_key(terms) else key
 
 
 def is_corpus(source: str | Path) -> bool:
@@ -176,11 +182,11 @@ def load_input(item: InputFile, outputs: list[Path]) -> Article:
 
 
 def run_article(name: str, outputs: list[Path], load, size: int, engine, cache, settings,
-                summary: BatchSummary, bar: SentenceProgress, force: bool = False) -> None:
+                summary: BatchSummary, bar: SentenceProgress, force: bool = False, terms=None) -> None:
     """Claim, read, translate and write one article, then its marker; any failure is named in
     the summary and the run goes on (an OSError such as a full disk, an engine error,
     unreadable input)."""
-    model = model_key(engine, settings)
+    model = model_key(engine, settings, terms)
     try:
         with claim(str(outputs[0])[: -len(OUTPUTS[0][0])]) as ours:
             article = load() if ours else None
@@ -193,7 +199,7 @@ def run_article(name: str, outputs: list[Path], load, size: int, engine, cache, 
                 remove_leftovers(outputs + [marker])
                 remove_marker(outputs)  # the old outputs are not done until the new marker
                 try:
-                    sentences, hits = translate_article(article, engine, cache, settings)
+                    sentences, hits = translate_article(article, engine, cache, settings, terms)
                     write_marker(outputs, article.digest, article.size, model)
                 except BaseException:
                     discard_partial(outputs + [marker])
@@ -213,7 +219,7 @@ def run_article(name: str, outputs: list[Path], load, size: int, engine, cache, 
 
 
 def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress: bool = True,
-                     force: bool = False) -> BatchSummary:
+                     force: bool = False, terms=None) -> BatchSummary:
     """Translate a folder (or corpus .jsonl) in this process; see the module docstring. Both are
     streamed: listed lazily, one article in memory at a time, read when its turn comes and
     segmented once (by the pipeline); the progress bar is sized from the pending bytes.
@@ -222,7 +228,7 @@ def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress:
     summary = BatchSummary()
     source, out_dir = Path(in_dir), Path(out_dir)
     check_dirs(source, out_dir)
-    done = DoneCheck(model_key(engine, settings), force)
+    done = DoneCheck(model_key(engine, settings, terms), force)
     if is_corpus(source):
         def listing(into: BatchSummary):
             for line in pending_corpus(source, out_dir, into, done):
@@ -235,6 +241,6 @@ def translate_folder(in_dir, out_dir, engine, cache, *, settings=None, progress:
     work = listing(summary)
     with SentenceProgress(total, progress) as bar:
         for name, outputs, load, size in work:
-            run_article(name, outputs, load, size, engine, cache, settings, summary, bar, force)
+            run_article(name, outputs, load, size, engine, cache, settings, summary, bar, force, terms)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -65,7 +65,8 @@ class _Counts:
 class ArticleWorker:
     """One Ray actor: engine and cache loaded once, then article items -> written outputs."""
 
-    def __init__(self, *, out_dir, model, engine, beam, cache, cache_ttl, no_cache, threads, force=False, settings=None):
+    def __init__(self, *, out_dir, model, engine, beam, cache, cache_ttl, no_cache, threads, force=False, settings=None,
+                 terms=None):
         # the engine options arrive as arguments (``settings``: the driver's, else the defaults),
         # made this process's for e5 and the aligner: nothing travels through the environment
         from mt.settings import defaults, use
@@ -77,7 +78,7 @@ class ArticleWorker:
         from mt.cache import open_cache
         from mt.engines.loader import load_engine
 
-        self.out_dir, self.force = Path(out_dir), force
+        self.out_dir, self.force, self.terms = Path(out_dir), force, terms  # TermRules pickles (frozen dataclass)
         self.engine = load_engine(model, engine=engine, device=settings.device, config=settings)
         self.settings = None if beam is None else dataclasses.replace(self.engine.settings, beam=beam)
         self.cache = open_cache(cache, disabled=no_cache, ttl=cache_ttl, max_entries=settings.cache_max_entries)
@@ -102,7 +103,7 @@ class ArticleWorker:
             line = CorpusLine(name, item["stem"], item["offset"], item["length"])
             load = lambda: load_corpus_line(Path(item["path"]), line, self.out_dir)  # noqa: E731
         run_article(name, outputs, load, item["size"], self.engine, self.cache, self.settings, summary, _Counts(),
-                    self.force)
+                    self.force, self.terms)
         failed, error = (summary.failed[0] if summary.failed else ("", ""))
         return (item["index"], item["size"], summary.sentences, summary.cache_hits, summary.skipped,
                 summary.claimed, failed, name, error)
@@ -144,11 +145,12 @@ def _start(ray, address: str | None, workers: int, threads: int) -> bool:
 
 def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, cache=None,
                        cache_ttl=None, no_cache=False, address=None, workers=1, threads=1,
-                       progress=True, force=False, settings=None) -> BatchSummary:
+                       progress=True, force=False, settings=None, terms=None) -> BatchSummary:
     """Translate a folder or corpus .jsonl on Ray: ``workers`` actors on ``threads`` CPUs each.
     ``cache`` is a path or URL every actor opens (a Redis URL for a cluster, a shared file
     otherwise); byte-identical outputs to the local batch with the same model and settings.
-    ``settings`` (mt.settings.Settings): the other engine options, handed to every actor."""
+    ``settings`` (mt.settings.Settings): the other engine options, handed to every actor; ``terms``
+    (mt.terms.TermRules, ``--glossary``) too."""
     if workers < 1 or threads < 1:
         raise ConfigError("--workers and --threads must be at least 1")
     ray = _import_ray()
@@ -164,7 +166,7 @@ def translate_with_ray(source, out_dir, *, model=None, engine=None, beam=None, c
             _run(ray, items, summary, positions, progress, workers=workers, threads=threads,
                  worker_args=dict(out_dir=str(out_dir.resolve()), model=model, engine=engine, beam=beam,
                                   cache=cache, cache_ttl=cache_ttl, no_cache=no_cache, threads=threads,
-                                  force=force, settings=settings))
+                                  force=force, settings=settings, terms=terms))
         finally:
             if shut_down:
                 ray.shutdown()

@@ -120,3 +120,16 @@ def is_header(cells: list[str]) -> bool:
 def to_tsv(entries: dict[str, str]) -> str:
     """The entries as TSV lines (no header): what read_glossary reads back."""
     return "".join(f"{source}\t{target}\n" for source, target in entries.items())
+
+
+def rules_key(terms) -> str:
+    """What a batch's done-marker records of its terms (mt.io.folder_batch): empty for the default
+    (no glossary, protected spans on), else a short hash of the glossary and the protection flag,
+    so a run with another glossary translates its articles again."""
+    if terms is None or (not terms.glossary and terms.protect):
+        return ""
+    import hashlib
+    import json
+
+    data = json.dumps([sorted(terms.glossary.items()), bool(terms.protect)], ensure_ascii=False)
+    return "terms:" + hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app
 
 from . import schemas
 from .errors import ApiError
+from .glossary_api import body_terms
 from .language import detect
 from .openapi import operation
 from .security import check_size, limited, needs_api_key, public_model_name
@@ -17,7 +18,7 @@ bp = Blueprint("api", __name__)
 # what a request whose fields are checked can answer, beyond the security ones
 BODY_ERRORS = ("invalid_json", "invalid_field", "unsupported_media_type", "text_too_long")
 TRANSLATE_ERRORS = BODY_ERRORS + ("empty_text", "invalid_input", "unknown_model", "model_not_loaded",
-                                  "model_unavailable")
+                                  "model_unavailable", "invalid_glossary", "glossary_not_found", "server_busy")
 ALIGN_SLOTS = 1  # alignments running at once: the one worker process (mt.web.app makes the semaphore)
 ALIGN_WAIT_SECONDS = 60.0  # how long a further one waits for a slot before 503 server_busy
 TRANSLATE_EXAMPLE = {"text": "Hà Nội là thủ đô của Việt Nam. Thành phố có hơn 8 triệu dân.", "beam": 4}
@@ -49,7 +50,7 @@ def checked_text(text: str) -> str:
     errors=TRANSLATE_ERRORS,
 )
 def translate(body: schemas.TranslateRequest):
-    document = service().translate(checked_text(body.text), body.model, body.beam)
+    document = service().translate(checked_text(body.text), body.model, body.beam, terms=body_terms(body))
     return {**document.to_dict(), "model": public_model_name(document.model),  # as /api/models names it
             "detected_language": detect(body.text).to_dict()}
 

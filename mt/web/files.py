@@ -18,7 +18,10 @@ from pydantic import Field
 
 from ..cache.files import StoreFull
 from ..io.documents import FORMATS, SUPPORTED_EXTENSIONS, translate_file
+from ..terms import DEFAULT_TERMS, TermRules
 from . import libre_schemas, schemas
+from .glossary_api import body_terms
+from .glossary_fields import FormGlossary, FormGlossaryId, FormProtect
 from .errors import ApiError
 from .openapi import MULTIPART, Answer, operation
 from .security import external_url, limited, needs_api_key
@@ -31,7 +34,7 @@ ALIGNED = {"": False, "0": False, "false": False, "no": False, "1": True, "true"
 FILE_FIELD = Field(description=f"The document: {', '.join(SUPPORTED_EXTENSIONS)} (format from the file name's "
                                "extension, else its content type; 400 unsupported_format for another)")
 FILE_ERRORS = ("invalid_field", "unsupported_media_type", "unsupported_format", "invalid_input", "text_too_long",
-               "unknown_model", "model_not_loaded", "model_unavailable")
+               "unknown_model", "model_not_loaded", "model_unavailable", "invalid_glossary", "glossary_not_found")
 
 
 class FileForm(schemas.FormModel):
@@ -41,6 +44,9 @@ class FileForm(schemas.FormModel):
     model: schemas.ModelId = None
     beam: schemas.FormBeam = None
     api_key: schemas.FormKey = ""
+    glossary: FormGlossary = None
+    glossary_id: FormGlossaryId = None
+    protect: FormProtect = True
     messages: ClassVar[dict[str, str]] = {"beam": schemas.BEAM_MESSAGE}
 
 
@@ -89,7 +95,7 @@ def keep(result) -> str:
                        headers={"Retry-After": "30"}) from None
 
 
-def translated(upload, model=None, beam=None, quality=False):
+def translated(upload, model=None, beam=None, quality=False, terms: TermRules = DEFAULT_TERMS):
     """The uploaded document translated (mt.io.documents); its errors carry their codes. ``quality``:
     the page shows flags (the API's file answers carry none, so they skip the scoring)."""
     translator = current_app.extensions["mt"]
@@ -97,7 +103,7 @@ def translated(upload, model=None, beam=None, quality=False):
     engine = translator.ensure_loaded()
     return translate_file(upload.read(), upload.filename or "document", engine, translator.cache,
                           settings=translator.settings_for(engine, beam), content_type=upload.mimetype,
-                          max_chars=current_app.config["MT_MAX_CHARS"], quality=quality)
+                          max_chars=current_app.config["MT_MAX_CHARS"], quality=quality, terms=terms)
 
 
 def attachment(data: bytes, filename: str, media_type: str) -> Response:
@@ -127,7 +133,7 @@ def translate_file_view(body: FileForm):
     aligned = request.args.get("aligned", "").lower()
     if aligned not in ALIGNED:
         raise ApiError("invalid_field", "aligned must be true or false (1 or 0)")
-    result = translated(body.file, body.model, body.beam)
+    result = translated(body.file, body.model, body.beam, terms=body_terms(body))
     if ALIGNED[aligned]:
         document = result.document
         return AlignedFile(model=document.model, format=result.format.name, name=result.name,

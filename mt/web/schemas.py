@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from ..document import SentencePair
 from .errors import ApiError
+from .glossary_fields import FormGlossary, FormGlossaryId, FormProtect, Glossary, GlossaryId, Protect
 
 MIN_BEAM, MAX_BEAM = 1, 8
 BEAM_MESSAGE = f"beam must be an integer from {MIN_BEAM} to {MAX_BEAM}"
@@ -188,10 +189,13 @@ class TranslateRequest(RequestModel):
     model: ModelId = None
     beam: Beam = None
     api_key: ApiKey = None
+    glossary: Glossary = None
+    glossary_id: GlossaryId = None
+    protect: Protect = True
 
     messages: ClassVar[dict[str, str]] = {
         "text": "text must be a string", "model": MODEL_MESSAGE, "beam": BEAM_MESSAGE,
-        "api_key": "api_key must be a string"}
+        "api_key": "api_key must be a string", "protect": "protect must be true or false"}
 
 
 class DownloadRequest(TranslateRequest):
@@ -211,6 +215,9 @@ class PageForm(FormModel):
     model: ModelId = None
     beam: FormBeam = None
     api_key: FormKey = ""
+    glossary: FormGlossary = None
+    glossary_id: FormGlossaryId = None
+    protect: FormProtect = True
 
     messages: ClassVar[dict[str, str]] = {"model": MODEL_MESSAGE, "beam": BEAM_MESSAGE}
 

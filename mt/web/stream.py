@@ -24,6 +24,7 @@ from ..errors import MTError
 from ..pipeline import Progress, iter_document, needs_model
 from . import schemas
 from .api import TRANSLATE_ERRORS, TRANSLATE_EXAMPLE, checked_text, service
+from .glossary_api import body_terms
 from .errors import ApiError, api_error
 from .openapi import EVENT_STREAM, Answer, operation
 from .security import limited, needs_api_key, public_model_name
@@ -123,7 +124,7 @@ def translate_stream(body: schemas.TranslateRequest):
     translator.check_model(body.model)
     engine = translator.ensure_loaded()
     steps = iter_document(checked_text(body.text), engine, translator.cache,
-                          settings=translator.settings_for(engine, body.beam),
+                          settings=translator.settings_for(engine, body.beam), terms=body_terms(body),
                           first_batch=batch_setting(FIRST_BATCH_KEY, FIRST_BATCH),
                           max_batch=batch_setting(MAX_BATCH_KEY, MAX_BATCH))
     first = next(steps)  # segmenting fails before any byte is sent: a plain 400
