@@ -20,6 +20,7 @@ from .api import TRANSLATE_ERRORS, checked_text
 from .docs import docs_schemas, docs_view_model
 from .errors import ApiError, api_error
 from .files import keep, translated
+from .glossary_api import body_terms
 from .openapi import FORM_TYPES, JSON, Answer, operation, read_body
 from .security import check_api_key, check_size, is_form, limited, needs_api_key, public_model_name
 from .service import WHAT_TO_DO, with_advice
@@ -122,7 +123,7 @@ def index_post():
         check_size(len(text))
         if not text.strip():
             raise ApiError("empty_text", "Paste a Vietnamese article or choose a .txt file first.")
-        document = service().translate(text, form.model, form.beam)
+        document = service().translate(text, form.model, form.beam, terms=body_terms(form))
     except MTError as error:
         error = api_error(error)
         return page_error(error.status, error.message, form, api_key, error.headers)
@@ -171,7 +172,7 @@ def download(format: str, body: schemas.DownloadRequest | schemas.PageForm):  # 
     if format not in DOWNLOADS:
         raise ApiError("not_found", f"unknown download format {format!r}; use one of {', '.join(DOWNLOADS)}")
     text = body.text if isinstance(body, schemas.DownloadRequest) else schemas.newline_normalised(body.text)
-    document = service().translate(checked_text(text), body.model, body.beam)
+    document = service().translate(checked_text(text), body.model, body.beam, terms=body_terms(body))
     render, mimetype, filename = DOWNLOADS[format]
     name = download_name(request.form.get("name", "") if is_form() else "", text, filename.rsplit(".", 1)[-1])
     return Response(
@@ -211,7 +212,7 @@ def docs():
 def document_page(form: schemas.PageUpload, api_key: str) -> str:
     """The page's answer to an uploaded document: the aligned view of its blocks (each block a
     paragraph) and a link to download the translated file."""
-    result = translated(form.file, form.model, form.beam, quality=True)
+    result = translated(form.file, form.model, form.beam, quality=True, terms=body_terms(form))
     document = result.document
     name = keep(result)
     summary = {"segments": len(document.sentences), "cache_hits": document.cache_hits,
