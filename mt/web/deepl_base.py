@@ -1,0 +1,135 @@
+"""What every DeepL API v2 route shares: the blueprint, DeepL's authentication, its language codes,
+the character count of /v2/usage and the glossary a request names.
+
+DeepL's clients send ``Authorization: DeepL-Auth-Key KEY`` (mt.web.security reads it as the API
+key); DeepL answers 403 for a missing or wrong key, so both are 403 here too, in DeepL's error
+shape ``{"message"}`` (mt.web.errors answers that shape under /v2/).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+
+from flask import Blueprint, current_app
+
+from ..io.documents import translate_file
+from ..terms import DEFAULT_TERMS, TermRules
+from .errors import ERROR_CODES, ApiError
+from .security import key_refusal
+
+bp = Blueprint("deepl", __name__)
+log = logging.getLogger(__name__)
+
+TAGS = ("DeepL",)
+UNLIMITED = 1_000_000_000_000  # what DeepL reports as the limit of an account without one
+TARGETS = {"EN": "English", "EN-US": "English (American)", "EN-GB": "English (British)"}
+COMMON_ERRORS = ("invalid_json", "invalid_field", "unsupported_media_type", "invalid_api_key")
+
+
+def declared(*codes: str) -> tuple[str, ...]:
+    """The codes of this tuple that mt.web.errors declares (the glossary store's codes are added by
+    the glossaries' own module; until then they are left out of the OpenAPI document)."""
+    return tuple(code for code in codes if code in ERROR_CODES)
+
+
+@bp.before_request
+def authorise() -> None:
+    """DeepL's rule: a missing or wrong key is 403 (when this server has keys; any key otherwise)."""
+    if key_refusal() is not None:
+        raise ApiError("invalid_api_key", "Authorization failure: send a valid key as Authorization: "
+                                          "DeepL-Auth-Key KEY")
+
+
+# -- languages ----------------------------------------------------------------------------------
+def target_language(value: str | None) -> str:
+    """EN, EN-US or EN-GB (any case), upper-cased; DeepL's 400 for anything else."""
+    code = (value or "").strip().upper()
+    if code not in TARGETS:
+        raise ApiError("unsupported_language", "Value for 'target_lang' not supported.")
+    return code
+
+
+def source_language(value: str | None) -> str | None:
+    """VI (any case), or None to detect; DeepL's 400 for another language."""
+    if value is None or value == "":
+        return None
+    if value.strip().upper() != "VI":
+        raise ApiError("unsupported_language", "Value for 'source_lang' not supported.")
+    return "VI"
+
+
+# -- usage --------------------------------------------------------------------------------------
+def usage_store():
+    return current_app.extensions["mt_usage"]
+
+
+def character_limit() -> int:
+    settings = current_app.extensions.get("mt_settings")
+    return int(getattr(settings, "deepl_character_limit", 0) or 0)
+
+
+def used_characters() -> int:
+    try:
+        return usage_store().characters()
+    except Exception as error:  # noqa: BLE001 - an unreachable store must not stop translations
+        log.warning("reading the DeepL character count failed: %s", error)
+        return 0
+
+
+def check_quota(characters: int) -> None:
+    """456 (DeepL's status) when this month's count plus ``characters`` passes the limit."""
+    limit = character_limit()
+    if limit and used_characters() + characters > limit:
+        raise ApiError("quota_exceeded", f"Quota Exceeded: {limit:,} characters a month "
+                                         "(--deepl-character-limit); the count starts again next month")
+
+
+def count_characters(characters: int) -> None:
+    if characters <= 0:
+        return
+    try:
+        usage_store().add_characters(characters)
+    except Exception as error:  # noqa: BLE001 - the count is a report; the translation is done
+        log.warning("counting DeepL characters failed: %s", error)
+
+
+# -- glossaries ---------------------------------------------------------------------------------
+def glossary_store():
+    store = current_app.extensions.get("mt_glossaries")
+    if store is None:
+        raise ApiError("server_busy", "glossaries are not available on this server")
+    return store
+
+
+def term_rules_for(glossary_id: str | None, glossary_ids: list[str] | str | None = None) -> TermRules:
+    """The request's glossary (one id, or up to five merged in order: the first wins a term) as the
+    pipeline's TermRules (mt.web.glossary_api.term_rules); the default rules without one."""
+    if isinstance(glossary_ids, str):
+        glossary_ids = [part.strip() for part in glossary_ids.split(",") if part.strip()]
+    ids = [glossary_id] if glossary_id else list(glossary_ids or [])
+    if not ids:
+        return DEFAULT_TERMS
+    from .glossary_api import term_rules
+
+    if len(ids) == 1:
+        return term_rules(None, ids[0], True)
+    merged: dict[str, str] = {}
+    for one in ids:
+        found = glossary_store().get(one)
+        if found is None:
+            raise ApiError("not_found", f"Glossary {one} not found.")
+        for source, target in found.entries.items():
+            merged.setdefault(source, target)
+    return term_rules(merged, None, True)
+
+
+def creation_time(created: float) -> str:
+    """Unix seconds as DeepL writes them: ``2026-12-07T16:03:01.123Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+
+
+def accepts_terms() -> bool:
+    """Whether the document path takes a glossary (``terms=``) in this version of mt.io.documents."""
+    return "terms" in inspect.signature(translate_file).parameters

@@ -1,0 +1,94 @@
+"""DeepL API v2's glossaries (``/v2/glossaries``, ``/v2/glossary-language-pairs``), kept in the
+same store as our own /api/glossaries (``app.extensions["mt_glossaries"]``, mt.cache.glossaries):
+a glossary made through either API is usable through both. Vietnamese → English only.
+"""
+
+from __future__ import annotations
+
+from flask import Response
+
+from .deepl_base import COMMON_ERRORS, TAGS, bp, creation_time, declared, glossary_store
+from .deepl_schemas import (DeepLError, GlossaryForm, GlossaryInfo, GlossaryList, GlossaryRequest, LanguagePairs)
+from .errors import ApiError
+from .openapi import FORM_TYPES, JSON, Answer, operation
+
+STORE_ERRORS = ("invalid_glossary", "glossary_limit", "server_busy")
+
+
+def info(glossary) -> dict:
+    return {"glossary_id": glossary.id, "name": glossary.name, "ready": True, "source_lang": "vi",
+            "target_lang": "en", "creation_time": creation_time(glossary.created),
+            "entry_count": len(glossary.entries)}
+
+
+def found(glossary_id: str):
+    glossary = glossary_store().get(glossary_id)
+    if glossary is None:
+        raise ApiError("not_found", "Glossary not found.")
+    return glossary
+
+
+@bp.get("/v2/glossary-language-pairs")
+@operation(summary="DeepL-compatible glossary language pairs", tags=TAGS, secured=True, response=LanguagePairs,
+           errors=("invalid_api_key",), error_model=DeepLError)
+def language_pairs():
+    return {"supported_languages": [{"source_lang": "vi", "target_lang": "en"}]}
+
+
+@bp.post("/v2/glossaries")
+@operation(
+    summary="DeepL-compatible glossary creation", tags=TAGS, secured=True,
+    description=("`name`, `source_lang` vi, `target_lang` en, `entries` (one entry a line) in `entries_format` "
+                 "tsv (Vietnamese<TAB>English) or csv (Vietnamese,English). Stored with /api/glossaries' "
+                 "glossaries. Answers 201 and the glossary."),
+    body={JSON: GlossaryRequest, **{content_type: GlossaryForm for content_type in FORM_TYPES}},
+    example={"name": "Tin tức", "source_lang": "vi", "target_lang": "en", "entries": "Hà Nội\tHanoi",
+             "entries_format": "tsv"},
+    answers={201: Answer("The glossary", GlossaryInfo)},
+    errors=declared(*COMMON_ERRORS, "unsupported_language", "invalid_input", *STORE_ERRORS), error_model=DeepLError,
+)
+def create(body: GlossaryRequest):
+    if body.source_lang.strip().lower() != "vi" or body.target_lang.strip().lower() != "en":
+        raise ApiError("unsupported_language", "Unsupported glossary source and target language pair: this "
+                                               "server has vi → en glossaries only.")
+    from ..terms.glossary_file import read_glossary
+
+    entries = read_glossary(body.entries, f"entries.{body.entries_format}")
+    glossary = glossary_store().create(body.name.strip(), entries)
+    return Response(GlossaryInfo.model_validate(info(glossary)).model_dump_json(), status=201,
+                    mimetype="application/json")
+
+
+@bp.get("/v2/glossaries")
+@operation(summary="DeepL-compatible glossary list", tags=TAGS, secured=True, response=GlossaryList,
+           errors=declared("invalid_api_key", "server_busy"), error_model=DeepLError)
+def list_glossaries():
+    return {"glossaries": [info(glossary) for glossary in glossary_store().list()]}
+
+
+@bp.get("/v2/glossaries/<glossary_id>")
+@operation(summary="DeepL-compatible glossary details", tags=TAGS, secured=True, response=GlossaryInfo,
+           errors=declared("not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
+def get_glossary(glossary_id: str):
+    return info(found(glossary_id))
+
+
+@bp.delete("/v2/glossaries/<glossary_id>")
+@operation(summary="DeepL-compatible glossary deletion", tags=TAGS, secured=True,
+           answers={204: Answer("Deleted", None, content_types=())},
+           errors=declared("not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
+def delete_glossary(glossary_id: str):
+    if not glossary_store().delete(glossary_id):
+        raise ApiError("not_found", "Glossary not found.")
+    return Response(status=204)
+
+
+@bp.get("/v2/glossaries/<glossary_id>/entries")
+@operation(summary="DeepL-compatible glossary entries", tags=TAGS, secured=True,
+           description="The entries as TSV (Vietnamese<TAB>English a line), whatever the Accept header asks.",
+           answers={200: Answer("The entries", None, content_types=("text/tab-separated-values",))},
+           errors=declared("not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
+def glossary_entries(glossary_id: str):
+    glossary = found(glossary_id)
+    tsv = "\n".join(f"{source}\t{target}" for source, target in glossary.entries.items())
+    return Response(tsv, mimetype="text/tab-separated-values")
