@@ -8,7 +8,8 @@ model call), as plain texts are.
 Alternatives are built the way Argos Translate (LibreTranslate's engine) builds them: alternative k
 of a text takes the k-th other hypothesis of each of its sentences (the sentence's best where it has
 fewer), joined like the translation itself; duplicates and copies of the translation are dropped.
-A sentence's hypotheses come from the service's n-best (beam search, distinct, best first).
+Every sentence's hypotheses come from ONE batched n-best call of the service (beam search, distinct,
+best first).
 """
 
 from __future__ import annotations
@@ -54,13 +55,16 @@ def translate_with_alternatives(texts: list[str], n: int, translator, model=None
     engine = translator.ensure_loaded()
     documents = translate_documents(texts, engine, translator.cache, settings=translator.settings_for(engine, beam),
                                     links=False, quality=False)
-    others: dict[str, list[str]] = {}  # sentence -> its other hypotheses, best first
+    best: dict[str, str] = {}  # each distinct sentence -> its translation in the answer
     for document in documents:
         for pair in document.sentences:
-            if pair.kind == "byline" or not pair.translation.strip() or pair.source in others:
-                continue
-            hypotheses = translator.alternatives(pair.source, n + 1, model=model, beam=beam)
-            others[pair.source] = [text for text in hypotheses if text != pair.translation][:n]
+            if pair.kind != "byline" and pair.translation.strip():
+                best.setdefault(pair.source, pair.translation)
+    sentences = list(best)
+    hypotheses = translator.alternatives_many(sentences, n + 1, model, beam) if sentences else []
+    # sentence -> its other hypotheses, best first (one batched model call for all of them)
+    others = {sentence: [text for text in found if text != best[sentence]][:n]
+              for sentence, found in zip(sentences, hypotheses)}
     answers = []
     for document in documents:
         found: list[str] = []
