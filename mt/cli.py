@@ -15,6 +15,7 @@ import sys
 from .errors import InputError, MTError
 from .settings import add_options, current, settings_from_options, use
 from .io.batch_progress import printable
+from .cli_memory import add_memory_parser, run_memory
 
 EXIT_USAGE = 2
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="inspect or clear the sentence cache")
     cache.add_argument("action", choices=["stats", "clear"])
     add_options(cache, ("cache",))
+    add_memory_parser(commands)  # mt memory import|export|stats (mt.cli_memory)
     return parser
 
 
@@ -357,6 +359,7 @@ COMMANDS = {
     "download": run_download,
     "cache": run_cache,
     "align": run_align,
+    "memory": run_memory,
 }
 
 

@@ -12,7 +12,7 @@ from testkit.shared_data import ROOT
 PACKAGE = ROOT / "mt"
 # bottom to top; a module may import from its own layer and the ones before it
 LAYERS = ["mt.errors", "mt.settings", "mt.budget", "mt.text", "mt.models", "mt.engines", "mt.links", "mt.quality", "mt.align",
-          "mt.cache", "mt.document", "mt.terms", "mt.extras", "mt.pipeline", "mt.io", "mt.web", "mt.cli", "mt.__main__"]
+          "mt.cache", "mt.document", "mt.terms", "mt.extras", "mt.pipeline", "mt.io", "mt.web", "mt.cli_memory", "mt.cli", "mt.__main__"]
 MAX_LINES = 450
 
 

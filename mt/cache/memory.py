@@ -19,7 +19,7 @@ from .memory_sqlite import SQLiteMemory
 
 __all__ = ["FUZZY_CANDIDATES", "FUZZY_CUTOFF", "MAX_CHARS", "MAX_ENTRIES", "ORIGINS", "MemoryEntry", "MemoryFull",
            "MemoryUnavailable", "RedisMemory", "SQLiteMemory", "TranslationMemory", "memory_key", "memory_of",
-           "memory_path"]
+           "memory_path", "switch_off"]
 
 log = logging.getLogger(__name__)
 _ATTRIBUTE = "_mt_translation_memory"
@@ -44,6 +44,14 @@ def memory_of(cache) -> TranslationMemory | None:
     except AttributeError:  # a cache that takes no attributes: made again next time (cheap, nothing opened)
         pass
     return memory
+
+
+def switch_off(cache) -> None:
+    """No memory for ``cache`` in this process from now on (``--memory off``): memory_of gives None."""
+    try:
+        setattr(cache, _ATTRIBUTE, None)
+    except AttributeError:
+        pass
 
 
 def _open(cache) -> TranslationMemory | None:
