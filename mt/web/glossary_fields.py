@@ -8,6 +8,7 @@ checks (:mod:`mt.cache.glossaries`), so the OpenAPI document promises exactly wh
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -37,6 +38,13 @@ def tsv_entries(value: Any) -> Any:
         return None
     if isinstance(value, Mapping):  # already read (a form re-validated with its file's text)
         return entries(value)
+    if isinstance(value, str) and value.lstrip().startswith("{"):  # the page's scripts send JSON too
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None  # not JSON: refused below as TSV
+        if isinstance(parsed, dict):
+            return entries(parsed) or None
     if not isinstance(value, str) or not TSV_RE.search(value):
         raise PydanticCustomError(
             "invalid_glossary", "must be lines of Vietnamese<TAB>English (at most {count} lines; no blank term, "
@@ -80,7 +88,7 @@ GlossaryId = Annotated[Any, BeforeValidator(glossary_id), WithJsonSchema(
 Protect = Annotated[bool, Field(description=PROTECT_DOC, strict=True)]
 FormGlossary = Annotated[Any, BeforeValidator(tsv_entries), WithJsonSchema({"type": "string", "pattern": TSV_PATTERN}),
                          Field(description="Terms to enforce as text: one Vietnamese<TAB>English line per entry "
-                                           "(a header line is skipped); empty: none")]
+                                           "(a header line is skipped), or a JSON object {vietnamese: english}; empty: none")]
 FormGlossaryId = Annotated[Any, BeforeValidator(glossary_id), WithJsonSchema(
     {"type": "string", "pattern": GLOSSARY_ID_PATTERN}), Field(description=GLOSSARY_ID_DOC)]
 FormProtect = Annotated[Any, BeforeValidator(form_bool), WithJsonSchema(
