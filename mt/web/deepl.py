@@ -18,8 +18,8 @@ from ..io.blocks import EmptyDocument
 from ..io.documents import translate_file
 from ..pipeline import translate_documents
 from . import deepl_documents, deepl_glossaries  # noqa: F401 - their routes are on the same blueprint
-from .deepl_base import (COMMON_ERRORS, TAGS, accepts_terms, TARGETS, UNLIMITED, bp, character_limit, check_quota, count_characters,
-                         declared, source_language, target_language, term_rules_for, used_characters)
+from .deepl_base import (COMMON_ERRORS, TAGS, TARGETS, UNLIMITED, bp, character_limit, check_quota, count_characters,
+                         source_language, target_language, term_rules_for, used_characters)
 from .deepl_schemas import (DeepLError, Languages, LanguagesForm, TranslateForm, TranslateRequest, TranslateResponse,
                             Usage, listed)
 from .errors import ApiError
@@ -46,7 +46,7 @@ TRANSLATE_ERRORS = COMMON_ERRORS + ("unsupported_language", "text_too_long", "qu
         "`{\"message\"}` (400, 403, 404, 413, 429, 456); the code is in `X-Error-Code`."),
     body={JSON: TranslateRequest, **{content_type: TranslateForm for content_type in FORM_TYPES}},
     example={"text": ["Xin chào thế giới."], "source_lang": "VI", "target_lang": "EN-US"},
-    response=TranslateResponse, errors=declared(*TRANSLATE_ERRORS, "glossary_not_found"), error_model=DeepLError,
+    response=TranslateResponse, errors=(*TRANSLATE_ERRORS, "glossary_not_found"), error_model=DeepLError,
 )
 def translate(body: TranslateRequest):
     target_language(body.target_lang)
@@ -88,12 +88,11 @@ def marked_up(texts: list[str], rules) -> list[str]:
     is kept in place (XML as well: see the README). A text that is only markup is answered as it is."""
     translator = current_app.extensions["mt"]
     engine = translator.ensure_loaded()
-    extra = {"terms": rules} if rules.glossary and accepts_terms() else {}
     answers = []
     for text in texts:
         try:
             result = translate_file(text.encode("utf-8"), "text.html", engine, translator.cache,
-                                    max_chars=current_app.config["MT_MAX_CHARS"], **extra)
+                                    max_chars=current_app.config["MT_MAX_CHARS"], terms=rules)
         except EmptyDocument:
             answers.append(text)
             continue

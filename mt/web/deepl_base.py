@@ -8,15 +8,13 @@ shape ``{"message"}`` (mt.web.errors answers that shape under /v2/).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 
 from flask import Blueprint, current_app
 
-from ..io.documents import translate_file
 from ..terms import DEFAULT_TERMS, TermRules
-from .errors import ERROR_CODES, ApiError
+from .errors import ApiError
 from .security import key_refusal
 
 bp = Blueprint("deepl", __name__)
@@ -26,12 +24,6 @@ TAGS = ("DeepL",)
 UNLIMITED = 1_000_000_000_000  # what DeepL reports as the limit of an account without one
 TARGETS = {"EN": "English", "EN-US": "English (American)", "EN-GB": "English (British)"}
 COMMON_ERRORS = ("invalid_json", "invalid_field", "unsupported_media_type", "invalid_api_key")
-
-
-def declared(*codes: str) -> tuple[str, ...]:
-    """The codes of this tuple that mt.web.errors declares (the glossary store's codes are added by
-    the glossaries' own module; until then they are left out of the OpenAPI document)."""
-    return tuple(code for code in codes if code in ERROR_CODES)
 
 
 @bp.before_request
@@ -96,13 +88,6 @@ def count_characters(characters: int) -> None:
 
 
 # -- glossaries ---------------------------------------------------------------------------------
-def glossary_store():
-    store = current_app.extensions.get("mt_glossaries")
-    if store is None:
-        raise ApiError("server_busy", "glossaries are not available on this server")
-    return store
-
-
 def term_rules_for(glossary_id: str | None, glossary_ids: list[str] | str | None = None) -> TermRules:
     """The request's glossary (one id, or up to five merged in order: the first wins a term) as the
     pipeline's TermRules (mt.web.glossary_api.term_rules); the default rules without one."""
@@ -111,16 +96,11 @@ def term_rules_for(glossary_id: str | None, glossary_ids: list[str] | str | None
     ids = [glossary_id] if glossary_id else list(glossary_ids or [])
     if not ids:
         return DEFAULT_TERMS
-    from .glossary_api import term_rules
+    from .glossary_api import find, term_rules
 
-    if len(ids) == 1:
-        return term_rules(None, ids[0], True)
     merged: dict[str, str] = {}
-    for one in ids:
-        found = glossary_store().get(one)
-        if found is None:
-            raise ApiError("not_found", f"Glossary {one} not found.")
-        for source, target in found.entries.items():
+    for one in ids:  # 404 glossary_not_found for an unknown id
+        for source, target in find(one).entries.items():
             merged.setdefault(source, target)
     return term_rules(merged, None, True)
 
@@ -129,7 +109,3 @@ def creation_time(created: float) -> str:
     """Unix seconds as DeepL writes them: ``2026-12-07T16:03:01.123Z``."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
 
-
-def accepts_terms() -> bool:
-    """Whether the document path takes a glossary (``terms=``) in this version of mt.io.documents."""
-    return "terms" in inspect.signature(translate_file).parameters

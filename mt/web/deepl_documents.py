@@ -22,8 +22,8 @@ from flask import current_app, request
 
 from ..errors import MTError
 from ..io.documents import format_for, translate_file, translated_name
-from .deepl_base import (COMMON_ERRORS, TAGS, accepts_terms, bp, check_quota, declared,
-                         source_language, target_language, term_rules_for, usage_store)
+from .deepl_base import (COMMON_ERRORS, TAGS, bp, check_quota, source_language, target_language, term_rules_for,
+                         usage_store)
 from .deepl_schemas import DeepLError, DocumentForm, DocumentHandle, DocumentKey, DocumentKeyForm, DocumentStatus
 from .errors import ApiError, api_error
 from .files import DOCUMENT_TYPES, attachment
@@ -54,7 +54,7 @@ def ascii_name(name: str) -> str:
                  "`document_id` and `document_key` once the translation is done or after 3 seconds, whichever "
                  "comes first; poll POST /v2/document/{document_id} with the key, then fetch the result."),
     body={MULTIPART: DocumentForm}, response=DocumentHandle,
-    errors=declared(*COMMON_ERRORS, "unsupported_language", "unsupported_format", "quota_exceeded", "not_found",
+    errors=(*COMMON_ERRORS, "unsupported_language", "unsupported_format", "quota_exceeded", "not_found",
                     "rate_limited", "glossary_not_found", "server_busy"),
     error_model=DeepLError,
 )
@@ -83,7 +83,7 @@ def upload(body: DocumentForm):
     job = Job(document_id, key, store, current_app.extensions["mt_files"], request.remote_addr or "")
     work = dict(data=body.file.read(), name=name, content_type=body.file.mimetype, translator=translator,
                 max_chars=current_app.config["MT_MAX_CHARS"],
-                extra={"terms": rules} if rules.glossary and accepts_terms() else {})
+                terms=rules)
     thread = threading.Thread(target=job.run, kwargs=work, name=f"deepl-document-{document_id[:8]}", daemon=True)
     thread.start()
     job.finished.wait(UPLOAD_WAIT)
@@ -97,13 +97,13 @@ class Job:
         self.document_id, self.key, self.store, self.files, self.owner = document_id, key, store, files, owner
         self.finished = threading.Event()
 
-    def run(self, *, data: bytes, name: str, content_type, translator, max_chars: int, extra: dict) -> None:
+    def run(self, *, data: bytes, name: str, content_type, translator, max_chars: int, terms) -> None:
         record = {"key": self.key, "status": "error", "error_message": "the translation failed; the server log "
                                                                         "has the details"}
         try:
             engine = translator.ensure_loaded()
             result = translate_file(data, name, engine, translator.cache, content_type=content_type,
-                                    max_chars=max_chars, **extra)
+                                    max_chars=max_chars, terms=terms)
             billed = len(result.document.text)
             stored = self.files.put(ascii_name(translated_name(name)), result.format.media_type, result.data,
                                     owner=self.owner)
@@ -144,7 +144,7 @@ def job_of(document_id: str, key: str) -> dict:
 
 @bp.post("/v2/document/<document_id>")
 @operation(summary="DeepL-compatible document status", tags=TAGS, secured=True, body=KEY_BODY,
-           response=DocumentStatus, errors=declared(*COMMON_ERRORS, "not_found"), error_model=DeepLError)
+           response=DocumentStatus, errors=(*COMMON_ERRORS, "not_found"), error_model=DeepLError)
 def status(document_id: str, body: DocumentKey):
     record = job_of(document_id, body.document_key)
     answer: dict = {"document_id": document_id, "status": record["status"]}
@@ -160,7 +160,7 @@ def status(document_id: str, body: DocumentKey):
 @bp.post("/v2/document/<document_id>/result")
 @operation(summary="DeepL-compatible document download", tags=TAGS, secured=True, body=KEY_BODY,
            answers={200: Answer("The translated document, in its own format", None, content_types=DOCUMENT_TYPES)},
-           errors=declared(*COMMON_ERRORS, "not_found", "invalid_input", "server_busy"), error_model=DeepLError)
+           errors=(*COMMON_ERRORS, "not_found", "invalid_input", "server_busy"), error_model=DeepLError)
 def result(document_id: str, body: DocumentKey):
     record = job_of(document_id, body.document_key)
     if record["status"] == "translating":

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from flask import Response
 
-from .deepl_base import COMMON_ERRORS, TAGS, bp, creation_time, declared, glossary_store
+from .deepl_base import COMMON_ERRORS, TAGS, bp, creation_time
 from .deepl_schemas import (DeepLError, GlossaryForm, GlossaryInfo, GlossaryList, GlossaryRequest, LanguagePairs)
 from .errors import ApiError
+from .glossary_api import find, store, stored
 from .openapi import FORM_TYPES, JSON, Answer, operation
 
 STORE_ERRORS = ("invalid_glossary", "glossary_limit", "server_busy")
@@ -19,13 +20,6 @@ def info(glossary) -> dict:
     return {"glossary_id": glossary.id, "name": glossary.name, "ready": True, "source_lang": "vi",
             "target_lang": "en", "creation_time": creation_time(glossary.created),
             "entry_count": len(glossary.entries)}
-
-
-def found(glossary_id: str):
-    glossary = glossary_store().get(glossary_id)
-    if glossary is None:
-        raise ApiError("not_found", "Glossary not found.")
-    return glossary
 
 
 @bp.get("/v2/glossary-language-pairs")
@@ -45,7 +39,7 @@ def language_pairs():
     example={"name": "Tin tức", "source_lang": "vi", "target_lang": "en", "entries": "Hà Nội\tHanoi",
              "entries_format": "tsv"},
     answers={201: Answer("The glossary", GlossaryInfo)},
-    errors=declared(*COMMON_ERRORS, "unsupported_language", "invalid_input", *STORE_ERRORS), error_model=DeepLError,
+    errors=(*COMMON_ERRORS, "unsupported_language", "invalid_input", *STORE_ERRORS), error_model=DeepLError,
 )
 def create(body: GlossaryRequest):
     if body.source_lang.strip().lower() != "vi" or body.target_lang.strip().lower() != "en":
@@ -54,32 +48,32 @@ def create(body: GlossaryRequest):
     from ..terms.glossary_file import read_glossary
 
     entries = read_glossary(body.entries, f"entries.{body.entries_format}")
-    glossary = glossary_store().create(body.name.strip(), entries)
+    glossary = stored(store().create, body.name.strip(), entries)
     return Response(GlossaryInfo.model_validate(info(glossary)).model_dump_json(), status=201,
                     mimetype="application/json")
 
 
 @bp.get("/v2/glossaries")
 @operation(summary="DeepL-compatible glossary list", tags=TAGS, secured=True, response=GlossaryList,
-           errors=declared("invalid_api_key", "server_busy"), error_model=DeepLError)
+           errors=("invalid_api_key", "server_busy"), error_model=DeepLError)
 def list_glossaries():
-    return {"glossaries": [info(glossary) for glossary in glossary_store().list()]}
+    return {"glossaries": [info(glossary) for glossary in stored(store().list)]}
 
 
 @bp.get("/v2/glossaries/<glossary_id>")
 @operation(summary="DeepL-compatible glossary details", tags=TAGS, secured=True, response=GlossaryInfo,
-           errors=declared("not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
+           errors=("glossary_not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
 def get_glossary(glossary_id: str):
-    return info(found(glossary_id))
+    return info(find(glossary_id))
 
 
 @bp.delete("/v2/glossaries/<glossary_id>")
 @operation(summary="DeepL-compatible glossary deletion", tags=TAGS, secured=True,
            answers={204: Answer("Deleted", None, content_types=())},
-           errors=declared("not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
+           errors=("glossary_not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
 def delete_glossary(glossary_id: str):
-    if not glossary_store().delete(glossary_id):
-        raise ApiError("not_found", "Glossary not found.")
+    if not stored(store().delete, glossary_id):
+        raise ApiError("glossary_not_found", "Glossary not found.")
     return Response(status=204)
 
 
@@ -87,8 +81,8 @@ def delete_glossary(glossary_id: str):
 @operation(summary="DeepL-compatible glossary entries", tags=TAGS, secured=True,
            description="The entries as TSV (Vietnamese<TAB>English a line), whatever the Accept header asks.",
            answers={200: Answer("The entries", None, content_types=("text/tab-separated-values",))},
-           errors=declared("not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
+           errors=("glossary_not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
 def glossary_entries(glossary_id: str):
-    glossary = found(glossary_id)
+    glossary = find(glossary_id)
     tsv = "\n".join(f"{source}\t{target}" for source, target in glossary.entries.items())
     return Response(tsv, mimetype="text/tab-separated-values")
