@@ -165,6 +165,19 @@ class TranslatorService:
                                         links=False, quality=False)
         return [document.translation for document in documents]
 
+    def alternatives(self, sentence: str, n: int, model: str | None = None, beam: int | None = None) -> list[str]:
+        """Up to ``n`` distinct translations of one sentence, best first (mt.web.alternatives)."""
+        return self.alternatives_many([sentence], n, model, beam)[0]
+
+    def alternatives_many(self, sentences: list[str], n: int, model: str | None = None,
+                          beam: int | None = None) -> list[list[str]]:
+        """Each sentence's alternatives from ONE batched engine call (LibreTranslate's q list)."""
+        from .alternatives import model_inputs
+
+        self.check_model(model)
+        engine = self.ensure_loaded()
+        return engine.alternatives(model_inputs(sentences, engine), n, self.settings_for(engine, beam))
+
     def unavailable_message(self, reason: str) -> str:
         return f"the translation model is not available: {with_advice(reason, self.model_id)}"
 
