@@ -29,7 +29,8 @@ SERVE_FIELDS = ("model", "engine", "device", "host", "port", "workers", "threads
                 "max_chars", "max_body_bytes", "request_timeout", "connection_limit", "client_connection_limit",
                 "channel_timeout",
                 "max_streams", "trusted_proxies", "public_url", "access_log", "api_keys", "rate_limit", "rate_limit_storage",
-                "batch_sentences", "batch_wait_ms", "no_batching", "batch_limit", "shutdown_timeout", "dev",
+                "batch_sentences", "batch_wait_ms", "no_batching", "batch_limit", "deepl_character_limit",
+                "shutdown_timeout", "dev",
                 "memory", "suggestions")
 
 
