@@ -1,0 +1,175 @@
+"""Where the terms of a normalised Vietnamese sentence are: glossary entries and protected spans.
+
+Glossary entries are matched on syllable tokens of the normalised text, casefolded, with the
+entry normalised the same way (tone style, NFC; ``_`` and hyphens separate syllables), so
+``tên_lửa``, ``tên lửa`` and ``Tên Lửa`` match one entry, and ``hoá``/``hóa`` are one spelling.
+Entries are indexed by their first syllable: each position of the sentence tries only the
+entries that start with its syllable, longest first, so the cost is linear in the sentence
+(times the few entries sharing a first syllable), never sentence × glossary.
+
+Protected spans: numbers (with their English form: ``250.000`` → ``250,000``, ``12,5`` → ``12.5``),
+URLs, e-mail addresses and capitalised Latin-script words that are not Vietnamese syllables
+(foreign names: ``Baikonur``, ``Nazarbayev``), plus letter-digit identifiers (``A320``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..text.normalize import normalize
+from ..text.tones import _is_syllable
+from ..text.words import split_words
+
+__all__ = ["Found", "GlossaryIndex", "english_number", "entry_key", "is_foreign_name", "protected_spans"]
+
+SYLLABLE_RE = re.compile(r"[^\W_]+")  # letters and digits; '_', spaces, hyphens and punctuation separate
+_JOINER_RE = re.compile(r"[\s_\-‐‑–]+")  # what may stand between the syllables of one term
+
+
+@dataclass(frozen=True)
+class Found:
+    """A term in the normalised text: ``[start, end)``, the English it must have, its kind, and
+    (numbers) the Vietnamese form that must not reach the English."""
+
+    start: int
+    end: int
+    english: str
+    kind: str
+    vietnamese: str = ""
+
+
+@lru_cache(maxsize=1 << 16)
+def entry_key(vietnamese: str, tone: str) -> tuple[str, ...]:
+    """The casefolded syllables of a glossary entry, normalised as the sentences are."""
+    text = normalize(vietnamese, tone=tone, word_segmented=False).text
+    return tuple(token.casefold() for token in SYLLABLE_RE.findall(text))
+
+
+class GlossaryIndex:
+    """A glossary's entries by first syllable, longest first (the first entry wins a tie)."""
+
+    def __init__(self, glossary: Mapping[str, str], tone: str):
+        by_first: dict[str, dict[tuple[str, ...], str]] = {}
+        for vietnamese, english in glossary.items():
+            key = entry_key(str(vietnamese), tone)
+            english = " ".join(str(english).split())
+            if key and english:
+                by_first.setdefault(key[0], {}).setdefault(key, english)
+        self.by_first = {first: sorted(entries.items(), key=lambda item: -len(item[0]))
+                         for first, entries in by_first.items()}
+
+    def find(self, text: str, starts_ok: Callable[[int], bool], ends_ok: Callable[[int], bool]) -> list[Found]:
+        """Leftmost-longest matches in ``text`` whose ends are word boundaries of the text as
+        written (``starts_ok`` / ``ends_ok`` of a normalised offset); whole syllables only."""
+        tokens = [(m.start(), m.end(), m.group().casefold()) for m in SYLLABLE_RE.finditer(text)]
+        found: list[Found] = []
+        i = 0
+        while i < len(tokens):
+            taken = 0
+            for key, english in self.by_first.get(tokens[i][2], ()):
+                n = len(key)
+                if i + n <= len(tokens) and self._matches(text, tokens, i, key) \
+                        and starts_ok(tokens[i][0]) and ends_ok(tokens[i + n - 1][1]):
+                    found.append(Found(tokens[i][0], tokens[i + n - 1][1], english, "glossary"))
+                    taken = n
+                    break
+            i += taken or 1
+        return found
+
+    @staticmethod
+    def _matches(text: str, tokens: list, i: int, key: tuple[str, ...]) -> bool:
+        for k in range(1, len(key)):
+            if tokens[i + k][2] != key[k] or not _JOINER_RE.fullmatch(text, tokens[i + k - 1][1], tokens[i + k][0]):
+                return False
+        return True
+
+
+# --------------------------------------------------------------------------- numbers
+
+_GROUPED_RE = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?")  # 250.000  1.234.567,89
+_DECIMAL_RE = re.compile(r"\d+,\d+")  # 12,5  0,75
+_AMBIGUOUS_RE = re.compile(r"\d{1,3},\d{3}")  # 2,500: a decimal in Vietnamese, but often English-style
+NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def english_number(vietnamese: str) -> str:
+    """A Vietnamese number token in English form: dots group thousands and the comma is the
+    decimal mark in Vietnamese (``250.000`` → ``250,000``, ``1.234,5`` → ``1,234.5``,
+    ``12,5`` → ``12.5``). Years, times (``14:30``), plain integers, dotted decimals (``3.5``),
+    versions and an ambiguous ``2,500`` (one comma, three digits) stay as written."""
+    if _GROUPED_RE.fullmatch(vietnamese):
+        return vietnamese.translate(_SWAP)
+    if _DECIMAL_RE.fullmatch(vietnamese) and not _AMBIGUOUS_RE.fullmatch(vietnamese):
+        return vietnamese.replace(",", ".")
+    return vietnamese
+
+
+_SWAP = str.maketrans({".": ",", ",": "."})
+
+
+# --------------------------------------------------------------------------- names
+
+_VIETNAMESE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323\u0302\u0306\u031b")  # tones, â ê ô, ă, ơ ư
+
+
+@lru_cache(maxsize=1 << 16)
+def is_foreign_name(word: str) -> bool:
+    """A capitalised Latin-script word that is not a Vietnamese syllable (``Baikonur``, ``Putin``),
+    without Vietnamese letters (``đ``, ``ơ``, tone marks: a misspelt Vietnamese word is not a
+    name). All-capital words are left out: Vietnamese acronyms (``UBND``, ``THPT``) are translated."""
+    if len(word) < 2 or not word[0].isupper() or word.isupper() or not word.isalpha() or _is_syllable(word):
+        return False
+    for char in word:
+        if char in "đĐ" or not unicodedata.name(char, "").startswith("LATIN"):
+            return False
+        if not char.isascii() and _VIETNAMESE_MARKS & set(unicodedata.normalize("NFD", char)):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- protected spans
+
+_LINK_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"']+|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+                      re.IGNORECASE)
+_TRAILING = ".,;:!?)]}"
+# Parts of a word: a letter-digit identifier, a number (its Vietnamese separators included), letters.
+_PART_RE = re.compile(r"(?=[^\W_]*[^\W\d_])(?=[^\W_]*\d)[^\W_]+|\d+(?:[.,:]\d+)*|[^\W_]+")
+
+
+def protected_spans(text: str) -> list[Found]:
+    """URLs, e-mail addresses, numbers and foreign names of a normalised sentence, in order."""
+    found: list[Found] = []
+    links: list[tuple[int, int]] = []
+    if "://" in text or "@" in text or "www." in text.lower():
+        for match in _LINK_RE.finditer(text):
+            start, end = match.span()
+            while end > start and text[end - 1] in _TRAILING:
+                end -= 1
+            link = text[start:end]
+            kind = "email" if "@" in link and "://" not in link and not link.lower().startswith("www.") else "url"
+            links.append((start, end))
+            found.append(Found(start, end, link, kind))
+    at = 0
+    for start, end in split_words(text):
+        while at < len(links) and links[at][1] <= start:
+            at += 1
+        if at < len(links) and links[at][0] < end:
+            continue  # inside a URL or address
+        word = text[start:end]
+        if not any(char.isalnum() for char in word):
+            continue
+        for match in _PART_RE.finditer(word):
+            part = match.group()
+            a, b = start + match.start(), start + match.end()
+            if part[0].isdigit() and NUMBER_RE.fullmatch(part):
+                found.append(Found(a, b, english_number(part), "number", part))
+            elif not part.isalpha():
+                found.append(Found(a, b, part, "name"))  # an identifier: A320, MH370, 4G
+            elif is_foreign_name(part):
+                found.append(Found(a, b, part, "name"))
+    found.sort(key=lambda item: item.start)
+    return found

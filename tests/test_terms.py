@@ -1,0 +1,368 @@
+"""Terminology (mt.terms): glossary matching on the normalised Vietnamese, protected spans
+(numbers in English form, URLs, e-mail addresses, foreign names), application through the word
+links, and the real pipeline on the tiny random-weight model (whose output keeps nothing unless
+enforced). Seed article: ../shared/data/seed (news text, for testing only)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mt.cache import open_cache
+from mt.pipeline import _prepare, translate_document, translate_documents
+from mt.terms import DEFAULT_TERMS, NO_TERMS, TermRules
+from mt.terms.enforce import _bounded, _English
+from mt.terms.find import english_number, is_foreign_name
+from mt.text.normalize import normalize
+from mt.text.words import split_words
+from testkit.shared_data import SEED, needs_shared_data
+
+
+def found_in(rules: TermRules, text: str, tone: str = "new") -> list[tuple[str, str, str]]:
+    """(Vietnamese as written, English, kind) of every term ``rules`` find in one sentence."""
+    pairs, maps = _prepare(text, tone)
+    out = []
+    for pair, mapped in zip(pairs, maps):
+        index = rules.index(tone) if rules.glossary else None
+        for item in rules.find(pair.source, mapped, index):
+            a, b = mapped.original_span(item.start, item.end)
+            out.append((pair.source[a:b], item.english, item.kind))
+    return out
+
+
+def glossary_hits(glossary: dict, text: str, tone: str = "new") -> list[tuple[str, str]]:
+    return [(vi, en) for vi, en, kind in found_in(TermRules(glossary, protect=False), text, tone)]
+
+
+# ------------------------------------------------------------------------------- matching
+
+def test_segmented_input_matches_a_spaced_entry():
+    assert glossary_hits({"tên lửa": "rocket"}, "Nga phát_triển tên_lửa mới .") == [("tên_lửa", "rocket")]
+    assert glossary_hits({"tên_lửa": "rocket"}, "Nga phát triển tên lửa mới.") == [("tên lửa", "rocket")]
+
+
+def test_tone_placement_and_case_do_not_matter():
+    for written in ("Hoá học là môn khó.", "hóa học là môn khó.", "HOÁ HỌC là môn khó."):
+        assert glossary_hits({"hoá học": "chemistry"}, written) == [(written[:7], "chemistry")]
+    assert glossary_hits({"hóa học": "chemistry"}, "Cục Tự_động hoá Hóa_học .", tone="old") == [("Hóa_học", "chemistry")]
+    decomposed = "ho\u0061\u0301 ho\u0323c va\u0300 to\u0061\u0301n."  # NFD input
+    assert [en for _, en in glossary_hits({"hoá học": "chemistry"}, decomposed)] == ["chemistry"]
+
+
+def test_longest_match_first_and_leftmost():
+    glossary = {"tên lửa": "rocket", "tên lửa đẩy": "launch vehicle", "đẩy": "push"}
+    assert glossary_hits(glossary, "Tên lửa đẩy và tên lửa nhỏ.") == [("Tên lửa đẩy", "launch vehicle"),
+                                                                      ("tên lửa", "rocket")]
+
+
+def test_whole_words_only():
+    # "tên" is part of the segmented word tên_lửa: no match inside it
+    assert glossary_hits({"tên": "name"}, "Nga phát_triển tên_lửa , tên của nó .") == [("tên", "name")]
+    assert glossary_hits({"Nga": "Russia"}, "Ông Ngan nói.") == []
+    assert glossary_hits({"lửa": "fire"}, "tên lửa, lửa") == [("lửa", "fire"), ("lửa", "fire")]
+    # syllables of an entry may not straddle punctuation
+    assert glossary_hits({"tên lửa": "rocket"}, "tên, lửa") == []
+
+
+def test_first_entry_wins_a_duplicate_key_and_empty_entries_are_ignored():
+    assert glossary_hits({"hoá học": "chemistry", "hóa học": "chem", "": "x", "ba": " "}, "hóa học ba") == [
+        ("hóa học", "chemistry")]
+
+
+# ------------------------------------------------------------------------------- protected spans
+
+@pytest.mark.parametrize("vietnamese, english", [
+    ("250.000", "250,000"), ("1.250.000", "1,250,000"), ("12,5", "12.5"), ("1,2", "1.2"), ("0,75", "0.75"),
+    ("1.234.567,89", "1,234,567.89"), ("2022", "2022"), ("14:30", "14:30"), ("3.5", "3.5"), ("1.2.3", "1.2.3"),
+    ("2,500", "2,500"),  # ambiguous: one comma then three digits is left as written
+    ("4", "4"),
+])
+def test_number_table(vietnamese, english):
+    assert english_number(vietnamese) == english
+
+
+def test_protected_spans_of_a_sentence():
+    text = ("Giá 250.000 đồng , tăng 12,5% lên 1,2 triệu lúc 14:30 năm 2022 , xem https://vnexpress.net/a.html . "
+            "Gửi a.b@c.vn cho Nazarbayev về A320 .")
+    found = found_in(DEFAULT_TERMS, text)
+    assert ("250.000", "250,000", "number") in found
+    assert ("12,5", "12.5", "number") in found
+    assert ("1,2", "1.2", "number") in found
+    assert ("14:30", "14:30", "number") in found and ("2022", "2022", "number") in found
+    assert ("https://vnexpress.net/a.html", "https://vnexpress.net/a.html", "url") in found
+    assert ("a.b@c.vn", "a.b@c.vn", "email") in found
+    assert ("Nazarbayev", "Nazarbayev", "name") in found and ("A320", "A320", "name") in found
+    assert not [item for item in found if item[0] in ("vnexpress", "net", "html", "c", "vn")]
+
+
+def test_vietnamese_syllables_are_never_names():
+    for word in ("Nguyễn", "Hà", "Nội", "Nga", "Quốc", "Đan", "Nguyên", "Khuỷu", "Hoá", "Thủy", "Gì"):
+        assert not is_foreign_name(word), word
+    for word in ("Baikonur", "Energomash", "Nazarbayev", "Kazakhstan", "Putin", "Vladimir", "Sunkar"):
+        assert is_foreign_name(word), word
+    assert not is_foreign_name("UBND") and not is_foreign_name("oxy") and not is_foreign_name("Vịêc")
+    found = found_in(DEFAULT_TERMS, "Ông Nguyễn_Văn_Nam ở Hà_Nội gặp tên_lửa của Nga .")
+    assert found == []
+
+
+def test_glossary_wins_over_a_protected_span_it_covers():
+    found = found_in(TermRules({"sân bay vũ trụ Baikonur": "Baikonur Cosmodrome"}), "tại sân_bay vũ_trụ Baikonur .")
+    assert found == [("sân_bay vũ_trụ Baikonur", "Baikonur Cosmodrome", "glossary")]
+
+
+# ------------------------------------------------------------------------------- application
+
+def make_pair(text: str, translation: str, alignment: list[list[int]] | None):
+    """One prepared pair with ``translation`` and, unless ``alignment`` is None, its word lists
+    and those links (what mt.links fills in)."""
+    pairs, maps = _prepare(text, "new")
+    assert len(pairs) == 1
+    pair = pairs[0]
+    pair.translation = translation
+    if alignment is not None:
+        source = split_words(pair.source)
+        pair.src_words = [pair.source[a:b] for a, b in source]
+        pair.src_word_spans = [[pair.start + a, pair.start + b] for a, b in source]
+        target = split_words(translation)
+        pair.tgt_words = [translation[a:b] for a, b in target]
+        pair.tgt_word_spans = [[a, b] for a, b in target]
+        pair.alignment = alignment
+    return pair, maps
+
+
+def check_consistent(pair) -> None:
+    """Offsets, word lists and links agree with the (new) translation; terms are one unit."""
+    text = pair.translation
+    for term in pair.terms:
+        a, b = term["target_span"]
+        assert text[a:b] == term["english"] and _bounded(text, a, b)
+        assert pair.source[term["span"][0] - pair.start: term["span"][1] - pair.start] == term["source"]
+    targets = sorted(tuple(term["target_span"]) for term in pair.terms)
+    assert all(x[1] <= y[0] for x, y in zip(targets, targets[1:])), targets
+    if not pair.src_words:
+        assert not pair.tgt_words and not pair.alignment
+        return
+    assert pair.tgt_word_spans == [list(span) for span in split_words(text)]
+    assert pair.tgt_words == [text[a:b] for a, b in pair.tgt_word_spans]
+    for word, (a, b) in zip(pair.src_words, pair.src_word_spans):
+        assert pair.start <= a < b <= pair.end and pair.source[a - pair.start:b - pair.start] == word
+    english = [e for _, e in pair.alignment]
+    assert english == sorted(set(english))
+    assert all(0 <= v < len(pair.src_words) and 0 <= e < len(pair.tgt_words) for v, e in pair.alignment)
+    link = {e: v for v, e in pair.alignment}
+    for term in pair.terms:
+        a, b = term["target_span"]
+        inside = [e for e, (s, t) in enumerate(pair.tgt_word_spans) if s < b and t > a]
+        units = {link.get(e) for e in inside}
+        assert len(units) == 1 and None not in units, (term, units)
+        v = units.pop()
+        src_a, src_b = pair.src_word_spans[v]
+        assert src_a <= term["span"][0] and term["span"][1] <= src_b
+        assert all(link.get(e) != v for e in range(len(pair.tgt_words)) if e not in inside)
+
+
+def test_replaced_through_links_and_numbers_in_english_form():
+    text = "Kazakhstan sẽ phát_triển tên_lửa giá 250.000 đồng , tăng 12,5% ."
+    translation = "Kazakh will develop the missile costing 250.000 dong, up 12,5%."
+    # words: Kazakhstan sẽ phát_triển tên_lửa giá 250.000 đồng , tăng 12,5 % .
+    #        Kazakh will develop the missile costing 250.000 dong , up 12,5 % .
+    pair, maps = make_pair(text, translation, [[0, 0], [1, 1], [2, 2], [3, 4], [4, 5], [5, 6], [6, 7], [7, 8],
+                                               [8, 9], [9, 10], [10, 11], [11, 12]])
+    TermRules({"tên lửa": "rocket"}).apply([pair], maps)
+    assert pair.translation == "Kazakhstan will develop the rocket costing 250,000 dong, up 12.5%."
+    assert [(t["source"], t["english"], t["how"], t["kind"]) for t in pair.terms] == [
+        ("Kazakhstan", "Kazakhstan", "replaced", "name"), ("tên_lửa", "rocket", "replaced", "glossary"),
+        ("250.000", "250,000", "replaced", "number"), ("12,5", "12.5", "replaced", "number")]
+    check_consistent(pair)
+    assert pair.src_words[3] == "tên_lửa" and [3, 4] in pair.alignment
+
+
+def test_kept_when_already_there_and_multiword_source_merged():
+    text = "Ông Nazarbayev thăm sân bay vũ trụ."
+    translation = "Mr. Nazarbayev visited the Cosmodrome."
+    # source words: Ông Nazarbayev thăm sân bay vũ trụ .   english: Mr . Nazarbayev visited the Cosmodrome .
+    pair, maps = make_pair(text, translation, [[0, 0], [1, 2], [2, 3], [3, 5], [5, 4], [7, 6]])
+    TermRules({"sân bay vũ trụ": "cosmodrome"}).apply([pair], maps)
+    assert pair.translation == translation
+    assert [(t["english"], t["how"]) for t in pair.terms] == [("Nazarbayev", "kept"), ("Cosmodrome", "kept")]
+    assert pair.src_words == ["Ông", "Nazarbayev", "thăm", "sân bay vũ trụ", "."]
+    assert pair.alignment == [[0, 0], [1, 2], [2, 3], [3, 5], [4, 6]]  # "the" no longer linked to the term
+    check_consistent(pair)
+
+
+def test_inserted_after_the_neighbours_link():
+    text = "Nga và Kazakhstan hợp_tác ."
+    translation = "Russia and cooperate."
+    pair, maps = make_pair(text, translation, [[0, 0], [1, 1], [3, 2], [4, 3]])
+    DEFAULT_TERMS.apply([pair], maps)
+    assert pair.translation == "Russia and Kazakhstan cooperate."
+    assert pair.terms[0]["how"] == "inserted" and pair.terms[0]["target_span"] == [11, 21]
+    check_consistent(pair)
+
+
+def test_without_links_inserted_proportionally_at_a_word_boundary():
+    text = "Hôm nay , tên lửa bay rất cao và rất xa ."
+    pair, maps = make_pair(text, "Today , the thing flew very high and far .", None)
+    TermRules({"tên lửa": "rocket"}).apply([pair], maps)
+    assert pair.translation == "Today , the rocket thing flew very high and far ."
+    assert not pair.src_words and not pair.alignment and not pair.tgt_words
+    check_consistent(pair)
+
+
+def test_a_copied_vietnamese_number_never_stays():
+    pair, maps = make_pair("Giá 250.000 đồng .", "Price 250.000 and again 250.000 dong.", None)
+    DEFAULT_TERMS.apply([pair], maps)
+    assert pair.translation == "Price 250,000 and again 250,000 dong."
+    assert [t["how"] for t in pair.terms] == ["replaced"]
+
+
+def test_a_sentence_without_terms_is_left_byte_identical():
+    pair, maps = make_pair("Tôi yêu mèo .", "I love cats.", [[0, 0], [1, 1], [2, 2], [3, 3]])
+    before = copy.deepcopy(pair.to_dict())
+    TermRules({"chó": "dog"}).apply([pair], maps)
+    assert pair.to_dict() == before
+    pair, maps = make_pair("Giá 250.000 đồng .", "Price 250.000 dong.", [[0, 0], [1, 1]])
+    before = copy.deepcopy(pair.to_dict())
+    NO_TERMS.apply([pair], maps)
+    assert pair.to_dict() == before
+
+
+def test_each_occurrence_counts():
+    pair, maps = make_pair("Kazakhstan và Kazakhstan .", "Kazakhstan and them.", None)
+    DEFAULT_TERMS.apply([pair], maps)
+    assert pair.translation.count("Kazakhstan") == 2
+    assert sorted(t["how"] for t in pair.terms) == ["inserted", "kept"]
+    check_consistent(pair)
+
+
+# ------------------------------------------------------------------------------- properties
+
+VI = ["tên_lửa", "tên", "lửa", "hoá", "hóa", "học", "Nga", "Hà_Nội", "của", "và", "sân_bay", "vũ_trụ", "đẩy",
+      "Kazakhstan", "Baikonur", "250.000", "12,5", "2022", "14:30", "1.5", ",", "%", "đồng", "Tên_lửa"]
+GLOSSARY = {"tên lửa": "rocket", "hoá học": "chemistry", "sân bay vũ trụ": "cosmodrome", "vũ trụ": "space",
+            "Hà Nội": "Hanoi", "tên lửa đẩy": "launch vehicle", "Nga": "Russia"}
+EN = ["the", "a", "rocket", "missile", "of", ",", "250.000", "Kazakh", "space", "12,5", "%", "and", "Russia",
+      "chemistry", "12.5", "250,000", "launch", "vehicle", "Kazakhstan"]
+
+
+@st.composite
+def sentences(draw):
+    words = draw(st.lists(st.sampled_from(VI), min_size=1, max_size=14))
+    english = draw(st.lists(st.sampled_from(EN), min_size=0, max_size=16))
+    glossary = {k: GLOSSARY[k] for k in draw(st.lists(st.sampled_from(sorted(GLOSSARY)), unique=True))}
+    linked = draw(st.booleans())
+    links = []
+    if linked and english:
+        chosen = draw(st.lists(st.integers(0, len(english)), unique=True))  # the final "." too
+        links = [[draw(st.integers(0, 40)), e] for e in sorted(chosen)]
+    return " ".join(words) + " .", " ".join(english) + ("." if english else ""), glossary, linked, links
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sentences(), st.booleans())
+def test_every_term_is_enforced_and_everything_stays_consistent(case, protect):
+    text, translation, glossary, linked, links = case
+    if not translation:
+        translation = "x"
+    pairs, maps = _prepare(text, "new")
+    for pair in pairs:
+        pair.translation = translation
+        if linked:
+            source = split_words(pair.source)
+            pair.src_words = [pair.source[a:b] for a, b in source]
+            pair.src_word_spans = [[pair.start + a, pair.start + b] for a, b in source]
+            target = split_words(translation)
+            pair.tgt_words = [translation[a:b] for a, b in target]
+            pair.tgt_word_spans = [[a, b] for a, b in target]
+            pair.alignment = [[v % len(source), e] for v, e in links if e < len(target)]
+    rules = TermRules(glossary, protect=protect)
+    wanted = [rules.find(pair.source, mapped, rules.index("new")) for pair, mapped in zip(pairs, maps)]
+    before = [copy.deepcopy(pair.to_dict()) for pair in pairs]
+    rules.apply(pairs, maps, "new")
+    for pair, items, old in zip(pairs, wanted, before):
+        if not items:
+            assert pair.to_dict() == old
+            continue
+        assert [term["english"].casefold() for term in pair.terms] == [item.english.casefold() for item in items]
+        check_consistent(pair)
+        english = _English(pair.translation, split_words(pair.translation), [])
+        for item in items:
+            assert len(english.find(item.english)) >= sum(1 for other in items if other.english == item.english)
+            if item.kind == "number" and item.vietnamese != item.english:
+                assert english.find(item.vietnamese) == []
+
+
+# ------------------------------------------------------------------------------- the real pipeline
+
+SHORT = "Nga và Kazakhstan phát_triển tên_lửa tại Baikonur .\n\nGiá vé là 250.000 đồng , tăng 12,5% so với năm 2022 ."
+SHORT_GLOSSARY = {"tên lửa": "rocket", "giá vé": "ticket price", "Nga": "Russia"}
+
+
+def all_present(document, glossary) -> None:
+    for pair in document.sentences:
+        if pair.kind == "byline":
+            continue
+        english = _English(pair.translation, split_words(pair.translation), [])
+        index = TermRules(glossary).index("new") if glossary else None
+        pairs, maps = _prepare(pair.source, "new")
+        items = TermRules(glossary).find(pair.source, maps[0], index)
+        assert len(pair.terms) == len(items)
+        for item in items:
+            assert english.find(item.english), (item, pair.translation)
+            if item.kind == "number" and item.vietnamese != item.english:
+                assert not english.find(item.vietnamese)
+        check_consistent(pair)
+
+
+def test_pipeline_enforces_glossary_and_protected_spans(tiny_engine, tmp_path):
+    cache = open_cache(tmp_path / "c.sqlite")
+    plain = translate_document(SHORT, tiny_engine, cache, quality=False, terms=NO_TERMS)
+    assert not any(pair.terms for pair in plain.sentences)
+    document = translate_document(SHORT, tiny_engine, cache, quality=False, terms=TermRules(SHORT_GLOSSARY))
+    assert all(pair.cached for pair in document.sentences)  # a glossary costs no re-translation
+    all_present(document, SHORT_GLOSSARY)
+    assert "250,000" in document.translation and "250.000" not in document.translation
+    assert "12.5" in document.translation and "rocket" in document.translation
+    assert document.timings["terms_ms"] >= 0
+    # the cache keeps the model's own translation, not the enforced one
+    stored = cache.get_many(tiny_engine.namespace(None), [pair.normalized for pair in plain.sentences])
+    assert [stored[pair.normalized] for pair in plain.sentences] == [pair.translation for pair in plain.sentences]
+    # two glossaries, two answers, both from the cache
+    other = translate_document(SHORT, tiny_engine, cache, quality=False, terms=TermRules({"tên lửa": "missile"}))
+    assert all(pair.cached for pair in other.sentences)
+    assert "missile" in other.sentences[0].translation
+
+
+def test_pipeline_without_links_and_in_batches(tiny_engine):
+    documents = translate_documents([SHORT, "Tên_lửa bay ."], tiny_engine, quality=False, links=False,
+                                    terms=TermRules(SHORT_GLOSSARY))
+    for document in documents:
+        all_present(document, SHORT_GLOSSARY)
+        assert all(not pair.src_words for pair in document.sentences)
+
+
+def test_pipeline_sentence_without_terms_unchanged(tiny_engine, tmp_path):
+    cache = open_cache(tmp_path / "c.sqlite")
+    text = "Tôi yêu mèo và chó ."
+    plain = translate_document(text, tiny_engine, cache, quality=False, terms=NO_TERMS)
+    enforced = translate_document(text, tiny_engine, cache, quality=False, terms=TermRules({"cá": "fish"}))
+    first, second = plain.sentences[0].to_dict(), enforced.sentences[0].to_dict()
+    first.pop("cached"), second.pop("cached")
+    assert first == second and second["terms"] == []
+
+
+@needs_shared_data("seed")
+def test_seed_article_keeps_its_numbers_and_names(tiny_engine):
+    text = SEED.read_text(encoding="utf-8")
+    glossary = {"tên lửa": "rocket", "sân bay vũ trụ": "cosmodrome", "Tổng thống": "President"}
+    document = translate_document(text, tiny_engine, quality=False, terms=TermRules(glossary))
+    all_present(document, glossary)
+    english = document.translation
+    for name in ("Kazakhstan", "Baikonur", "Nazarbayev", "Energomash", "Sunkar", "Baiterek", "Putin"):
+        assert english.count(name) >= text.count(name) - (name in document.sentences[-1].source), name
+    for number in ("2022", "2018", "4"):
+        assert number in english
+    assert english.count("rocket") >= text.replace("_", " ").count("tên lửa")
