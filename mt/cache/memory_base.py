@@ -9,15 +9,13 @@ everything again after a delete): workers and replicas each hold one, the store 
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
+import re
 import secrets
 import threading
 import time
-from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
-from itertools import chain, islice
 from operator import itemgetter
 from typing import Iterator
 
@@ -25,6 +23,7 @@ from ..errors import InputError, MTError
 from ..text.normalize import normalize
 
 log = logging.getLogger(__name__)
+_PUNCTUATION_GAP = re.compile(r" ?([^\w\s]) ?")
 
 ORIGINS = ("edited", "imported", "suggested")
 MAX_ENTRIES = 200_000  # per store: a refusal (MemoryFull) beyond, never a silent eviction
@@ -65,8 +64,10 @@ class MemoryEntry:
 
 def memory_key(text: str) -> str:
     """The lookup key of a Vietnamese sentence: normalised as the pipeline does (segmentation
-    detected), the "new" tone style whatever the engine's, white space collapsed. Idempotent."""
-    return " ".join(normalize(text, tone="new").text.split())
+    detected), the "new" tone style whatever the engine's, ``_`` read as a space (a lone
+    ``1_triệu`` too), white space collapsed and none kept
+    beside punctuation (``chốn "- bà`` and ``chốn" - bà`` are one sentence). Idempotent."""
+    return _PUNCTUATION_GAP.sub(r"\1", " ".join(normalize(text, tone="new").text.replace("_", " ").split()))
 
 
 def length_range(length: int) -> tuple[int, int]:
@@ -92,16 +93,18 @@ def checked(entry: MemoryEntry, number: int, max_chars: int) -> MemoryEntry:
 
 
 class FuzzyIndex:
-    """Keys by length, each length's keys oldest first: the newest candidates of a length range
-    come from a merge of the few lengths in range, never a scan of the whole memory."""
+    """Every key once, oldest first, with its length in an array: the newest candidates of a length
+    range are one vectorised mask and a slice, never a Python loop over the whole memory."""
 
     def __init__(self) -> None:
         self.ids: dict[str, tuple[str, int]] = {}  # key -> (entry id, sequence number)
-        self.by_length: dict[int, dict[str, int]] = {}  # length -> {key: seq}, in seq order
-        self.lengths: list[int] = []  # the lengths present, sorted
+        self._position: dict[str, int] = {}  # key -> its slot in the lists below
+        self._keys: list[str] = []
+        self._lengths: list[int] = []  # -1: a slot whose key moved on (replaced by a later row)
+        self._array = None  # numpy copy of _lengths, rebuilt after changes
 
     def reset(self, rows: list[tuple[str, str, int]]) -> None:
-        self.ids, self.by_length, self.lengths = {}, {}, []
+        self.ids, self._position, self._keys, self._lengths, self._array = {}, {}, [], [], None
         self.update(rows)
 
     def update(self, rows: list[tuple[str, str, int]]) -> None:
@@ -111,22 +114,29 @@ class FuzzyIndex:
             if old is not None and old[1] > seq:
                 continue
             self.ids[key] = (entry_id, seq)
-            bucket = self.by_length.get(len(key))
-            if bucket is None:
-                bucket = self.by_length[len(key)] = {}
-                insort(self.lengths, len(key))
-            bucket.pop(key, None)
-            bucket[key] = seq
+            if key in self._position:
+                self._lengths[self._position[key]] = -1
+            self._position[key] = len(self._keys)
+            self._keys.append(key)
+            self._lengths.append(len(key))
+            self._array = None
+        if len(self._keys) > 2 * len(self.ids) + 1024:  # many replacements: drop the dead slots
+            live = sorted(self._position.items(), key=itemgetter(1))
+            self._keys = [key for key, _ in live]
+            self._lengths = [len(key) for key in self._keys]
+            self._position = {key: slot for slot, key in enumerate(self._keys)}
+            self._array = None
 
     def candidates(self, length: int, limit: int) -> list[str]:
         """At most ``limit`` keys of a length that can match one of ``length``, newest first."""
+        import numpy
+
+        if self._array is None:
+            self._array = numpy.asarray(self._lengths, dtype=numpy.int32)
         low, high = length_range(length)
-        buckets = [self.by_length[n] for n in self.lengths[bisect_left(self.lengths, low):
-                                                           bisect_right(self.lengths, high)]]
-        if sum(map(len, buckets)) <= limit:
-            return list(chain.from_iterable(buckets))
-        newest = heapq.merge(*(reversed(bucket.items()) for bucket in buckets), key=itemgetter(1), reverse=True)
-        return [key for key, _ in islice(newest, limit)]
+        slots = numpy.flatnonzero((self._array >= low) & (self._array <= high))[-limit:]
+        keys = self._keys
+        return [keys[slot] for slot in slots[::-1].tolist()]
 
 
 class TranslationMemory:

@@ -1,0 +1,238 @@
+"""The translation memory (#23): its key, its two stores (SQLite file, real redis-server), its
+files (TMX, TSV, XLIFF), ``mt memory`` and ``/api/memory`` on real servers with the tiny model.
+
+Done when: an entry stored plainly through POST /api/memory is used for the same sentence typed
+word-segmented (``origin: "memory"``, the entry's English, word links from the forced pass); a
+sentence one word away gets it as a suggestion scoring in [0.75, 1); ``mt memory import`` of a
+TMX is used by ``mt translate``, and ``mt memory export`` gives it back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mt.cache import NullCache, open_cache
+from mt.cache.memory import (MemoryEntry, MemoryFull, SQLiteMemory, memory_key, memory_of, memory_path)
+from mt.errors import InputError
+from mt.io.formats import alignment_tmx, tmx_header, tmx_unit, TMX_FOOTER
+from mt.io.tm_files import read_memory_file, read_tmx, read_tsv, write_tmx, write_tsv, write_xliff
+from mt.text.normalize import is_word_segmented, normalize
+from testkit.redis_helpers import RedisServer
+from testkit.shared_data import ROOT, SHARED, needs_shared_data
+
+PLAIN = "Nguồn tin cho biết vụ phóng tên lửa từ sân bay vũ trụ Baikonur đã thành công tốt đẹp."
+SEGMENTED = "Nguồn_tin cho biết vụ phóng tên_lửa từ sân_bay vũ_trụ Baikonur đã thành_công tốt_đẹp ."
+NEAR = "Nguồn tin cho biết vụ phóng tên lửa từ sân bay vũ trụ Plesetsk đã thành công tốt đẹp."
+ENGLISH = "Sources said the rocket launch from the Baikonur cosmodrome was a complete success."
+KEY = "memory-test-key"
+VTB = SHARED / "segmentation" / "vtb.jsonl"
+
+
+# -- the key -------------------------------------------------------------------------------------
+def test_key_is_one_for_plain_segmented_and_either_tone_style():
+    assert memory_key(SEGMENTED) == memory_key(PLAIN) == memory_key(memory_key(PLAIN))
+    for tone in ("old", "new"):  # what the pipeline passes: normalised for the engine's tone
+        assert memory_key(normalize(SEGMENTED, tone=tone).text) == memory_key(PLAIN)
+    assert memory_key("Ông ấy đã hoà giải.") == memory_key("Ông ấy đã hòa giải.")
+    assert memory_key("Hà Nội , ngày 5 .") == memory_key("Hà Nội, ngày 5.")
+    assert memory_key(PLAIN) != memory_key(NEAR)
+
+
+@needs_shared_data("segmentation")
+def test_key_agrees_on_every_sentence_of_the_vtb_renderings():
+    """Each gold sentence of UD Vietnamese-VTB (CC BY-SA 4.0), written plainly and word-segmented or
+    spaced: the pipeline's normalised text of the latter (either tone style) keys as the former."""
+    checked = 0
+    for line in VTB.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        for rendering in ("wordseg", "spaced"):
+            other = doc[rendering]
+            segmented = is_word_segmented(other["text"])
+            for (a, b), (c, d) in zip(doc["plain"]["spans"], other["spans"]):
+                plain, typed = doc["plain"]["text"][a:b], other["text"][c:d]
+                key = memory_key(plain)
+                assert memory_key(key) == key
+                for tone in ("old", "new"):
+                    assert memory_key(normalize(typed, tone=tone, word_segmented=segmented).text) == key, (plain, typed)
+                checked += 1
+    assert checked > 6000
+
+
+# -- the stores ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def two_memories(request, tmp_path):
+    """Two memory objects on one store, as two worker processes or replicas hold them."""
+    if request.param == "sqlite":
+        yield SQLiteMemory(tmp_path / "c.sqlite.memory"), SQLiteMemory(tmp_path / "c.sqlite.memory")
+        return
+    server = request.getfixturevalue("redis_server")
+    prefix = f"t{time.monotonic_ns()}:"
+    caches = [open_cache(f"{server.url}?prefix={prefix}") for _ in range(2)]
+    yield memory_of(caches[0]), memory_of(caches[1])
+    for cache in caches:
+        cache.close()
+
+
+def test_store_shared_replaced_searched_and_deleted(two_memories):
+    one, two = two_memories
+    assert one.exact([PLAIN]) == {} and two.suggest([NEAR]) == {}
+    [first] = one.add([MemoryEntry(PLAIN, "A first English.", "imported", "space")])
+    assert two.exact([normalize(SEGMENTED).text]) == {normalize(SEGMENTED).text: "A first English."}
+    [second] = two.add([MemoryEntry(SEGMENTED, ENGLISH, "edited")])  # same key: the correction wins
+    assert second != first
+    assert one.exact([PLAIN, "Câu khác hẳn."]) == {PLAIN: ENGLISH}
+    [(near, found)] = one.suggest([NEAR]).items()
+    assert near == NEAR and len(found) == 1
+    assert found[0]["source"] == SEGMENTED and found[0]["target"] == ENGLISH and 0.75 <= found[0]["score"] < 1
+    hits = two.search(PLAIN)
+    assert [hit["id"] for hit in hits] == [second] and hits[0]["score"] == 1.0 and hits[0]["origin"] == "edited"
+    assert [hit["score"] < 1 for hit in two.search(NEAR)] == [True]
+    assert [entry.id for entry in one.entries()] == [second] and one.stats()["entries"] == 1
+    assert not one.delete(first) and two.delete(second)
+    assert one.exact([PLAIN]) == {} and one.suggest([NEAR]) == {} and two.search(NEAR) == []
+
+
+def test_store_bounds_are_clear_refusals(two_memories):
+    one, two = two_memories
+    one.max_entries = 2
+    one.add([MemoryEntry("Câu một ở đây.", "One."), MemoryEntry("Câu hai ở đây.", "Two.")])
+    with pytest.raises(MemoryFull, match="at most 2"):
+        one.add([MemoryEntry("Câu ba ở đây.", "Three.")])
+    one.add([MemoryEntry("Câu một ở đây.", "One, corrected.")])  # a replacement takes no room
+    assert two.exact(["Câu một ở đây."]) == {"Câu một ở đây.": "One, corrected."}
+    for bad, words in ((MemoryEntry(" ", "x"), "source is empty"), (MemoryEntry("x", "y" * 5000), "4,000"),
+                       (MemoryEntry("x", "y", "guessed"), "origin")):
+        with pytest.raises(InputError, match=words):
+            one.add([bad])
+    assert two.stats()["entries"] == 2
+
+
+def test_memory_of_null_cache_memoised_and_no_file_from_lookups(tmp_path):
+    assert memory_of(NullCache()) is None
+    cache = open_cache(tmp_path / "c.sqlite")
+    memory = memory_of(cache)
+    assert memory is memory_of(cache) and memory.location == str(memory_path(tmp_path / "c.sqlite"))
+    assert memory.exact([PLAIN]) == {} and memory.suggest([NEAR]) == {} and memory.search(PLAIN) == []
+    assert not memory_path(tmp_path / "c.sqlite").exists()
+
+
+def test_redis_cache_clear_leaves_the_memory(redis_server):
+    cache = open_cache(f"{redis_server.url}?prefix=clear{time.monotonic_ns()}:")
+    memory_of(cache).add([MemoryEntry(PLAIN, ENGLISH)])
+    cache.put_many("ns", [("a", "b")])
+    cache.clear()
+    assert memory_of(cache).exact([PLAIN]) == {PLAIN: ENGLISH}
+    cache.close()
+
+
+def test_fuzzy_lookup_of_10k_entries_is_bounded(tmp_path):
+    """10,000 entries of a few shapes; the newest 3,000 of a compatible length are compared."""
+    memory = SQLiteMemory(tmp_path / "m.memory")
+    words = "một hai ba bốn năm sáu bảy tám chín mười người nhà nước công ty thành phố".split()
+    entries = [MemoryEntry(" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8 + i % 9)) + f" số {i}.",
+                           f"Sentence {i}.") for i in range(10_000)]
+    for start in range(0, len(entries), 1000):
+        memory.add(entries[start:start + 1000])
+    queries = [entry.source.replace("số", "mã") for entry in entries[-100:]]
+    memory.suggest(queries[:1])  # the index loads once per process
+    started = time.perf_counter()
+    found = memory.suggest(queries)
+    elapsed = time.perf_counter() - started
+    print(f"fuzzy lookup, 10,000 entries: {elapsed * 1000 / len(queries):.2f} ms per sentence")
+    assert len(found) == len(queries) and all(0.75 <= s["score"] < 1 for hits in found.values() for s in hits)
+    assert elapsed < 10  # about 2 ms per sentence on a quiet core; generous for two shared ones
+
+
+# -- files -----------------------------------------------------------------------------------------
+clean_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cn")), min_size=1, max_size=60).map(
+    str.strip).filter(bool)
+pairs = st.lists(st.tuples(clean_text, clean_text), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs, st.sampled_from([None, "dự án"]))
+def test_tmx_round_trip(found, project):
+    entries = [MemoryEntry(source, target, "edited", project, None, 1_700_000_000.0) for source, target in found]
+    back = read_tmx(write_tmx(entries)).entries
+    assert [(e.source, e.target, e.project) for e in back] == [(s, t, project) for s, t in found]
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs)
+def test_tsv_and_xliff_round_trip(found):
+    entries = [MemoryEntry(source, target) for source, target in found]
+    assert [(e.source, e.target) for e in read_tsv(write_tsv(entries)).entries] == found
+    assert [(e.source, e.target) for e in read_memory_file(write_xliff(entries), "m.xliff").entries] == found
+
+
+def test_files_from_cat_tools_and_from_mt_align():
+    foreign = ('<?xml version="1.0"?><tmx version="1.4"><header srclang="en-US"/><body>'
+               '<tu><tuv xml:lang="en-US"><seg>Hi <bpt i="1">&lt;b&gt;</bpt>there<ept i="1">&lt;/b&gt;</ept></seg></tuv>'
+               '<tuv xml:lang="vi-VN"><seg>Chào bạn</seg></tuv></tu>'
+               '<tu><tuv xml:lang="vi"><seg>Chỉ một bên</seg></tuv></tu></body></tmx>').encode()
+    read = read_tmx(foreign)
+    assert [(e.source, e.target) for e in read.entries] == [("Chào bạn", "Hi there")] and sum(read.skipped.values()) == 1
+    ours = (tmx_header("sentence-alignment") + tmx_unit("Tôi đi học.", "I go to school.") + TMX_FOOTER).encode()
+    assert [(e.source, e.target) for e in read_tmx(ours).entries] == [("Tôi đi học.", "I go to school.")]
+    tsv = read_tsv("vi\ten\nTôi đi học.\tI go to school.\t0.912\n\nMột bên\t\n".encode())
+    assert [(e.source, e.target) for e in tsv.entries] == [("Tôi đi học.", "I go to school.")] and tsv.skipped
+    with pytest.raises(InputError, match="not a TMX"):
+        read_tmx(b"<html/>")
+    with pytest.raises(InputError, match=r"\.tmx, \.tsv or \.xliff"):
+        read_memory_file(b"", "m.docx")
+    assert callable(alignment_tmx)
+
+
+def test_xliff_import_leaves_unreviewed_units_out():
+    data = ('<?xml version="1.0"?><xliff version="1.2" xmlns="urn:oasis:names:tc:xliff:document:1.2">'
+            '<file original="a" source-language="vi" target-language="en" datatype="plaintext"><body>'
+            '<trans-unit id="1"><source>Câu một.</source><target state="needs-review-translation">One.</target></trans-unit>'
+            '<trans-unit id="2"><source>Câu hai.</source><target state="final">Two.</target></trans-unit>'
+            '</body></file></xliff>').encode()
+    assert [e.source for e in read_memory_file(data, "a.xlf").entries] == ["Câu hai."]
+    assert [e.source for e in read_memory_file(data, "a.xlf", unreviewed=True).entries] == ["Câu một.", "Câu hai."]
+
+
+# -- the command line ------------------------------------------------------------------------------
+def run_mt(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mt", *map(str, args)], capture_output=True, cwd=ROOT,
+                          timeout=timeout, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_mt_memory_import_translate_export(tiny_model_dir, tmp_path):
+    cache = tmp_path / "c.sqlite"
+    tmx = tmp_path / "human.tmx"  # as `mt align --tmx` writes it
+    tmx.write_text(tmx_header("sentence-alignment") + tmx_unit(PLAIN, ENGLISH) + TMX_FOOTER, encoding="utf-8")
+    imported = run_mt("memory", "import", tmx, "--cache", cache, "--project", "launches")
+    assert imported.returncode == 0 and "imported 1 entry" in imported.stdout.decode(), imported.stderr.decode()
+    article = tmp_path / "article.txt"
+    article.write_text(SEGMENTED + " Trời hôm nay đẹp .", encoding="utf-8")
+    translated = run_mt("translate", article, "--model", tiny_model_dir, "--cache", cache, "--jsonl")
+    assert translated.returncode == 0, translated.stderr.decode()
+    first, second = [json.loads(line) for line in translated.stdout.decode().splitlines()]
+    assert first["origin"] == "memory" and first["translation"] == ENGLISH and first["alignment"]
+    assert second["origin"] == "model"
+    for name in ("back.tmx", "back.tsv", "back.xliff"):
+        exported = run_mt("memory", "export", tmp_path / name, "--cache", cache)
+        assert exported.returncode == 0, exported.stderr.decode()
+        back = read_memory_file((tmp_path / name).read_bytes(), name).entries
+        assert [(e.source, e.target) for e in back] == [(PLAIN, ENGLISH)]
+    assert read_tmx((tmp_path / "back.tmx").read_bytes()).entries[0].project == "launches"
+    stats = json.loads(run_mt("memory", "stats", "--cache", cache).stdout)
+    assert stats["entries"] == 1 and stats["origins"]["imported"] == 1 and stats["projects"] == ["launches"]
+    refused = run_mt("memory", "import", tmp_path / "x.csv", "--cache", cache)
+    assert refused.returncode == 2 and refused.stderr.decode().startswith("mt: error:")
