@@ -45,6 +45,21 @@ def ascii_name(name: str) -> str:
     return folded.encode("ascii", "ignore").decode("ascii") or "document"
 
 
+def named(name: str, data: bytes) -> str:
+    """A name with the extension of what ``data`` is, when the client sent none (deepl's Python client
+    names a file object without a name "file"): DOCX, HTML and WebVTT are told by their first bytes."""
+    if "." in name.rsplit("/", 1)[-1]:
+        return name
+    head = data[:512].lstrip().lower()
+    if data.startswith(b"PK\x03\x04") and b"word/" in data[:65536]:
+        return name + ".docx"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return name + ".html"
+    if head.startswith(b"webvtt"):
+        return name + ".vtt"
+    return name
+
+
 @bp.post("/v2/document")
 @limited
 @operation(
@@ -61,7 +76,8 @@ def ascii_name(name: str) -> str:
 def upload(body: DocumentForm):
     target_language(body.target_lang)
     source_language(body.source_lang)
-    name = body.filename or body.file.filename or "document"
+    data = body.file.read()
+    name = named(body.filename or body.file.filename or "document", data)
     fmt = format_for(name, body.file.mimetype)
     wanted = (body.output_format or "").lower().lstrip(".")
     if wanted and "." + wanted not in fmt.extensions:
@@ -81,7 +97,7 @@ def upload(body: DocumentForm):
         raise
     translator = current_app.extensions["mt"]
     job = Job(document_id, key, store, current_app.extensions["mt_files"], request.remote_addr or "")
-    work = dict(data=body.file.read(), name=name, content_type=body.file.mimetype, translator=translator,
+    work = dict(data=data, name=name, content_type=body.file.mimetype, translator=translator,
                 max_chars=current_app.config["MT_MAX_CHARS"],
                 terms=rules)
     thread = threading.Thread(target=job.run, kwargs=work, name=f"deepl-document-{document_id[:8]}", daemon=True)

@@ -1,0 +1,194 @@
+"""DeepL's official Python client (``deepl`` from PyPI) against a real server on a loopback port.
+
+Every call of ``deepl.Translator`` that a Vietnamese→English server can honour is made as a user
+would make it (``server_url`` pointing at us); calls it cannot honour (German, a PDF, a wrong key,
+past the character limit) must fail as the client's own exceptions, never as a crash or a hang.
+One server with API keys and a character limit serves the whole module.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from testkit.document_fixtures import seed_docx, seed_html
+from testkit.shared_data import needs_shared_data
+
+deepl = pytest.importorskip("deepl")
+
+KEY = "deepl-test-key"
+LIMIT = 20_000  # characters a month (--deepl-character-limit)
+TERM = "Zanzibarovia"  # an English rendering no model would produce by itself
+
+
+@pytest.fixture(scope="module")
+def server(serve_module, tmp_path_factory):
+    keys = tmp_path_factory.mktemp("keys") / "keys.txt"
+    keys.write_text(f"{KEY}\n", encoding="utf-8")
+    return serve_module("--api-keys", keys, "--deepl-character-limit", LIMIT)
+
+
+@pytest.fixture(scope="module")
+def translator(server):
+    client = deepl.Translator(KEY, server_url=server.url)
+    yield client
+    client.close()
+
+
+def test_translate_one_text_detects_vietnamese(translator):
+    result = translator.translate_text("Xin chào thế giới. Tôi là sinh viên.", target_lang="EN-US")
+    assert isinstance(result, deepl.TextResult)
+    assert result.detected_source_lang == "VI"
+    assert result.text.strip() and result.text != "Xin chào thế giới. Tôi là sinh viên."
+    assert result.billed_characters == len("Xin chào thế giới. Tôi là sinh viên.")
+
+
+def test_translate_a_list_with_source_vi_and_british_english(translator):
+    texts = ["Hôm nay trời đẹp.", "Chúng tôi đi học.", "Hôm nay trời đẹp."]
+    results = translator.translate_text(texts, source_lang="VI", target_lang="EN-GB")
+    assert [result.detected_source_lang for result in results] == ["VI", "VI", "VI"]
+    assert all(result.text.strip() for result in results)
+    assert results[0].text == results[2].text  # the same sentence, the same translation
+
+
+def test_english_text_comes_back_as_it_is(translator):
+    result = translator.translate_text("This sentence is already English.", target_lang="en-us")
+    assert result.detected_source_lang == "EN"
+    assert result.text == "This sentence is already English."
+
+
+def test_options_the_client_sends_are_accepted(translator):
+    result = translator.translate_text("Xin chào.\nTạm biệt.", source_lang="vi", target_lang="EN-US",
+                                       split_sentences="nonewlines", preserve_formatting=True,
+                                       formality="prefer_less", context="Một cuộc trò chuyện.")
+    assert result.text.strip()
+
+
+def test_html_tag_handling_keeps_the_markup(translator):
+    source = '<p>Tôi sống ở <b>Hà Nội</b> với <a href="https://example.org/">gia đình</a>.</p>'
+    result = translator.translate_text(source, source_lang="VI", target_lang="EN-US", tag_handling="html")
+    text = result.text
+    assert text.startswith("<p>") and text.endswith("</p>")
+    assert "<b>" in text and "</b>" in text and '<a href="https://example.org/">' in text
+    assert "Tôi sống" not in text
+
+
+def test_xml_tag_handling_keeps_the_markup(translator):
+    source = "<doc><title>Tin tức</title><s>Tôi sống ở Hà Nội.</s></doc>"
+    result = translator.translate_text(source, target_lang="EN-GB", tag_handling="xml")
+    assert result.text.startswith("<doc>") and result.text.endswith("</doc>")
+    assert "<s>" in result.text and "</s>" in result.text and "Tôi sống" not in result.text
+
+
+def test_languages(translator):
+    assert [(language.code, language.name) for language in translator.get_source_languages()] == [("VI", "Vietnamese")]
+    targets = {language.code: language for language in translator.get_target_languages()}
+    assert {"EN-US", "EN-GB"} <= set(targets)
+    assert targets["EN-US"].supports_formality is False
+    pairs = translator.get_glossary_languages()
+    assert [(pair.source_lang, pair.target_lang) for pair in pairs] == [("vi", "en")]
+
+
+def test_unsupported_languages_are_the_clients_exception(translator):
+    with pytest.raises(deepl.DeepLException) as caught:
+        translator.translate_text("Xin chào.", target_lang="DE")
+    assert caught.value.http_status_code == 400 and "target_lang" in str(caught.value)
+    with pytest.raises(deepl.DeepLException) as caught:
+        translator.translate_text("Bonjour.", source_lang="FR", target_lang="EN-US")
+    assert caught.value.http_status_code == 400
+    with pytest.raises(deepl.DeepLException) as caught:
+        translator.create_glossary("de", "VI", "DE", {"xin chào": "hallo"})
+    assert caught.value.http_status_code == 400
+
+
+def test_a_wrong_key_is_an_authorization_error(server):
+    stranger = deepl.Translator("not-a-key", server_url=server.url)
+    with pytest.raises(deepl.AuthorizationException):
+        stranger.translate_text("Xin chào.", target_lang="EN-US")
+    with pytest.raises(deepl.AuthorizationException):
+        stranger.get_usage()
+
+
+def test_glossary_life_cycle(translator):
+    entries = {"Hà Nội": TERM, "sinh viên": "undergraduate"}
+    glossary = translator.create_glossary("Tin tức", "VI", "EN", entries)
+    assert glossary.ready and glossary.entry_count == 2
+    assert (glossary.source_lang, glossary.target_lang) == ("VI", "EN")
+    assert glossary.glossary_id in [item.glossary_id for item in translator.list_glossaries()]
+    again = translator.get_glossary(glossary.glossary_id)
+    assert again.name == "Tin tức" and again.creation_time == glossary.creation_time
+    assert translator.get_glossary_entries(glossary) == entries
+
+    result = translator.translate_text("Tôi sống ở Hà Nội.", source_lang="VI", target_lang="EN-US", glossary=glossary)
+    assert TERM in result.text
+    html = translator.translate_text("<p>Tôi sống ở <b>Hà Nội</b>.</p>", source_lang="VI", target_lang="EN-US",
+                                     glossary=glossary.glossary_id, tag_handling="html")
+    assert TERM in html.text and html.text.startswith("<p>")
+    via_helper = translator.translate_text_with_glossary("Hà Nội đẹp lắm.", glossary)
+    assert TERM in via_helper.text
+
+    translator.delete_glossary(glossary)
+    with pytest.raises(deepl.GlossaryNotFoundException):
+        translator.get_glossary(glossary.glossary_id)
+    with pytest.raises(deepl.GlossaryNotFoundException):
+        translator.delete_glossary(glossary.glossary_id)
+    with pytest.raises(deepl.DeepLException):
+        translator.translate_text("Hà Nội.", source_lang="VI", target_lang="EN-US", glossary=glossary.glossary_id)
+
+
+def test_glossary_from_deepl_csv(translator):
+    csv_data = "Hà Nội,Hanoi,vi,en\nsinh viên,student,vi,en\n"
+    glossary = translator.create_glossary_from_csv("csv", "vi", "en", csv_data)
+    try:
+        assert glossary.entry_count == 2
+        assert translator.get_glossary_entries(glossary.glossary_id) == {"Hà Nội": "Hanoi", "sinh viên": "student"}
+    finally:
+        translator.delete_glossary(glossary)
+
+
+@needs_shared_data("seed")
+def test_translate_html_document(translator, tmp_path):
+    source = tmp_path / "bai-bao.html"
+    source.write_text(seed_html(), encoding="utf-8")
+    output = tmp_path / "bai-bao.en.html"
+    status = translator.translate_document_from_filepath(source, output, target_lang="EN-US")
+    assert status.done and status.billed_characters > 100
+    english = output.read_text(encoding="utf-8")
+    assert english.count("<p>") == seed_html().count("<p>") and "<table>" in english
+    assert english != seed_html() and 'lang="en"' in english
+
+
+@needs_shared_data("seed")
+def test_translate_docx_document(translator):
+    out = io.BytesIO()
+    status = translator.translate_document(io.BytesIO(seed_docx()), out, target_lang="EN-GB", filename="bao-cao.docx")
+    assert status.done
+    archive = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    assert archive.testzip() is None
+    original = zipfile.ZipFile(io.BytesIO(seed_docx())).read("word/document.xml")
+    assert archive.read("word/document.xml") != original
+
+
+def test_document_steps_and_refusals(translator):
+    handle = translator.translate_document_upload(b"Xin ch\xc3\xa0o c\xc3\xa1c b\xe1\xba\xa1n.", target_lang="EN-US",
+                                                  filename="note.txt")
+    status = translator.translate_document_wait_until_done(handle)
+    assert status.ok and status.done
+    response = translator.translate_document_download(handle)
+    assert response.content.strip()
+    with pytest.raises(deepl.DeepLException):
+        translator.translate_document(io.BytesIO(b"%PDF-1.4"), io.BytesIO(), target_lang="EN-US", filename="a.pdf")
+    with pytest.raises(deepl.DeepLException):
+        translator.translate_document_get_status(deepl.DocumentHandle(handle.document_id, "0" * 64))
+
+
+def test_usage_counts_and_the_limit_is_456(translator):
+    before = translator.get_usage()
+    assert before.character.valid and before.character.limit == LIMIT
+    assert before.character.count > 0  # the earlier tests' characters, counted in the shared store
+    translator.translate_text("Cảm ơn.", target_lang="EN-US")
+    assert translator.get_usage().character.count == before.character.count + len("Cảm ơn.")
+    with pytest.raises(deepl.QuotaExceededException):
+        translator.translate_text("Xin chào. " * (LIMIT // 10 + 1), target_lang="EN-US")
