@@ -26,6 +26,13 @@ if [ "${1:-}" = "--test" ]; then
       echo "setup: redis-server not found and not root: install the Debian package redis-server" >&2
     fi
   fi
+  # DeepL's Node client for tests/test_clients_deepl_node.py, in an ignored folder (no global install)
+  if command -v npm >/dev/null 2>&1; then
+    npm install --prefix .npm-clients --no-audit --no-fund --silent deepl-node@1 >/dev/null \
+      || echo "setup: could not install deepl-node; its tests will be skipped" >&2
+  else
+    echo "setup: npm not found; the deepl-node tests will be skipped" >&2
+  fi
 else
   .venv/bin/python -m pip install -q torch==2.13.0 -e .
 fi
