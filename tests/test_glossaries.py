@@ -172,3 +172,153 @@ def test_rules_key_changes_with_the_glossary():
             rules_key(TermRules({"a": "b"}, protect=False))}
     assert len(keys) == 4 and "" not in keys
     assert check_entries({"a ": " b"}) == {"a": "b"}
+
+
+# -- end to end: real servers on the tiny model ------------------------------------------------
+TEXT = "Nga phóng tên lửa lên vũ trụ. Vệ tinh bay quanh Trái Đất."
+GLOSSARY = {"tên lửa": "rocket", "vệ tinh": "satellite"}
+
+
+@pytest.fixture(scope="module")
+def servers(serve_module):
+    """Two servers on one cache file: a glossary made through one is seen by the other."""
+    first = serve_module()
+    return first, serve_module("--cache", first.cache_path)
+
+
+def sse_events(body: bytes) -> list[dict]:
+    return [json.loads(line[5:]) for line in body.decode("utf-8").splitlines() if line.startswith("data:")]
+
+
+def has_terms(sentences: list[dict], english: str) -> bool:
+    return any(use["english"] == english and use["kind"] == "glossary" for pair in sentences for use in pair["terms"])
+
+
+def test_inline_glossary_after_a_plain_request_comes_from_the_cache(servers):
+    server = servers[0]
+    text = "Nhà máy sản xuất tên lửa ở Baikonur. Vệ tinh mới đã sẵn sàng."
+    plain = server.post_json("/api/translate", {"text": text})
+    assert plain.status == 200, plain.text
+    terms = server.post_json("/api/translate", {"text": text, "glossary": GLOSSARY})
+    assert terms.status == 200, terms.text
+    answer = terms.json()
+    assert all(pair["cached"] for pair in answer["sentences"])  # the cache keeps the model's own English
+    first, second = answer["sentences"]
+    assert "rocket" in first["translation"] and "satellite" in second["translation"]
+    assert has_terms([first], "rocket") and has_terms([second], "satellite")
+    again = server.post_json("/api/translate", {"text": text, "protect": False})
+    assert again.json()["translation"] != answer["translation"]  # one sentence, two glossaries: two answers
+
+
+def test_stored_glossary_is_seen_by_another_server_and_deleted(servers):
+    one, two = servers
+    made = one.post_json("/api/glossaries", {"name": "space", "entries": GLOSSARY})
+    assert made.status == 201, made.text
+    glossary_id = made.json()["glossary_id"]
+    assert made.json()["entry_count"] == 2 and made.header("Location") == f"/api/glossaries/{glossary_id}"
+    listed = two.get("/api/glossaries").json()["glossaries"]
+    assert {"glossary_id": glossary_id, "name": "space", "entry_count": 2} in [
+        {key: row[key] for key in ("glossary_id", "name", "entry_count")} for row in listed]
+    assert two.get(f"/api/glossaries/{glossary_id}").json()["entries"] == GLOSSARY
+    used = two.post_json("/api/translate", {"text": TEXT, "glossary_id": glossary_id})
+    assert used.status == 200, used.text
+    assert "rocket" in used.json()["translation"] and "satellite" in used.json()["translation"]
+    # the id's entries with the request's own on top
+    both = two.post_json("/api/translate", {"text": TEXT, "glossary_id": glossary_id, "glossary": {"vệ tinh": "moon"}})
+    assert "rocket" in both.json()["translation"] and "moon" in both.json()["translation"]
+    deleted = one.request("DELETE", f"/api/glossaries/{glossary_id}")
+    assert deleted.status == 200 and deleted.json() == {"glossary_id": glossary_id, "deleted": True}
+    assert two.get(f"/api/glossaries/{glossary_id}").status == 404
+    gone = two.post_json("/api/translate", {"text": TEXT, "glossary_id": glossary_id})
+    assert gone.status == 404 and gone.json()["error"]["code"] == "glossary_not_found"
+    assert one.request("DELETE", f"/api/glossaries/{glossary_id}").status == 404
+
+
+def test_bad_glossaries_are_400(servers):
+    server = servers[0]
+    for body in ({"text": TEXT, "glossary": {"tên lửa": ""}}, {"text": TEXT, "glossary": ["tên lửa"]},
+                 {"text": TEXT, "glossary": {"a\tb": "x"}}, {"text": TEXT, "protect": "no"}):
+        reply = server.post_json("/api/translate", body)
+        assert reply.status == 400 and reply.json()["error"]["code"] == "invalid_field", reply.text
+    reply = server.post_json("/api/glossaries", {"name": "x", "entries": {"": "y"}})
+    assert reply.status == 400 and "empty" in reply.json()["error"]["message"]
+    reply = server.post_json("/api/glossaries", {"name": "x"})
+    assert reply.status == 400 and "entries is required" in reply.json()["error"]["message"]
+
+
+def test_stream_with_a_glossary(servers):
+    reply = servers[1].post_json("/api/translate/stream", {"text": TEXT, "glossary": GLOSSARY})
+    assert reply.status == 200, reply.text
+    events = sse_events(reply.body)
+    done = events[-1]
+    assert done["event"] == "done" and "rocket" in done["translation"] and "satellite" in done["translation"]
+    links = [row for event in events if event["event"] == "links" for row in event["rows"]]
+    assert has_terms(links, "rocket")
+
+
+def test_documents_keep_their_markup_and_get_the_terms(servers):
+    server = servers[0]
+    html = "<html><body><p>Nga phóng <b>tên lửa</b> lên vũ trụ.</p><p>Vệ tinh bay quanh <i>Trái Đất</i>.</p></body></html>"
+    reply = server.post_multipart("/api/translate_file", {"glossary": "vi\ten\ntên lửa\trocket\nvệ tinh\tsatellite\n"},
+                                  {"file": ("space.html", html.encode("utf-8"))})
+    assert reply.status == 200, reply.text
+    assert "<b>" in reply.text and "<i>" in reply.text and "rocket" in reply.text and "satellite" in reply.text
+    docx = pytest.importorskip("docx")
+    document = docx.Document()
+    document.add_paragraph("Nga phóng tên lửa lên vũ trụ.")
+    data = io.BytesIO()
+    document.save(data)
+    made = server.post_json("/api/glossaries", {"name": "docx", "entries": GLOSSARY}).json()["glossary_id"]
+    reply = server.post_multipart("/api/translate_file", {"glossary_id": made},
+                                  {"file": ("space.docx", data.getvalue())})
+    assert reply.status == 200, reply.text
+    english = "\n".join(p.text for p in docx.Document(io.BytesIO(reply.body)).paragraphs)
+    assert "rocket" in english
+
+
+def test_the_page_and_its_downloads_take_a_glossary(servers):
+    server = servers[0]
+    page = server.post_form("/", {"text": TEXT, "glossary": "tên lửa\trocket\nvệ tinh\tsatellite"})
+    assert page.status == 200 and "rocket" in page.text, page.text[-2000:]
+    download = server.post_form("/download/txt", {"text": TEXT, "glossary": json.dumps(GLOSSARY)})
+    assert download.status == 200 and "rocket" in download.text and "satellite" in download.text
+    bad = server.post_form("/", {"text": TEXT, "glossary": "tên lửa rocket"})
+    assert bad.status == 400 and "Vietnamese&lt;TAB&gt;English" in bad.text
+
+
+def test_mt_translate_with_a_glossary_file(tiny_model_dir, tmp_path):
+    article, glossary = tmp_path / "a.txt", tmp_path / "g.csv"
+    article.write_text(TEXT, encoding="utf-8")
+    glossary.write_text("Vietnamese,English\ntên lửa,rocket\nvệ tinh,satellite\n", encoding="utf-8")
+    command = [sys.executable, "-m", "mt", "translate", str(article), "--model", str(tiny_model_dir),
+               "--engine", "transformers", "--no-cache"]
+    run = subprocess.run(command + ["--glossary", str(glossary)], capture_output=True, text=True, cwd=ROOT,
+                         env=clean_env(), timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "rocket" in run.stdout and "satellite" in run.stdout
+    glossary.write_text("tên lửa\trocket\textra\n", encoding="utf-8")
+    bad = subprocess.run(command + ["--glossary", str(glossary), "--no-protect"], capture_output=True, text=True,
+                         cwd=ROOT, env=clean_env(), timeout=300)
+    assert bad.returncode == 2 and "line 1: 3 column" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_glossary_routes_need_a_key_when_keys_are_on(tiny_engine, tmp_path):
+    from mt.settings import defaults
+    from mt.web.app import create_app
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("k1\n", encoding="utf-8")
+    app = create_app(defaults(no_batching=True, api_keys=str(keys)), tiny_engine, open_cache(tmp_path / "c.sqlite"),
+                     run_dir=str(tmp_path / "run"))
+    client = app.test_client()
+    body = {"name": "n", "entries": GLOSSARY}
+    assert client.post("/api/glossaries", json=body).status_code == 401
+    assert client.get("/api/glossaries").status_code == 401  # a glossary is a client's data: reads too
+    assert client.post("/api/glossaries", json=body, headers={"X-API-Key": "bad"}).status_code == 403
+    made = client.post("/api/glossaries", json=body, headers={"X-API-Key": "k1"})
+    assert made.status_code == 201
+    glossary_id = made.get_json()["glossary_id"]
+    assert client.delete(f"/api/glossaries/{glossary_id}").status_code == 401
+    assert client.get(f"/api/glossaries/{glossary_id}", headers={"Authorization": "Bearer k1"}).status_code == 200
+    spec = app.extensions["mt_openapi"]["paths"]
+    assert {"get", "post"} <= set(spec["/api/glossaries"]) and {"get", "delete"} <= set(spec["/api/glossaries/{glossary_id}"])
