@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_options(translate)
     add_term_options(translate)
     translate.add_argument("--jsonl", action="store_true", help="one JSON record per segment")
+    translate.add_argument("--xliff", action="store_true", help="XLIFF 1.2 for CAT tools: one unit per sentence, "
+                           "quality and confidence as notes (mt.io.xliff)")
     translate.add_argument("-o", "--output", metavar="OUT", default=None,
                            help="write the result to OUT instead of standard output; for .md, .html, .docx, .srt "
                            "and .vtt input it is the translated document, structure kept (format from FILE's extension)")
@@ -194,13 +196,17 @@ def run_translate(args) -> int:
         return run_translate_document(args)
     text = read_article(args.file)
     terms = terms_from(args)  # a bad glossary is refused before the model loads
-    if args.jsonl:
+    if args.jsonl or args.xliff:
         _LOADING.append(preload_quality())
     engine = load_engine_from(args)
     # word links and quality scores only appear in --jsonl: plain text output skips their cost
     document = translate_document(text, engine, cache_from(args), settings=settings_from(args, engine),
-                                  links=args.jsonl, quality=args.jsonl, terms=terms)
+                                  links=args.jsonl, quality=args.jsonl or args.xliff, terms=terms)
     output = to_jsonl(document) if args.jsonl else document.translation + "\n"
+    if args.xliff:
+        from .io.xliff import write_xliff
+
+        output = write_xliff(document, "document" if args.file == "-" else os.path.basename(args.file)).decode()
     if args.output and args.output != "-":
         from pathlib import Path
 
@@ -215,19 +221,23 @@ def run_translate_document(args) -> int:
     from .io.documents import format_for, read_file, translate_file, write_bytes_atomic
     from .io.formats import to_jsonl
 
-    if format_for(args.file).binary and not args.jsonl and not args.output:  # checked before any work
+    if format_for(args.file).binary and not args.jsonl and not args.xliff and not args.output:  # checked before any work
         raise InputError(f"{args.file}: a {format_for(args.file).name.upper()} file "
                          "is binary; pass -o OUT (or -o - for standard output)")
     data = read_file(args.file)
     terms = terms_from(args)
-    if args.jsonl:
+    if args.jsonl or args.xliff:
         from .pipeline import preload_quality
 
         _LOADING.append(preload_quality())
     engine = load_engine_from(args)
     result = translate_file(data, os.path.basename(args.file), engine, cache_from(args),
-                            settings=settings_from(args, engine), quality=args.jsonl, terms=terms)
+                            settings=settings_from(args, engine), quality=args.jsonl or args.xliff, terms=terms)
     output = to_jsonl(result.document).encode("utf-8") if args.jsonl else result.data
+    if args.xliff:
+        from .io.xliff import write_xliff
+
+        output = write_xliff(result.document, os.path.basename(args.file))
     if args.output and args.output != "-":
         write_bytes_atomic(args.output, output)
     else:

@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import ModelUnavailable, MTError
 from ..io.documents import is_document
 from ..io.formats import decode_article, english_text, to_jsonl, to_tmx, to_tsv
+from ..io.xliff import MEDIA_TYPE as XLIFF_TYPE, write_xliff
 from ..document import Document
 from . import schemas
 from .api import TRANSLATE_ERRORS, checked_text
@@ -27,11 +28,12 @@ from .service import WHAT_TO_DO, with_advice
 
 bp = Blueprint("pages", __name__)
 
-DOWNLOADS: dict[str, tuple[Callable[[Document], str], str, str]] = {
+DOWNLOADS: dict[str, tuple[Callable[[Document], str | bytes], str, str]] = {
     "tmx": (to_tmx, "application/x-tmx+xml; charset=utf-8", "translation.tmx"),
     "tsv": (to_tsv, "text/tab-separated-values", "translation.tsv"),
     "jsonl": (to_jsonl, "application/jsonl; charset=utf-8", "translation.jsonl"),
     "txt": (english_text, "text/plain", "translation.txt"),
+    "xliff": (write_xliff, XLIFF_TYPE, "translation.xlf"),  # its <file original> is the input's name
 }
 HTML = ("text/html",)
 PAGE_BODIES = {FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageUpload}
@@ -159,13 +161,14 @@ def page_error(status: int, message: str, form: schemas.PageForm | None, api_key
     description=(
         "Same fields as the page (form-encoded) or as POST /api/translate (JSON). The answer is an attachment: "
         "`translation.tmx` (TMX 1.4), `translation.tsv` (Vietnamese<TAB>English), `translation.jsonl` (one "
-        "segment per line) or `translation.txt` (the English text). Repeating a translation is served from the "
-        "sentence cache."),
+        "segment per line), `translation.txt` (the English text) or `translation.xlf` (XLIFF 1.2 for CAT tools: "
+        "one unit per sentence, model output needing review, memory hits translated). Repeating a translation is "
+        "served from the sentence cache."),
     parameters=[{"name": "format", "in": "path", "required": True,
                  "schema": {"type": "string", "enum": list(DOWNLOADS)}}],
     body={FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageForm, JSON: schemas.DownloadRequest},
     answers={200: Answer("The file (Content-Disposition: attachment)", content_types=(
-        "application/x-tmx+xml", "text/tab-separated-values", "application/jsonl", "text/plain"))},
+        "application/x-tmx+xml", "text/tab-separated-values", "application/jsonl", "text/plain", XLIFF_TYPE))},
     errors=TRANSLATE_ERRORS + ("not_found",),
 )
 def download(format: str, body: schemas.DownloadRequest | schemas.PageForm):  # noqa: A002 - the path's name
@@ -174,9 +177,11 @@ def download(format: str, body: schemas.DownloadRequest | schemas.PageForm):  # 
     text = body.text if isinstance(body, schemas.DownloadRequest) else schemas.newline_normalised(body.text)
     document = service().translate(checked_text(text), body.model, body.beam, terms=body_terms(body))
     render, mimetype, filename = DOWNLOADS[format]
-    name = download_name(request.form.get("name", "") if is_form() else "", text, filename.rsplit(".", 1)[-1])
+    source_name = request.form.get("name", "") if is_form() else ""
+    name = download_name(source_name, text, filename.rsplit(".", 1)[-1])
+    content = write_xliff(document, source_name or name) if render is write_xliff else render(document)
     return Response(
-        render(document), content_type=mimetype if "charset" in mimetype else f"{mimetype}; charset=utf-8",
+        content, content_type=mimetype if "charset" in mimetype else f"{mimetype}; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename=\"{ascii_name(name)}\"; filename*=UTF-8''{quote(name)}"},
     )
 
