@@ -16,7 +16,6 @@ from mt.pipeline import _prepare, translate_document, translate_documents
 from mt.terms import DEFAULT_TERMS, NO_TERMS, TermRules
 from mt.terms.enforce import _bounded, _English
 from mt.terms.find import english_number, is_foreign_name
-from mt.text.normalize import normalize
 from mt.text.words import split_words
 from testkit.shared_data import SEED, needs_shared_data
 
@@ -366,3 +365,26 @@ def test_seed_article_keeps_its_numbers_and_names(tiny_engine):
     for number in ("2022", "2018", "4"):
         assert number in english
     assert english.count("rocket") >= text.replace("_", " ").count("tên lửa")
+
+
+def test_cost_grows_linearly_with_the_sentence():
+    """A sentence 8 times longer (and 8 times more terms) costs about 8 times as much, not 64
+    (one segment: under the segmenter's limit)."""
+    import time
+
+    def cost(repeat: int) -> float:
+        text = " ".join(["Kazakhstan phát_triển tên_lửa giá 250.000 đồng"] * repeat) + " ."
+        english = " ".join(["Kazakh develops missile price 250.000 dong"] * repeat) + "."
+        links = [[k, k] for k in range(7 * repeat)]
+        best = float("inf")
+        for _ in range(5):
+            pair, maps = make_pair(text, english, links)
+            started = time.perf_counter()
+            TermRules({"tên lửa": "rocket"}).apply([pair], maps)
+            best = min(best, time.perf_counter() - started)
+        check_consistent(pair)
+        assert len(pair.terms) == 3 * repeat
+        return best
+
+    small, large = cost(3), cost(24)
+    assert large < 25 * small, (small, large)

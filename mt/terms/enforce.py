@@ -111,17 +111,19 @@ def enforce(pair: SentencePair, mapped: Normalized, found: list[Found], linked: 
         terms.append(_Term(item, (a, b), _word_range(w_starts, w_ends, a, b)))
     english = _English(pair.translation, split_words(pair.translation), pair.alignment if linked else [])
     links_of: dict[int, list[int]] = {}
-    for e, v in english.link.items():
-        links_of.setdefault(v, []).append(e)
+    for e, v in sorted(english.link.items()):
+        links_of.setdefault(v, []).append(e)  # each source word's English words, in order
     plan = _Plan(english)
     _fix_number_forms(terms, english, plan, links_of)
     _keep(terms, english, plan, links_of)
     _place(terms, english, plan, links_of, len(source_words), len(mapped.text))
     new_text, segments = plan.apply()
     old_segments = [(s, e, n) for s, e, n, ref in segments if ref == "old"]
+    keys = [s for s, _, _ in old_segments]
     for term in terms:
         if term.how == "kept":
-            term.target = (_new_position(old_segments, term.old[0], True), _new_position(old_segments, term.old[1], False))
+            term.target = (_new_position(old_segments, keys, term.old[0], True),
+                           _new_position(old_segments, keys, term.old[1], False))
     for s, e, n, ref in segments:
         if isinstance(ref, _Term):
             ref.target = (n, n + e - s)
@@ -181,9 +183,8 @@ class _Plan:
         return "".join(pieces), segments
 
 
-def _new_position(segments: list[tuple[int, int, int]], old: int, is_start: bool) -> int:
+def _new_position(segments: list[tuple[int, int, int]], keys: list[int], old: int, is_start: bool) -> int:
     """Where an old offset stands in the new English (inside an unedited stretch)."""
-    keys = [s for s, _, _ in segments]
     k = bisect.bisect_right(keys, old) - 1
     if not is_start:
         while k > 0 and segments[k][0] == old and segments[k - 1][1] == old:
@@ -192,35 +193,38 @@ def _new_position(segments: list[tuple[int, int, int]], old: int, is_start: bool
     return n + old - s
 
 
-def _prefer(term: _Term, occurrences: list[tuple[int, int]], english: _English, links_of: dict) -> int | None:
-    """Index of the first free occurrence among the English words linked to the term, if any."""
-    if term.words is None or not occurrences:
-        return None
-    word_to_occ = {}
-    for k, (s, e) in enumerate(occurrences):
-        first, last = english.words_of(s, e)
-        for word in range(first, last + 1):
-            word_to_occ.setdefault(word, k)
-    for v in range(term.words[0], term.words[1] + 1):
-        for e in links_of.get(v, ()):
-            if e in word_to_occ:
-                return word_to_occ[e]
-    return None
-
-
 def _assign(terms: list[_Term], occurrences: list[tuple[int, int]], english: _English, plan: _Plan,
             links_of: dict) -> list[tuple[_Term, tuple[int, int]]]:
-    """Give each term an occurrence: one among its linked words first, then the rest in order."""
+    """Give each term an occurrence: one among its linked English words first, else the first
+    one left (one pass over the occurrences and the terms' links)."""
     free = [occ for occ in occurrences if plan.free(*english.words_of(*occ))]
-    pairs = []
+    occ_of_word: dict[int, int] = {}
+    for k, occ in enumerate(free):
+        first, last = english.words_of(*occ)
+        for word in range(first, last + 1):
+            occ_of_word.setdefault(word, k)
+    used = [False] * len(free)
+    pairs, next_free = [], 0
     for term in terms:
-        k = _prefer(term, free, english, links_of)
-        if k is None and free:
-            k = 0
-        if k is not None:
-            occ = free.pop(k)
-            plan.hold(*english.words_of(*occ), term)
-            pairs.append((term, occ))
+        chosen = None
+        if term.words is not None:
+            for v in range(term.words[0], term.words[1] + 1):
+                for e in links_of.get(v, ()):
+                    k = occ_of_word.get(e)
+                    if k is not None and not used[k]:
+                        chosen = k
+                        break
+                if chosen is not None:
+                    break
+        if chosen is None:
+            while next_free < len(free) and used[next_free]:
+                next_free += 1
+            if next_free == len(free):
+                continue
+            chosen = next_free
+        used[chosen] = True
+        plan.hold(*english.words_of(*free[chosen]), term)
+        pairs.append((term, free[chosen]))
     return pairs
 
 
@@ -325,10 +329,10 @@ def _insertion_word(term: _Term, english: _English, links_of: dict, before: list
         first, last = term.words
         v = before[first - 1] if first > 0 else None
         if v is not None:
-            return max(links_of[v]) + 1
+            return links_of[v][-1] + 1
         v = after[last + 1] if last + 1 < len(after) else None
         if v is not None:
-            return min(links_of[v])
+            return links_of[v][0]
     share = term.found.start / max(1, n_normalized)
     return bisect.bisect_left(english.starts, round(share * len(english.text)))
 
