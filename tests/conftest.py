@@ -96,7 +96,7 @@ def serve_module(tiny_model_dir, tmp_path_factory):
 # The fast tier (`pytest -m "not slow"`, ~45 s on two cores): pure logic, the tiny model in-process,
 # no server, browser, Redis, Ray or full-size model. Every other module is slow.
 FAST_MODULES = {"test_layout", "test_settings", "test_normalize", "test_segment", "test_budget",
-                "test_documents_errors", "test_format_fuzz", "test_pieces"}
+                "test_documents_errors", "test_format_fuzz", "test_pieces", "test_terms"}
 
 
 def pytest_collection_modifyitems(items):
