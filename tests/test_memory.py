@@ -236,3 +236,79 @@ def test_mt_memory_import_translate_export(tiny_model_dir, tmp_path):
     assert stats["entries"] == 1 and stats["origins"]["imported"] == 1 and stats["projects"] == ["launches"]
     refused = run_mt("memory", "import", tmp_path / "x.csv", "--cache", cache)
     assert refused.returncode == 2 and refused.stderr.decode().startswith("mt: error:")
+
+
+# -- the API on real servers sharing one cache -------------------------------------------------------
+@pytest.fixture(scope="module")
+def servers(serve_module, tmp_path_factory):
+    """Three servers on one cache file: memory on with API keys, read-only, off."""
+    folder = tmp_path_factory.mktemp("memory-servers")
+    keys = folder / "keys.txt"
+    keys.write_text(KEY + "\n", encoding="utf-8")
+    cache = folder / "c.sqlite"
+    return {"on": serve_module("--cache", cache, "--api-keys", keys),
+            "read-only": serve_module("--cache", cache, "--memory", "read-only"),
+            "off": serve_module("--cache", cache, "--memory", "off")}
+
+
+def keyed(extra: dict | None = None) -> dict:
+    return {"X-API-Key": KEY, **(extra or {})}
+
+
+def sentences(server, text: str, headers: dict | None = None) -> list[dict]:
+    reply = server.post_json("/api/translate", {"text": text}, headers)
+    assert reply.status == 200, reply.text
+    return reply.json()["sentences"]
+
+
+def test_done_when_through_the_api(servers):
+    on, read_only, off = servers["on"], servers["read-only"], servers["off"]
+    assert on.post_json("/api/memory", {"entries": [{"source": PLAIN, "target": ENGLISH}]}).status == 401
+    added = on.post_json("/api/memory", {"entries": [{"source": PLAIN, "target": ENGLISH, "project": "launches"}]},
+                         keyed())
+    assert added.status == 201, added.text
+    [entry_id] = added.json()["ids"]
+    for server, headers in ((on, keyed()), (read_only, None)):  # the second server shares the store
+        [sentence] = sentences(server, SEGMENTED, headers)
+        assert sentence["origin"] == "memory" and sentence["translation"] == ENGLISH and not sentence["cached"]
+        assert sentence["alignment"] and sentence["tgt_words"]  # linked by the engine's forced pass
+        [near] = sentences(server, NEAR, headers)
+        assert near["origin"] == "model"
+        [suggestion] = near["suggestions"]
+        assert suggestion["target"] == ENGLISH and suggestion["source"] == PLAIN and 0.75 <= suggestion["score"] < 1
+    hits = read_only.get("/api/memory?q=" + __import__("urllib.parse").parse.quote(SEGMENTED)).json()["hits"]
+    assert [(hit["id"], hit["score"], hit["project"], hit["origin"]) for hit in hits] == [
+        (entry_id, 1.0, "launches", "edited")]
+    [sentence] = sentences(off, SEGMENTED)
+    assert sentence["origin"] == "model" and sentence["suggestions"] == []
+    assert off.get("/api/memory?q=x").json()["error"]["code"] == "memory_off"
+
+
+def test_read_only_off_and_errors(servers):
+    on, read_only, off = servers["on"], servers["read-only"], servers["off"]
+    body = {"entries": [{"source": "Câu thử.", "target": "A try."}]}
+    refused = read_only.post_json("/api/memory", body)
+    assert refused.status == 403 and refused.json()["error"]["code"] == "memory_read_only"
+    assert read_only.request("DELETE", "/api/memory/0123456789abcdef").status == 403
+    assert off.post_json("/api/memory", body).status == 404
+    assert on.request("DELETE", "/api/memory/0123456789abcdef", headers=keyed()).json()["error"]["code"] == \
+        "memory_entry_not_found"
+    assert on.get("/api/memory", keyed()).json()["error"]["code"] == "invalid_field"
+    for bad in ({"entries": []}, {"entries": [{"source": "x"}]}, {"entries": [{"source": "x", "target": "y",
+                                                                                "origin": "model"}]}):
+        assert on.post_json("/api/memory", bad, keyed()).status == 400
+    assert on.post_json("/api/memory", {"entries": [{"source": " ", "target": "y"}]}, keyed()).status == 400
+
+
+def test_delete_reaches_the_other_server(servers):
+    on, read_only = servers["on"], servers["read-only"]
+    source = "Hội nghị thượng đỉnh về biến đổi khí hậu sẽ được tổ chức tại Hà Nội vào tháng sau."
+    [entry_id] = on.post_json("/api/memory", {"entries": [{"source": source, "target": "A summit.",
+                                                           "origin": "imported"}]}, keyed()).json()["ids"]
+    assert sentences(read_only, source)[0]["origin"] == "memory"
+    deleted = on.request("DELETE", f"/api/memory/{entry_id}", headers=keyed())
+    assert deleted.status == 200 and deleted.json() == {"id": entry_id, "deleted": True}
+    [again] = sentences(read_only, source)
+    assert again["origin"] == "model" and again["translation"] != "A summit."
+    near = source.replace("Hà Nội", "Đà Nẵng")
+    assert sentences(read_only, near)[0]["suggestions"] == []
