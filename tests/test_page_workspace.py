@@ -110,6 +110,11 @@ def test_edit_reload_memory_suggestion_download(page, server):
         page.click("button[data-format='tsv']")
     assert info.value.suggested_filename.endswith(".tsv")
     assert EDITED in Path(info.value.path()).read_text(encoding="utf-8")
+    with page.expect_download() as info:
+        page.click("button[data-format='xliff']")
+    assert info.value.suggested_filename == "ha-noi-la-thu-do.xlf"  # named after the text
+    xliff = Path(info.value.path()).read_text(encoding="utf-8")
+    assert xliff.count("<trans-unit") == 2 and EDITED in xliff
 
     # a sentence one word away: the edit is a suggestion, with its score; key 1 takes it
     submit(page, server, NEAR)
@@ -134,6 +139,8 @@ def test_alternative_taken_with_the_keyboard_and_copy(page, server):
     page.keyboard.press("a")
     alternative = second.locator(".choice[data-kind='alternative']").first
     alternative.wait_for(timeout=60_000)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "workspace-alternatives.png"), full_page=False)
     taken = alternative.locator(".choice-text").inner_text()
     assert taken.strip() and taken.strip() != before
     key = alternative.locator(".choice-key").inner_text()
@@ -155,6 +162,15 @@ def test_alternative_taken_with_the_keyboard_and_copy(page, server):
     page.click("#copy-all")
     page.wait_for_selector("#copy-status:text('copied')")
     assert page.evaluate("navigator.clipboard.readText()") == english(page, 0) + "\n\n" + taken.strip()
+
+    # the editor open, at desktop and phone widths
+    row(page, 0).focus()
+    page.keyboard.press("Enter")
+    page.screenshot(path=str(OUTPUT / "workspace-editing.png"), full_page=False)
+    page.set_viewport_size(PHONE)
+    row(page, 0).scroll_into_view_if_needed()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(OUTPUT / "workspace-editing-phone.png"), full_page=False)
     assert page.problems == []
 
 
@@ -226,6 +242,9 @@ def test_uploaded_document_flags_labels_names(page, server, tmp_path):
     assert page.locator(".aligned .badge-title").count() == 0  # table cells are not titles
     assert page.locator(".aligned .pair.is-flagged").count() >= 1  # scored, as pasted text is
     assert page.locator("a[download='bao-cao.en.html']").count() == 1
+    OUTPUT.mkdir(exist_ok=True)
+    page.locator(".result").scroll_into_view_if_needed()
+    page.screenshot(path=str(OUTPUT / "workspace-document.png"), full_page=False)
     with page.expect_download() as info:
         page.click("button[data-format='tmx']")
     assert info.value.suggested_filename == "bao-cao.tmx"

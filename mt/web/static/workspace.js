@@ -120,6 +120,12 @@
     note.classList.toggle("is-error", !!isError);
     note.setAttribute("role", isError ? "alert" : "status");
     note.textContent = message || "";
+    window.clearTimeout(note.mtTimer);
+    if (message && !isError && message.slice(-1) !== "…") { // "Saved", "Copied": said, then gone
+      note.mtTimer = window.setTimeout(function () {
+        note.textContent = "";
+      }, 4000);
+    }
   };
 
   // -- the whole English, rebuilt from the rows (edits included) ----------------------------------
