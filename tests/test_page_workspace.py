@@ -227,6 +227,43 @@ def test_pasted_glossary_terms_on_both_sides(page, server):
     assert page.problems == []
 
 
+def test_stored_glossary_chosen_from_the_menu(page, server):
+    answer = server.post_json("/api/glossaries", {"name": "Cities", "entries": {"thành phố": "municipality"}})
+    assert answer.status in (200, 201)
+    page.goto(server.url + "/")
+    page.click("#glossary-box summary")
+    page.wait_for_selector("#glossary_id option:text('Cities')", state="attached")
+    page.select_option("#glossary_id", label=page.locator("#glossary_id option:text('Cities')").inner_text())
+    assert "Cities" in page.locator("#glossary-state").inner_text()
+    submit(page, server, "Thành phố này rất đông người.", reload=False)
+    assert "municipality" in english(page, 0)
+    assert row(page, 0).locator(".cell.vi .w.is-term").count() >= 1
+    assert page.problems == []
+
+
+PHASES = """() => {
+  window.mtSeen = [];
+  new MutationObserver(records => records.forEach(record => {
+    if (record.target.id === 'progress-text' && record.addedNodes.length) {
+      window.mtSeen.push([record.addedNodes[0].data, document.getElementById('submit').disabled]);
+    }
+  })).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
+def test_says_what_is_still_running(page, server):
+    page.goto(server.url + "/")
+    page.evaluate(PHASES)
+    submit(page, server, "Tôi thích đọc sách vào buổi tối.\n\nAnh ấy làm việc ở bệnh viện gần nhà.", reload=False)
+    seen = page.evaluate("window.mtSeen")
+    texts = [text for text, _ in seen]
+    assert any("linking words" in text for text in texts) and any("scoring quality" in text for text in texts)
+    # the button is free again once every row has its English, while quality is still scored
+    assert [disabled for text, disabled in seen if "scoring quality" in text] == [False]
+    assert texts[-1] == "All 2 segments translated"
+    assert page.locator("#submit").inner_text() == "Translate"
+
+
 def test_uploaded_document_flags_labels_names(page, server, tmp_path):
     report = tmp_path / "bao-cao.html"
     report.write_text(

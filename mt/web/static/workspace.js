@@ -690,12 +690,21 @@
     }
   };
 
+  // the stored glossaries, asked for when the glossary box is first opened (with the API key
+  // when the server wants one)
   var loadGlossaries = function (form) {
     var select = form.elements.namedItem("glossary_id");
-    if (!select || !window.fetch) {
+    if (!select || !window.fetch || form.mtGlossaries) {
       return;
     }
     var hint = document.getElementById("glossary-id-hint");
+    if (form.elements.namedItem("api_key") && !apiKey()) {
+      if (hint) {
+        hint.textContent = "Enter the API key first to see the glossaries stored on this server.";
+      }
+      return;
+    }
+    form.mtGlossaries = true;
     request("GET", document.body.getAttribute("data-glossaries-url") || "/api/glossaries").then(function (answer) {
       var list = Array.isArray(answer) ? answer : (answer && (answer.glossaries || answer.items)) || [];
       list.forEach(function (item) {
@@ -713,6 +722,7 @@
         hint.textContent = "No glossary is stored on this server yet; paste one instead.";
       }
     }, function (error) {
+      form.mtGlossaries = false;
       if (hint) {
         hint.textContent = "Stored glossaries are not available: " + error.message;
       }
@@ -720,8 +730,23 @@
   };
 
   var form = document.getElementById("translate-form");
+  var box = document.getElementById("glossary-box");
+  if (form && box) {
+    box.addEventListener("toggle", function () {
+      if (box.open) {
+        loadGlossaries(form);
+      }
+    });
+    if (box.open) {
+      loadGlossaries(form);
+    }
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "api_key" && box.open) {
+        loadGlossaries(form);
+      }
+    });
+  }
   if (form) {
-    loadGlossaries(form);
     ["input", "change"].forEach(function (type) {
       form.addEventListener(type, function (event) {
         if (event.target.name === "glossary" || event.target.name === "glossary_id") {
