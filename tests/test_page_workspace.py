@@ -200,11 +200,13 @@ def test_normalised_toggle_terms_and_screenshots(page, server):
     assert "/" not in page.locator("#model option").first.inner_text()
 
     OUTPUT.mkdir(exist_ok=True)
+    page.check("#vi-normalized")
     row(page, 2).focus()
+    row(page, 2).evaluate("node => node.scrollIntoView({block: 'center'})")
     page.screenshot(path=str(OUTPUT / "workspace-desktop.png"), full_page=False)
     page.set_viewport_size(PHONE)
     row(page, 2).focus()
-    row(page, 2).scroll_into_view_if_needed()
+    row(page, 2).evaluate("node => node.scrollIntoView({block: 'center'})")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(OUTPUT / "workspace-phone.png"), full_page=False)
     assert page.problems == []
