@@ -300,3 +300,33 @@ def test_errors_in_words(page, server):
         page.click("#submit")
     notice = page.locator("#form-error").inner_text()
     assert "Could not translate." in notice and "(400)" not in notice and "Paste" in notice
+
+
+def test_a_keyed_server_gets_the_key_from_the_form(browser, serve, tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_text("page-secret-key\n", encoding="utf-8")
+    keyed = serve("--api-keys", keys)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    try:
+        page.goto(keyed.url + "/")
+        page.click("#glossary-box summary")
+        assert "API key" in page.locator("#glossary-id-hint").inner_text()  # not asked without it
+        page.fill("#api_key", "page-secret-key")
+        page.fill("#text", "Con mèo ngủ trên ghế.")
+        page.click("#submit")
+        page.wait_for_selector("#result[data-state='done']", timeout=120_000)
+        first = row(page, 0)
+        first.focus()
+        page.keyboard.press("a")  # POST /api/alternatives with the key
+        first.locator(".choice[data-kind='alternative']").first.wait_for(timeout=60_000)
+        page.keyboard.press("Enter")
+        page.keyboard.press("Control+a")
+        page.keyboard.type("The cat sleeps on the chair.")
+        page.keyboard.press("Enter")  # POST /api/memory with the key
+        page.wait_for_selector(".aligned .pair[data-index='0'][data-edited='true']")
+        assert problems == []
+    finally:
+        context.close()
