@@ -13,9 +13,9 @@ import re
 from typing import Annotated, ClassVar, Literal
 
 from flask import Blueprint, current_app, request
-from pydantic import Field, StrictStr
+from pydantic import BeforeValidator, Field, StrictStr
 
-from ..cache.memory import MAX_CHARS, ORIGINS, MemoryEntry, TranslationMemory, memory_of, switch_off
+from ..cache.memory import ORIGINS, MemoryEntry, TranslationMemory, memory_of, switch_off
 from ..cache.memory_base import MAX_PROJECT_CHARS
 from . import schemas
 from .errors import ApiError, json_response
@@ -24,7 +24,10 @@ from .security import limited, needs_api_key
 
 bp = Blueprint("memory_api", __name__)
 
-MAX_BATCH = 1_000  # entries per POST
+# entries per POST and characters per text: the largest body the schema allows (or one item over)
+# stays under the default body cap (--max-body-bytes), so a refusal is a 400 naming the field
+MAX_BATCH = 100
+MAX_TEXT = 2_000
 MAX_RESULTS = 100
 ID_RE = re.compile(r"^[0-9a-f]{16}$")
 READ_ERRORS = ("memory_off", "memory_unavailable")
@@ -65,11 +68,12 @@ def memory_for_writes() -> TranslationMemory:
     return memory_for_reads()
 
 
-Source = Annotated[schemas.NonBlank, Field(max_length=MAX_CHARS, description="The Vietnamese sentence as written "
+Source = Annotated[schemas.NonBlank, Field(max_length=MAX_TEXT, description="The Vietnamese sentence as written "
                                            "(word-segmented input is matched as the pipeline reads it)")]
-Target = Annotated[schemas.NonBlank, Field(max_length=MAX_CHARS, description="Its English")]
-Project = Annotated[StrictStr | None, Field(max_length=MAX_PROJECT_CHARS, description="An optional project name",
-                                            json_schema_extra={"pattern": schemas.TEXT_PATTERN})]
+Target = Annotated[schemas.NonBlank, Field(max_length=MAX_TEXT, description="Its English")]
+ProjectName = Annotated[StrictStr, BeforeValidator(schemas.valid_unicode),
+                        Field(max_length=MAX_PROJECT_CHARS, json_schema_extra={"pattern": schemas.TEXT_PATTERN})]
+Project = Annotated[ProjectName | None, Field(description="An optional project name")]
 
 
 class MemoryEntryIn(schemas.RequestModel):
@@ -90,7 +94,7 @@ class MemoryAdd(schemas.RequestModel):
 
     messages: ClassVar[dict[str, str]] = {
         "entries": f"entries must be a list of 1 to {MAX_BATCH:,} objects {{source, target, project?, origin?}} "
-                   f"(texts of at most {MAX_CHARS:,} characters)",
+                   f"(texts of at most {MAX_TEXT:,} characters)",
         "api_key": "api_key must be a string"}
     missing: ClassVar[dict[str, str]] = {"entries": "entries is required: a list of {source, target} objects"}
 
@@ -120,7 +124,7 @@ class MemoryDeleted(schemas.ResponseModel):
 
 QUERY = [
     {"name": "q", "in": "query", "required": True, "description": "A Vietnamese sentence",
-     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CHARS, "pattern": schemas.NONBLANK_PATTERN}},
+     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": schemas.NONBLANK_PATTERN}},
     {"name": "limit", "in": "query", "required": False, "description": f"Most hits, 1 to {MAX_RESULTS} (default 20)",
      "schema": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "default": 20}},
 ]
@@ -151,8 +155,8 @@ def add(body: MemoryAdd):
            errors=("invalid_field",) + READ_ERRORS)
 def search():
     q = request.args.get("q", "")
-    if not q.strip() or len(q) > MAX_CHARS or schemas.CONTROL_RE.search(q):
-        raise ApiError("invalid_field", f"q is required: a Vietnamese sentence of at most {MAX_CHARS:,} characters")
+    if not q.strip() or len(q) > MAX_TEXT or schemas.CONTROL_RE.search(q):
+        raise ApiError("invalid_field", f"q is required: a Vietnamese sentence of at most {MAX_TEXT:,} characters")
     raw = request.args.get("limit", "20")
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_RESULTS:
         raise ApiError("invalid_field", f"limit must be an integer from 1 to {MAX_RESULTS}")
