@@ -441,7 +441,7 @@
     }
     var terms = {};
     try {
-      terms = window.mtWorkspace ? window.mtWorkspace.glossary(form) : {};
+      terms = window.mtGlossary ? window.mtGlossary.of(form) : {};
     } catch (error) {
       formError(form, error.message);
       return true;
