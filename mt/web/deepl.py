@@ -20,8 +20,8 @@ from ..pipeline import translate_documents
 from . import deepl_documents, deepl_glossaries  # noqa: F401 - their routes are on the same blueprint
 from .deepl_base import (COMMON_ERRORS, TAGS, TARGETS, UNLIMITED, bp, character_limit, check_quota, count_characters,
                          source_language, target_language, term_rules_for, used_characters)
-from .deepl_schemas import (DeepLError, Languages, LanguagesForm, TranslateForm, TranslateRequest, TranslateResponse,
-                            Usage, listed)
+from .deepl_schemas import (DeepLError, DeepLLanguages, DeepLTranslateForm, DeepLTranslateRequest, DeepLTranslateResponse,
+                            DeepLUsage, listed)
 from .errors import ApiError
 from .language import detect
 from .openapi import FORM_TYPES, JSON, operation
@@ -44,11 +44,11 @@ TRANSLATE_ERRORS = COMMON_ERRORS + ("unsupported_language", "text_too_long", "qu
         "`target_lang` EN, EN-US or EN-GB. `tag_handling` html or xml keeps the markup (the HTML document path). "
         "`glossary_id` (or up to five `glossary_ids`) applies a glossary of /v2/glossaries. Errors are DeepL's "
         "`{\"message\"}` (400, 403, 404, 413, 429, 456); the code is in `X-Error-Code`."),
-    body={JSON: TranslateRequest, **{content_type: TranslateForm for content_type in FORM_TYPES}},
+    body={JSON: DeepLTranslateRequest, **{content_type: DeepLTranslateForm for content_type in FORM_TYPES}},
     example={"text": ["Xin chào thế giới."], "source_lang": "VI", "target_lang": "EN-US"},
-    response=TranslateResponse, errors=(*TRANSLATE_ERRORS, "glossary_not_found"), error_model=DeepLError,
+    response=DeepLTranslateResponse, errors=(*TRANSLATE_ERRORS, "glossary_not_found"), error_model=DeepLError,
 )
-def translate(body: TranslateRequest):
+def translate(body: DeepLTranslateRequest):
     target_language(body.target_lang)
     source = source_language(body.source_lang)
     texts = listed(body.text)
@@ -102,15 +102,15 @@ def marked_up(texts: list[str], rules) -> list[str]:
 
 # -- languages and usage ------------------------------------------------------------------------
 LANGUAGE_TYPE = [{"name": "type", "in": "query", "required": False,
-                  "schema": {"type": "string", "enum": ["source", "target"]},
+                  "schema": {"type": "string", "enum": ["source", "target", ""]},
                   "description": "source (default) or target; also read from a form body"}]
 
 
 @bp.route("/v2/languages", methods=["GET", "POST"])
-@operation(summary="DeepL-compatible language list", tags=TAGS, secured=True, parse=False,
+@operation(summary="DeepL-compatible language list", tags=TAGS, secured=True,
            description="Source languages: VI. Target languages: EN, EN-GB, EN-US (none supports formality).",
-           body={content_type: LanguagesForm for content_type in FORM_TYPES}, parameters=LANGUAGE_TYPE,
-           response=Languages, errors=("invalid_field", "invalid_api_key"), error_model=DeepLError)
+           parameters=LANGUAGE_TYPE,
+           response=DeepLLanguages, errors=("invalid_field", "invalid_api_key"), error_model=DeepLError)
 def languages():
     kind = request.args.get("type") or request.form.get("type") or "source"  # Python's client: GET, form body
     if kind not in ("source", "target"):
@@ -121,7 +121,7 @@ def languages():
 
 
 @bp.route("/v2/usage", methods=["GET", "POST"])
-@operation(summary="DeepL-compatible usage", tags=TAGS, secured=True, response=Usage,
+@operation(summary="DeepL-compatible usage", tags=TAGS, secured=True, response=DeepLUsage,
            description=("Characters translated this calendar month (UTC) by every worker and replica (the count "
                         "lives beside the cache), against --deepl-character-limit (reported as 1,000,000,000,000 "
                         "when unlimited). Beyond the limit, translations answer 456."),

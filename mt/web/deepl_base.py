@@ -36,8 +36,8 @@ def authorise() -> None:
 
 # -- languages ----------------------------------------------------------------------------------
 def target_language(value: str | None) -> str:
-    """EN, EN-US or EN-GB (any case), upper-cased; DeepL's 400 for anything else."""
-    code = (value or "").strip().upper()
+    """EN, EN-US or EN-GB (any case; empty: EN), upper-cased; DeepL's 400 for anything else."""
+    code = (value or "").upper() or "EN"  # empty: English (the only language there is)
     if code not in TARGETS:
         raise ApiError("unsupported_language", "Value for 'target_lang' not supported.")
     return code
@@ -47,7 +47,7 @@ def source_language(value: str | None) -> str | None:
     """VI (any case), or None to detect; DeepL's 400 for another language."""
     if value is None or value == "":
         return None
-    if value.strip().upper() != "VI":
+    if value.upper() != "VI":
         raise ApiError("unsupported_language", "Value for 'source_lang' not supported.")
     return "VI"
 

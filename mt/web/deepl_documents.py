@@ -24,7 +24,7 @@ from ..errors import MTError
 from ..io.documents import format_for, translate_file, translated_name
 from .deepl_base import (COMMON_ERRORS, TAGS, bp, check_quota, source_language, target_language, term_rules_for,
                          usage_store)
-from .deepl_schemas import DeepLError, DocumentForm, DocumentHandle, DocumentKey, DocumentKeyForm, DocumentStatus
+from .deepl_schemas import DeepLError, DeepLDocumentForm, DeepLDocumentHandle, DeepLDocumentKey, DeepLDocumentKeyForm, DeepLDocumentStatus
 from .errors import ApiError, api_error
 from .files import DOCUMENT_TYPES, attachment
 from .openapi import FORM_TYPES, JSON, MULTIPART, Answer, operation
@@ -36,7 +36,7 @@ UPLOAD_WAIT = 3.0  # seconds the upload waits for the translation (under deepl-n
 JOB_DEADLINE = 15 * 60  # a job still "translating" after this has lost its worker
 MAX_JOBS = 2  # documents translating at once in one worker process; more answer 429 (clients retry)
 _slots = threading.BoundedSemaphore(MAX_JOBS)
-KEY_BODY = {JSON: DocumentKey, **{content_type: DocumentKeyForm for content_type in FORM_TYPES}}
+KEY_BODY = {JSON: DeepLDocumentKey, **{content_type: DeepLDocumentKeyForm for content_type in FORM_TYPES}}
 
 
 def ascii_name(name: str) -> str:
@@ -68,38 +68,43 @@ def named(name: str, data: bytes) -> str:
                  "optional `source_lang` VI, `glossary_id`, `output_format` (the file's own only). Answers "
                  "`document_id` and `document_key` once the translation is done or after 3 seconds, whichever "
                  "comes first; poll POST /v2/document/{document_id} with the key, then fetch the result."),
-    body={MULTIPART: DocumentForm}, response=DocumentHandle,
+    body={MULTIPART: DeepLDocumentForm}, response=DeepLDocumentHandle,
     errors=(*COMMON_ERRORS, "unsupported_language", "unsupported_format", "quota_exceeded", "not_found",
                     "rate_limited", "glossary_not_found", "server_busy"),
     error_model=DeepLError,
 )
-def upload(body: DocumentForm):
+def upload(body: DeepLDocumentForm):
     target_language(body.target_lang)
     source_language(body.source_lang)
     data = body.file.read()
     name = named(body.filename or body.file.filename or "document", data)
     fmt = format_for(name, body.file.mimetype)
-    wanted = (body.output_format or "").lower().lstrip(".")
-    if wanted and "." + wanted not in fmt.extensions:
-        raise ApiError("invalid_field", "Value for 'output_format' not supported: this server answers a document "
-                                        "in its own format.")
+    wanted = (body.output_format or "").lower()
+    refusal = None
+    if wanted and "." + wanted not in fmt.extensions:  # as DeepL reports a failed conversion: in the status
+        refusal = (f"output_format {wanted} is not supported: this server answers a document in its own format "
+                   f"({fmt.name})")
     rules = term_rules_for(body.glossary_id)
     check_quota(1)
-    if not _slots.acquire(blocking=False):
+    if refusal is None and not _slots.acquire(blocking=False):
         raise ApiError("rate_limited", "Too many documents translating at once; retry in a few seconds.",
                        headers={"Retry-After": "5"})
     document_id, key = secrets.token_hex(16), secrets.token_hex(32)
+    if refusal is not None:
+        usage_store().put_job(document_id, {"status": "error", "key": key, "error_message": refusal})
+        return {"document_id": document_id, "document_key": key}
+    store = usage_store()
     try:
-        store = usage_store()
         store.put_job(document_id, {"status": "translating", "key": key, "started": time.time()})
-    except BaseException:
+    except Exception as error:  # noqa: BLE001 - the shared store failing is the server's trouble
         _slots.release()
-        raise
+        log.warning("storing a DeepL document job failed: %s", error)
+        raise ApiError("server_busy", "the document could not be queued; retry later",
+                       headers={"Retry-After": "30"}) from None
     translator = current_app.extensions["mt"]
     job = Job(document_id, key, store, current_app.extensions["mt_files"], request.remote_addr or "")
     work = dict(data=data, name=name, content_type=body.file.mimetype, translator=translator,
-                max_chars=current_app.config["MT_MAX_CHARS"],
-                terms=rules)
+                max_chars=current_app.config["MT_MAX_CHARS"], terms=rules)
     thread = threading.Thread(target=job.run, kwargs=work, name=f"deepl-document-{document_id[:8]}", daemon=True)
     thread.start()
     job.finished.wait(UPLOAD_WAIT)
@@ -147,11 +152,12 @@ def count_characters_to(store, characters: int) -> None:
 
 
 def job_of(document_id: str, key: str) -> dict:
-    """The job's record, or 404 (an unknown id and a wrong key answer the same)."""
+    """The job's record: 404 for an unknown id (or one past its 30 minutes), 403 for a wrong key."""
     record = usage_store().get_job(document_id)
-    if record is None or not hmac.compare_digest(str(record.get("key", "")).encode(), key.encode()):
-        raise ApiError("not_found", "Document not found: unknown document_id or wrong document_key (documents "
-                                    "are kept 30 minutes).")
+    if record is None:
+        raise ApiError("not_found", "Document not found: unknown document_id (documents are kept 30 minutes).")
+    if not hmac.compare_digest(str(record.get("key", "")).encode(), key.encode()):
+        raise ApiError("forbidden", "The document_key does not match this document.")
     if record["status"] == "translating" and time.time() - record.get("started", 0) > JOB_DEADLINE:
         record = {"status": "error", "error_message": "the translation did not finish (its worker stopped); "
                                                       "upload the document again"}
@@ -160,8 +166,8 @@ def job_of(document_id: str, key: str) -> dict:
 
 @bp.post("/v2/document/<document_id>")
 @operation(summary="DeepL-compatible document status", tags=TAGS, secured=True, body=KEY_BODY,
-           response=DocumentStatus, errors=(*COMMON_ERRORS, "not_found"), error_model=DeepLError)
-def status(document_id: str, body: DocumentKey):
+           response=DeepLDocumentStatus, errors=(*COMMON_ERRORS, "not_found", "forbidden"), error_model=DeepLError)
+def status(document_id: str, body: DeepLDocumentKey):
     record = job_of(document_id, body.document_key)
     answer: dict = {"document_id": document_id, "status": record["status"]}
     if record["status"] == "done":
@@ -176,8 +182,9 @@ def status(document_id: str, body: DocumentKey):
 @bp.post("/v2/document/<document_id>/result")
 @operation(summary="DeepL-compatible document download", tags=TAGS, secured=True, body=KEY_BODY,
            answers={200: Answer("The translated document, in its own format", None, content_types=DOCUMENT_TYPES)},
-           errors=(*COMMON_ERRORS, "not_found", "invalid_input", "server_busy"), error_model=DeepLError)
-def result(document_id: str, body: DocumentKey):
+           errors=(*COMMON_ERRORS, "not_found", "forbidden", "invalid_input", "server_busy"),
+           error_model=DeepLError)
+def result(document_id: str, body: DeepLDocumentKey):
     record = job_of(document_id, body.document_key)
     if record["status"] == "translating":
         raise ApiError("server_busy", "Document not ready: still translating.", headers={"Retry-After": "5"})

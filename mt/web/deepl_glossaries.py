@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Response
 
 from .deepl_base import COMMON_ERRORS, TAGS, bp, creation_time
-from .deepl_schemas import (DeepLError, GlossaryForm, GlossaryInfo, GlossaryList, GlossaryRequest, LanguagePairs)
+from .deepl_schemas import (DeepLError, DeepLGlossaryForm, DeepLGlossaryInfo, DeepLGlossaryList, DeepLGlossaryRequest, DeepLLanguagePairs)
 from .errors import ApiError
 from .glossary_api import find, store, stored
 from .openapi import FORM_TYPES, JSON, Answer, operation
@@ -23,7 +23,7 @@ def info(glossary) -> dict:
 
 
 @bp.get("/v2/glossary-language-pairs")
-@operation(summary="DeepL-compatible glossary language pairs", tags=TAGS, secured=True, response=LanguagePairs,
+@operation(summary="DeepL-compatible glossary language pairs", tags=TAGS, secured=True, response=DeepLLanguagePairs,
            errors=("invalid_api_key",), error_model=DeepLError)
 def language_pairs():
     return {"supported_languages": [{"source_lang": "vi", "target_lang": "en"}]}
@@ -35,33 +35,33 @@ def language_pairs():
     description=("`name`, `source_lang` vi, `target_lang` en, `entries` (one entry a line) in `entries_format` "
                  "tsv (Vietnamese<TAB>English) or csv (Vietnamese,English). Stored with /api/glossaries' "
                  "glossaries. Answers 201 and the glossary."),
-    body={JSON: GlossaryRequest, **{content_type: GlossaryForm for content_type in FORM_TYPES}},
+    body={JSON: DeepLGlossaryRequest, **{content_type: DeepLGlossaryForm for content_type in FORM_TYPES}},
     example={"name": "Tin tức", "source_lang": "vi", "target_lang": "en", "entries": "Hà Nội\tHanoi",
              "entries_format": "tsv"},
-    answers={201: Answer("The glossary", GlossaryInfo)},
+    answers={201: Answer("The glossary", DeepLGlossaryInfo)},
     errors=(*COMMON_ERRORS, "unsupported_language", "invalid_input", *STORE_ERRORS), error_model=DeepLError,
 )
-def create(body: GlossaryRequest):
-    if body.source_lang.strip().lower() != "vi" or body.target_lang.strip().lower() != "en":
+def create(body: DeepLGlossaryRequest):
+    if body.source_lang.lower() != "vi" or body.target_lang.lower() != "en":
         raise ApiError("unsupported_language", "Unsupported glossary source and target language pair: this "
                                                "server has vi → en glossaries only.")
     from ..terms.glossary_file import read_glossary
 
     entries = read_glossary(body.entries, f"entries.{body.entries_format}")
     glossary = stored(store().create, body.name.strip(), entries)
-    return Response(GlossaryInfo.model_validate(info(glossary)).model_dump_json(), status=201,
+    return Response(DeepLGlossaryInfo.model_validate(info(glossary)).model_dump_json(), status=201,
                     mimetype="application/json")
 
 
 @bp.get("/v2/glossaries")
-@operation(summary="DeepL-compatible glossary list", tags=TAGS, secured=True, response=GlossaryList,
+@operation(summary="DeepL-compatible glossary list", tags=TAGS, secured=True, response=DeepLGlossaryList,
            errors=("invalid_api_key", "server_busy"), error_model=DeepLError)
 def list_glossaries():
     return {"glossaries": [info(glossary) for glossary in stored(store().list)]}
 
 
 @bp.get("/v2/glossaries/<glossary_id>")
-@operation(summary="DeepL-compatible glossary details", tags=TAGS, secured=True, response=GlossaryInfo,
+@operation(summary="DeepL-compatible glossary details", tags=TAGS, secured=True, response=DeepLGlossaryInfo,
            errors=("glossary_not_found", "invalid_api_key", "server_busy"), error_model=DeepLError)
 def get_glossary(glossary_id: str):
     return info(find(glossary_id))

@@ -10,27 +10,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, RootModel, StrictBool, StrictStr
+from pydantic import BeforeValidator, ConfigDict, Field, RootModel, StrictBool, StrictStr
 
-from .schemas import FormModel, NonBlank, RequestModel, ResponseModel, Text, Upload, without_nulls
+from ..cache.glossaries import MAX_ENTRIES, MAX_TERM_CHARS, NAME_PATTERN, NO_CONTROLS, TERM
+from .schemas import FormModel, RequestModel, ResponseModel, Text, Upload, valid_unicode, without_nulls
 
-TARGET_PATTERN = "^[Ee][Nn](-([Uu][Ss]|[Gg][Bb]))?$"  # EN, EN-US, EN-GB in any case
-SOURCE_PATTERN = "^[Vv][Ii]$"
-GLOSSARY_TARGET_PATTERN = "^[Ee][Nn]$"
+TARGET_PATTERN = "^([Ee][Nn](-([Uu][Ss]|[Gg][Bb]))?)?$"  # EN, EN-US, EN-GB in any case (empty: EN)
+SOURCE_PATTERN = "^([Vv][Ii])?$"  # empty: detect
+GLOSSARY_SOURCE_PATTERN, GLOSSARY_TARGET_PATTERN = "^[Vv][Ii]$", "^[Ee][Nn]$"
 ID_PATTERN = "^[A-Za-z0-9._-]{1,200}$"
+OPTIONAL_ID_PATTERN = "^[A-Za-z0-9._-]{0,200}$"
 MAX_TEXTS = 50  # DeepL's limit of texts per request
 
-Target = Annotated[StrictStr, Field(description="EN, EN-US or EN-GB (any case): the English variant is the same "
-                                                "translation", json_schema_extra={"pattern": TARGET_PATTERN})]
+Target = Annotated[StrictStr, Field(description="EN, EN-US or EN-GB (any case; empty: EN): the English variant is "
+                                                "the same translation", json_schema_extra={"pattern": TARGET_PATTERN})]
 Source = Annotated[StrictStr | None, Field(description="VI (any case), or absent to detect the language",
                                            json_schema_extra={"pattern": SOURCE_PATTERN})]
-GlossaryId = Annotated[StrictStr | None, Field(description="A glossary of /v2/glossaries (or /api/glossaries)",
-                                               json_schema_extra={"pattern": ID_PATTERN})]
+GlossaryId = Annotated[StrictStr | None, Field(description="A glossary of /v2/glossaries (or /api/glossaries); empty: "
+                                                           "none", json_schema_extra={"pattern": OPTIONAL_ID_PATTERN})]
 Tags = Annotated[Text | Annotated[list[Text], Field(max_length=50)] | None,
                  Field(description="Tag names, comma-separated or a list (see the README for what is honoured)")]
 Flag = Annotated[StrictBool | Literal["0", "1"] | None, Field(description="true/false (JSON) or 1/0")]
 FormFlag = Annotated[Literal["0", "1", "true", "false"] | None, Field(description="1 or 0")]
 Formality = Literal["default", "prefer_less", "prefer_more"]
+# Glossary entries as the server reads them (mt.terms.glossary_file): TSV lines (a tab on the first
+# line) or CSV lines (no quotes or commas in a term; DeepL's four columns with vi,en allowed)
+CSV_TERM = rf' *[^\s,"{NO_CONTROLS}][^,"{NO_CONTROLS}]{{0,{MAX_TERM_CHARS - 1}}}'
+CSV_LINE = rf"{CSV_TERM},{CSV_TERM}(?:, *[Vv][Ii] *, *[Ee][Nn] *)?"
+TSV_LINE = rf"{TERM}\t{TERM}"
+ENTRIES_PATTERN = rf"^(?:{TSV_LINE}(?:\r?\n{TSV_LINE})*|{CSV_LINE}(?:\r?\n{CSV_LINE})*)(?:\r?\n)?$"
 FORMALITY_DOC = ("English has no formal register: default, prefer_less and prefer_more are accepted (and change "
                  "nothing); less and more answer 400 as DeepL does for such a language")
 
@@ -40,7 +48,7 @@ def listed(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-class TranslateRequest(RequestModel):
+class DeepLTranslateRequest(RequestModel):
     """POST /v2/translate as JSON (the Python client's way)."""
 
     text: Annotated[Annotated[list[Text], Field(min_length=1, max_length=MAX_TEXTS)] | Text,
@@ -79,7 +87,7 @@ def form_text(schema: dict[str, Any]) -> None:
             option["minItems"] = 2
 
 
-class TranslateForm(TranslateRequest):
+class DeepLTranslateForm(DeepLTranslateRequest):
     """POST /v2/translate as a form (deepl-node's way): ``text`` repeated, flags 1/0, tags comma-separated."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra=form_text)
@@ -91,60 +99,54 @@ class TranslateForm(TranslateRequest):
     glossary_ids: Annotated[str, Field(pattern="^[A-Za-z0-9._,-]{1,1100}$")] | None = None
 
 
-class TextResult(ResponseModel):
+class DeepLTextResult(ResponseModel):
     detected_source_language: str = Field(description="VI, or EN for a text that is not Vietnamese (answered as "
                                                       "it is)")
     text: str
     billed_characters: int = Field(description="Characters of the submitted text (counted in /v2/usage)")
 
 
-class TranslateResponse(ResponseModel):
-    translations: list[TextResult]
+class DeepLTranslateResponse(ResponseModel):
+    translations: list[DeepLTextResult]
 
 
-class Language(ResponseModel):
+class DeepLLanguage(ResponseModel):
     language: str
     name: str
     supports_formality: bool | None = Field(None, description="Target languages only")
 
 
-class Languages(RootModel[list[Language]]):
+class DeepLLanguages(RootModel[list[DeepLLanguage]]):
     """The languages, source or target."""
 
 
-class LanguagesForm(FormModel):
-    """POST /v2/languages: which list."""
-
-    type: Literal["source", "target"] | None = None
-    model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
-
-
-class Usage(ResponseModel):
+class DeepLUsage(ResponseModel):
     character_count: int = Field(description="Characters translated this calendar month (UTC), by every worker")
     character_limit: int = Field(description="--deepl-character-limit (1,000,000,000,000 when unlimited)")
 
 
-class GlossaryRequest(RequestModel):
+class DeepLGlossaryRequest(RequestModel):
     """POST /v2/glossaries."""
 
-    name: NonBlank
-    source_lang: Annotated[StrictStr, Field(json_schema_extra={"pattern": SOURCE_PATTERN})]
+    name: Annotated[StrictStr, BeforeValidator(valid_unicode), Field(json_schema_extra={"pattern": NAME_PATTERN})]
+    source_lang: Annotated[StrictStr, Field(json_schema_extra={"pattern": GLOSSARY_SOURCE_PATTERN})]
     target_lang: Annotated[StrictStr, Field(json_schema_extra={"pattern": GLOSSARY_TARGET_PATTERN})]
-    entries: NonBlank = Field(description="One entry a line: Vietnamese<TAB>English (tsv) or "
-                                          "Vietnamese,English (csv)")
+    entries: Annotated[StrictStr, BeforeValidator(valid_unicode)] = Field(
+        description="One entry a line: Vietnamese<TAB>English (tsv) or Vietnamese,English (csv)",
+        json_schema_extra={"pattern": ENTRIES_PATTERN})
     entries_format: Literal["tsv", "csv"] = "tsv"
 
     messages: ClassVar[dict[str, str]] = {"source_lang": "Value for 'source_lang' not supported.",
                                           "target_lang": "Value for 'target_lang' not supported."}
 
 
-class GlossaryForm(GlossaryRequest, FormModel):
+class DeepLGlossaryForm(DeepLGlossaryRequest, FormModel):
     """POST /v2/glossaries as a form (deepl-node)."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
 
 
-class GlossaryInfo(ResponseModel):
+class DeepLGlossaryInfo(ResponseModel):
     glossary_id: str
     name: str
     ready: bool
@@ -154,20 +156,20 @@ class GlossaryInfo(ResponseModel):
     entry_count: int
 
 
-class GlossaryList(ResponseModel):
-    glossaries: list[GlossaryInfo]
+class DeepLGlossaryList(ResponseModel):
+    glossaries: list[DeepLGlossaryInfo]
 
 
-class LanguagePair(ResponseModel):
+class DeepLLanguagePair(ResponseModel):
     source_lang: str
     target_lang: str
 
 
-class LanguagePairs(ResponseModel):
-    supported_languages: list[LanguagePair]
+class DeepLLanguagePairs(ResponseModel):
+    supported_languages: list[DeepLLanguagePair]
 
 
-class DocumentForm(FormModel):
+class DeepLDocumentForm(FormModel):
     """POST /v2/document: multipart with the file."""
 
     file: Upload = Field(description="The document: .txt, .md, .html, .xhtml, .docx, .srt or .vtt")
@@ -179,28 +181,28 @@ class DocumentForm(FormModel):
     formality: Formality | None = Field(None, description=FORMALITY_DOC)
     glossary_id: GlossaryId = None
 
-    messages: ClassVar[dict[str, str]] = TranslateRequest.messages
+    messages: ClassVar[dict[str, str]] = DeepLTranslateRequest.messages
     missing: ClassVar[dict[str, str]] = {"file": "Parameter 'file' not specified.",
                                          "target_lang": "Value for 'target_lang' not supported."}
 
 
-class DocumentHandle(ResponseModel):
+class DeepLDocumentHandle(ResponseModel):
     document_id: str
     document_key: str
 
 
-class DocumentKey(RequestModel):
+class DeepLDocumentKey(RequestModel):
     """POST /v2/document/{document_id} (and /result): the key the upload answered."""
 
     document_key: Annotated[StrictStr, Field(pattern=ID_PATTERN)]
     missing: ClassVar[dict[str, str]] = {"document_key": "Parameter 'document_key' not specified."}
 
 
-class DocumentKeyForm(DocumentKey, FormModel):
+class DeepLDocumentKeyForm(DeepLDocumentKey, FormModel):
     model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
 
 
-class DocumentStatus(ResponseModel):
+class DeepLDocumentStatus(ResponseModel):
     document_id: str
     status: Literal["queued", "translating", "done", "error"]
     seconds_remaining: int | None = None
