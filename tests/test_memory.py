@@ -140,7 +140,7 @@ def test_redis_cache_clear_leaves_the_memory(redis_server):
 
 
 def test_fuzzy_lookup_of_10k_entries_is_bounded(tmp_path):
-    """10,000 entries of a few shapes; the newest 3,000 of a compatible length are compared."""
+    """10,000 entries of a few shapes; the newest 2,000 of a compatible length are compared."""
     memory = SQLiteMemory(tmp_path / "m.memory")
     words = "một hai ba bốn năm sáu bảy tám chín mười người nhà nước công ty thành phố".split()
     entries = [MemoryEntry(" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8 + i % 9)) + f" số {i}.",

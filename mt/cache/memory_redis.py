@@ -80,9 +80,10 @@ class RedisMemory(TranslationMemory):
         return int(generation or 0), int(seq or 0)
 
     def _all_keys(self):
-        ids = dict(self._client.zrange(self._seq, 0, -1, withscores=True))
+        """Every (key, id, seq), read in steps of PAGE (each call within the client's short timeout)."""
+        ids = dict(self._client.zscan_iter(self._seq, count=PAGE))
         return [(key.decode("utf-8"), entry_id.decode(), int(ids[entry_id]))
-                for key, entry_id in self._client.hgetall(self._by_key).items() if entry_id in ids]
+                for key, entry_id in self._client.hscan_iter(self._by_key, count=PAGE) if entry_id in ids]
 
     def _keys_since(self, seq: int):
         new = self._client.zrangebyscore(self._seq, f"({seq}", "+inf", withscores=True)
