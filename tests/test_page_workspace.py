@@ -290,6 +290,16 @@ def test_uploaded_document_flags_labels_names(page, server, tmp_path):
     with page.expect_download() as info:
         page.click("button[data-format='txt']")
     assert info.value.suggested_filename == "bao-cao.en.txt"
+    # the server-rendered rows are a workspace too: a table cell edited and saved
+    cell = page.locator(".aligned .pair").nth(2)
+    cell.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Hanoi")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".aligned .pair[data-edited='true']")
+    assert cell.locator(".cell.en .text").inner_text() == "Hanoi"
+    assert "Hanoi" in page.locator(".full-text").text_content()
     assert page.problems == []
 
 
