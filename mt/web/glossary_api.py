@@ -31,7 +31,7 @@ STORE_ERRORS = ("server_busy",)
 GLOSSARY_EXAMPLE = {"name": "space", "entries": {"tên lửa": "rocket", "vệ tinh": "satellite"}}
 
 
-class GlossaryCreate(schemas.RequestModel):
+class StoredGlossaryCreate(schemas.RequestModel):
     """POST /api/glossaries."""
 
     name: str = Field(description="For people: what the glossary is for (1-200 characters)",
@@ -44,22 +44,22 @@ class GlossaryCreate(schemas.RequestModel):
     missing: ClassVar[dict[str, str]] = {"entries": "entries is required: an object {vietnamese: english}"}
 
 
-class GlossaryInfo(schemas.ResponseModel):
+class StoredGlossary(schemas.ResponseModel):
     glossary_id: str = Field(description="Use it as glossary_id in POST /api/translate, the stream and documents")
     name: str
     entry_count: int
     created: float = Field(description="Unix seconds")
 
 
-class GlossaryList(schemas.ResponseModel):
-    glossaries: list[GlossaryInfo] = Field(description="Oldest first")
+class StoredGlossaries(schemas.ResponseModel):
+    glossaries: list[StoredGlossary] = Field(description="Oldest first")
 
 
-class GlossaryDetail(GlossaryInfo):
+class StoredGlossaryEntries(StoredGlossary):
     entries: dict[str, str] = Field(description="Vietnamese → English")
 
 
-class GlossaryDeleted(schemas.ResponseModel):
+class StoredGlossaryDeleted(schemas.ResponseModel):
     glossary_id: str
     deleted: bool
 
@@ -121,27 +121,27 @@ def body_terms(body) -> TermRules:
     description=("Stores `entries` (Vietnamese → English) under a new id, shared by every worker and replica. Use "
                  "the id as `glossary_id` when translating: terms are applied after the cache, so a glossary costs "
                  "no re-translation. A later duplicate of a Vietnamese term wins."),
-    body=GlossaryCreate, example=GLOSSARY_EXAMPLE,
-    answers={201: Answer("The stored glossary (its entries in GET /api/glossaries/{glossary_id})", GlossaryInfo)},
+    body=StoredGlossaryCreate, example=GLOSSARY_EXAMPLE,
+    answers={201: Answer("The stored glossary (its entries in GET /api/glossaries/{glossary_id})", StoredGlossary)},
     errors=("invalid_json", "invalid_field", "unsupported_media_type", "invalid_glossary", "glossary_limit",
             *STORE_ERRORS),
 )
-def create(body: GlossaryCreate):
+def create(body: StoredGlossaryCreate):
     glossary = stored(store().create, body.name, body.entries)
-    answer = GlossaryInfo.model_validate(glossary.summary()).model_dump(mode="json")
+    answer = StoredGlossary.model_validate(glossary.summary()).model_dump(mode="json")
     return json_response(answer, 201, {"Location": url_for("glossary_api.read", glossary_id=glossary.id)})
 
 
 @bp.get("/api/glossaries")
 @needs_api_key
-@operation(summary="List the stored glossaries", tags=("Glossaries",), response=GlossaryList, errors=STORE_ERRORS)
+@operation(summary="List the stored glossaries", tags=("Glossaries",), response=StoredGlossaries, errors=STORE_ERRORS)
 def listing():
     return {"glossaries": [glossary.summary() for glossary in stored(store().list)]}
 
 
 @bp.get("/api/glossaries/<glossary_id>")
 @needs_api_key
-@operation(summary="A stored glossary with its entries", tags=("Glossaries",), response=GlossaryDetail,
+@operation(summary="A stored glossary with its entries", tags=("Glossaries",), response=StoredGlossaryEntries,
            errors=("glossary_not_found", *STORE_ERRORS))
 def read(glossary_id: str):
     glossary = find(glossary_id)
@@ -151,7 +151,7 @@ def read(glossary_id: str):
 @bp.delete("/api/glossaries/<glossary_id>")
 @limited
 @needs_api_key
-@operation(summary="Delete a stored glossary", tags=("Glossaries",), response=GlossaryDeleted,
+@operation(summary="Delete a stored glossary", tags=("Glossaries",), response=StoredGlossaryDeleted,
            errors=("glossary_not_found", *STORE_ERRORS))
 def delete(glossary_id: str):
     if not stored(store().delete, glossary_id):

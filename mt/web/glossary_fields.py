@@ -45,7 +45,7 @@ def tsv_entries(value: Any) -> Any:
             parsed = None  # not JSON: refused below as TSV
         if isinstance(parsed, dict):
             return entries(parsed) or None
-    if not isinstance(value, str) or not TSV_RE.search(value):
+    if not isinstance(value, str) or not TSV_RE.search(value) or value.count("\n") > MAX_ENTRIES:
         raise PydanticCustomError(
             "invalid_glossary", "must be lines of Vietnamese<TAB>English (at most {count} lines; no blank term, "
             "control character or second tab)", {"count": MAX_ENTRIES})
