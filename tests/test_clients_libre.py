@@ -22,7 +22,8 @@ from libretranslatepy import LibreTranslateAPI
 KEY = "libre-client-key-0123456789"
 MAX_CHARS = 5000
 ARTICLE = "Hà Nội là thủ đô của Việt Nam. Thành phố có nhiều hồ đẹp."
-HTML = '<p class="lead">Hà Nội là <b>thủ đô</b> của <a href="/vn">Việt Nam</a>.</p><p>Trời hôm nay đẹp.</p>'
+HTML = ('<p class="lead">Hà Nội là <b>thủ đô</b> của <a href="/vn">Việt Nam</a>.</p>'
+        "<p>Trời hôm nay đẹp.</p>")
 TAG = re.compile(r"<[^>]+>")
 
 

@@ -35,10 +35,10 @@ def bodies(json_model, form_model) -> dict:
 @bp.get("/languages")
 @operation(summary="LibreTranslate: the languages this server translates", tags=TAGS,
            description="Vietnamese with target `en`, and English (a target only: its `targets` is empty).",
-           response=libre_schemas.Languages, error_model=libre_schemas.LibreError,
-           answers={200: Answer("The languages", libre_schemas.Languages, example=LANGUAGES)})
+           response=libre_schemas.LibreLanguages, error_model=libre_schemas.LibreError,
+           answers={200: Answer("The languages", libre_schemas.LibreLanguages, example=LANGUAGES)})
 def languages():
-    return libre_schemas.Languages.model_validate(LANGUAGES)
+    return libre_schemas.LibreLanguages.model_validate(LANGUAGES)
 
 
 @bp.post("/detect")
@@ -48,19 +48,21 @@ def languages():
            description=("JSON, form-encoded or multipart `q`. Answers the languages this server knows, most likely "
                         "first, each with its confidence 0-100: `vi`, or `en` for text that is not Vietnamese. "
                         "Text without letters is `vi` at confidence 0 (it translates to itself)."),
-           body=bodies(libre_schemas.DetectRequest, libre_schemas.DetectForm), example={"q": "Xin chào thế giới."},
-           response=libre_schemas.Detections, error_model=libre_schemas.LibreError,
-           answers={200: Answer("Candidates, best first", libre_schemas.Detections,
-                                example=[{"confidence": 92.5, "language": "vi"}, {"confidence": 7.5, "language": "en"}])},
+           body=bodies(libre_schemas.LibreDetectRequest, libre_schemas.LibreDetectForm),
+           example={"q": "Xin chào thế giới."},
+           response=libre_schemas.LibreDetections, error_model=libre_schemas.LibreError,
+           answers={200: Answer("Candidates, best first", libre_schemas.LibreDetections,
+                                example=[{"confidence": 92.5, "language": "vi"},
+                                         {"confidence": 7.5, "language": "en"}])},
            errors=("invalid_json", "invalid_field", "invalid_input", "unsupported_media_type", "text_too_long"))
-def detect(body: libre_schemas.DetectRequest):
+def detect(body: libre_schemas.LibreDetectRequest):
     check_size(len(body.q))
-    return libre_schemas.Detections.model_validate([found.to_dict() for found in candidates(body.q)])
+    return libre_schemas.LibreDetections.model_validate([found.to_dict() for found in candidates(body.q)])
 
 
 @bp.get("/frontend/settings")
 @operation(summary="LibreTranslate: what a front end needs to know of this server", tags=TAGS,
-           response=libre_schemas.FrontendSettings, error_model=libre_schemas.LibreError)
+           response=libre_schemas.LibreFrontendSettings, error_model=libre_schemas.LibreError)
 def frontend_settings():
     keys = bool(current_app.config["MT_API_KEYS"])
     settings = current_app.extensions.get("mt_settings")
@@ -76,7 +78,7 @@ def frontend_settings():
     }
 
 
-SUGGEST_BODIES = bodies(libre_schemas.SuggestRequest, libre_schemas.SuggestForm)
+SUGGEST_BODIES = bodies(libre_schemas.LibreSuggestRequest, libre_schemas.LibreSuggestForm)
 
 
 @bp.post("/suggest")
@@ -88,7 +90,7 @@ SUGGEST_BODIES = bodies(libre_schemas.SuggestRequest, libre_schemas.SuggestForm)
                         "Off unless the server runs with --suggestions: 403, as in LibreTranslate."),
            body=SUGGEST_BODIES, parse=False,
            example={"q": "Xin chào.", "s": "Hello.", "source": "vi", "target": "en"},
-           response=libre_schemas.SuggestResponse, error_model=libre_schemas.LibreError,
+           response=libre_schemas.LibreSuggestResponse, error_model=libre_schemas.LibreError,
            errors=("suggestions_disabled", "invalid_json", "invalid_field", "invalid_input", "unsupported_media_type",
                    "unsupported_language", "text_too_long", "memory_read_only", "memory_off", "memory_full",
                    "server_busy"))
@@ -110,6 +112,7 @@ def suggest():
 
 @bp.get("/health")
 @operation(summary="LibreTranslate: liveness, 200 while the process runs", tags=TAGS, response=schemas.Health,
-           error_model=libre_schemas.LibreError, answers={200: Answer("Alive", schemas.Health, example={"status": "ok"})})
+           error_model=libre_schemas.LibreError,
+           answers={200: Answer("Alive", schemas.Health, example={"status": "ok"})})
 def health():
     return {"status": "ok"}

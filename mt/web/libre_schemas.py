@@ -7,14 +7,15 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BeforeValidator, ConfigDict, Field, RootModel, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
+from ..engines.base import MAX_ALTERNATIVES  # our --alternatives-limit: the engines' n-best cap
 from .schemas import (BATCH_MARK, BEAM_MESSAGE, MODEL_MESSAGE, ApiKey, Beam, DetectedLanguage, FormBeam, FormKey,
                       ModelId, RequestModel, ResponseModel, Text, blank_is_none, whole_number, without_nulls)
 
-MAX_ALTERNATIVES = 8  # LibreTranslate's --alternatives-limit; beams wider than 8 buy nothing here
 ALTERNATIVES_MESSAGE = f"Invalid request: alternatives parameter must be an integer from 0 to {MAX_ALTERNATIVES}"
-ALTERNATIVES_DOC = ("How many other translations to answer in `alternatives` (0: none, no field). A text of several "
-                    "sentences: alternative k takes each sentence's k-th other hypothesis (its best where it has "
-                    "fewer), the way Argos Translate builds LibreTranslate's; `html`: always an empty list")
+ALTERNATIVES_DOC = ("How many other translations to answer in `alternatives` (0: none, no field). A text of "
+                    "several sentences: alternative k takes each sentence's k-th other hypothesis (its best "
+                    "where it has fewer), the way Argos Translate builds LibreTranslate's; at most 7 when the "
+                    f"translation is among the {MAX_ALTERNATIVES} best; `html`: always an empty list")
 Alternatives = Annotated[Annotated[StrictInt, Field(ge=0, le=MAX_ALTERNATIVES)] | None, BeforeValidator(whole_number),
                          Field(description=ALTERNATIVES_DOC)]
 FormAlternatives = Annotated[Annotated[int, Field(ge=0, le=MAX_ALTERNATIVES)] | None, BeforeValidator(blank_is_none),
@@ -111,7 +112,7 @@ def required_text(name: str):
     return BeforeValidator(check)
 
 
-class DetectRequest(RequestModel):
+class LibreDetectRequest(RequestModel):
     """POST /detect: the text whose language is wanted."""
 
     q: Annotated[Text, required_text("q"), Field(min_length=1)] = Field(description="The text")
@@ -122,41 +123,41 @@ class DetectRequest(RequestModel):
     missing: ClassVar[dict[str, str]] = {"q": "Invalid request: missing q parameter"}
 
 
-class DetectForm(DetectRequest):
+class LibreDetectForm(LibreDetectRequest):
     model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
     api_key: FormKey = ""
 
 
-class Detection(ResponseModel):
+class LibreDetection(ResponseModel):
     confidence: float = Field(description="0-100: how sure the detector is")
     language: str = Field(description="vi, or en for text that is not Vietnamese")
 
 
-class Detections(RootModel[list[Detection]]):
+class LibreDetections(RootModel[list[LibreDetection]]):
     """The candidate languages, most likely first (this server knows vi and en)."""
 
 
-class Language(ResponseModel):
+class LibreLanguage(ResponseModel):
     code: str
     name: str
     targets: list[str] = Field(description="The languages this one translates into")
 
 
-class Languages(RootModel[list[Language]]):
+class LibreLanguages(RootModel[list[LibreLanguage]]):
     """The languages of this server: Vietnamese (into English) and English (a target only)."""
 
 
-class NamedLanguage(ResponseModel):
+class LibreNamedLanguage(ResponseModel):
     code: str
     name: str
 
 
-class DefaultLanguages(ResponseModel):
-    source: NamedLanguage
-    target: NamedLanguage
+class LibreDefaultLanguages(ResponseModel):
+    source: LibreNamedLanguage
+    target: LibreNamedLanguage
 
 
-class FrontendSettings(ResponseModel):
+class LibreFrontendSettings(ResponseModel):
     """GET /frontend/settings: what a LibreTranslate front end needs to know of this server."""
 
     charLimit: int = Field(description="Most characters per request (--max-chars)")
@@ -166,10 +167,10 @@ class FrontendSettings(ResponseModel):
     suggestions: bool = Field(description="POST /suggest is on (--suggestions)")
     filesTranslation: bool = Field(description="POST /translate_file works")
     supportedFilesFormat: list[str] = Field(description="File extensions /translate_file reads")
-    language: DefaultLanguages
+    language: LibreDefaultLanguages
 
 
-class SuggestRequest(RequestModel):
+class LibreSuggestRequest(RequestModel):
     """POST /suggest: a better translation ``s`` of ``q``."""
 
     q: Annotated[Text, required_text("q"), Field(min_length=1)] = Field(description="The source text")
@@ -186,10 +187,10 @@ class SuggestRequest(RequestModel):
                                          for name in ("q", "s", "source", "target")}
 
 
-class SuggestForm(SuggestRequest):
+class LibreSuggestForm(LibreSuggestRequest):
     model_config = ConfigDict(extra="ignore", json_schema_extra=without_nulls)
     api_key: FormKey = ""
 
 
-class SuggestResponse(ResponseModel):
+class LibreSuggestResponse(ResponseModel):
     success: bool

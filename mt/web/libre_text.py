@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..engines.base import MAX_ALTERNATIVES
 from ..io.blocks import Block, translate_blocks
 from ..io.html import read_html, write_html
 from ..pipeline import join_translation, translate_documents
@@ -61,7 +62,8 @@ def translate_with_alternatives(texts: list[str], n: int, translator, model=None
             if pair.kind != "byline" and pair.translation.strip():
                 best.setdefault(pair.source, pair.translation)
     sentences = list(best)
-    hypotheses = translator.alternatives_many(sentences, n + 1, model, beam) if sentences else []
+    wanted = min(n + 1, MAX_ALTERNATIVES)  # the translation is usually among them: 8 asked, 7 others at most
+    hypotheses = translator.alternatives_many(sentences, wanted, model, beam) if sentences else []
     # sentence -> its other hypotheses, best first (one batched model call for all of them)
     others = {sentence: [text for text in found if text != best[sentence]][:n]
               for sentence, found in zip(sentences, hypotheses)}
