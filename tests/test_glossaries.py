@@ -300,6 +300,10 @@ def test_mt_translate_with_a_glossary_file(tiny_model_dir, tmp_path):
     bad = subprocess.run(command + ["--glossary", str(glossary), "--no-protect"], capture_output=True, text=True,
                          cwd=ROOT, env=clean_env(), timeout=300)
     assert bad.returncode == 2 and "line 1: 3 column" in bad.stderr and "Traceback" not in bad.stderr
+    batch = subprocess.run([sys.executable, "-m", "mt", "batch", str(tmp_path), str(tmp_path / "out"), "--glossary",
+                            str(tmp_path / "none.tsv")], capture_output=True, text=True, cwd=ROOT, env=clean_env(),
+                           timeout=300)
+    assert batch.returncode == 2 and "cannot read the glossary" in batch.stderr and "Traceback" not in batch.stderr
 
 
 def test_glossary_routes_need_a_key_when_keys_are_on(tiny_engine, tmp_path):
@@ -322,3 +326,27 @@ def test_glossary_routes_need_a_key_when_keys_are_on(tiny_engine, tmp_path):
     assert client.get(f"/api/glossaries/{glossary_id}", headers={"Authorization": "Bearer k1"}).status_code == 200
     spec = app.extensions["mt_openapi"]["paths"]
     assert {"get", "post"} <= set(spec["/api/glossaries"]) and {"get", "delete"} <= set(spec["/api/glossaries/{glossary_id}"])
+
+
+def test_batch_with_a_glossary_translates_again_when_the_glossary_changes(tiny_engine, tmp_path):
+    import pickle
+
+    from mt.io.folder_batch import translate_folder
+    from mt.terms import TermRules
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    (source / "a.txt").write_text(TEXT, encoding="utf-8")
+    (source / "b.html").write_text("<p>Nga phóng <b>tên lửa</b>.</p>", encoding="utf-8")
+    terms = TermRules(glossary=GLOSSARY)
+    assert pickle.loads(pickle.dumps(terms)) == terms  # what a Ray actor receives
+    with open_cache(tmp_path / "c.sqlite") as cache:
+        first = translate_folder(source, out, tiny_engine, cache, progress=False, terms=terms)
+        assert first.translated == 2 and not first.failed
+        assert "rocket" in (out / "a.en.txt").read_text(encoding="utf-8")
+        assert "rocket" in (out / "b.en.html").read_text(encoding="utf-8")
+        assert translate_folder(source, out, tiny_engine, cache, progress=False, terms=terms).skipped == 2
+        other = translate_folder(source, out, tiny_engine, cache, progress=False,
+                                 terms=TermRules(glossary={"tên lửa": "missile"}))
+        assert other.translated == 2 and other.cache_hits == other.sentences  # no re-translation by the model
+        assert "missile" in (out / "a.en.txt").read_text(encoding="utf-8")
