@@ -508,15 +508,15 @@ def test_page_errors_are_pages(server):
 
 @needs_shared_data("seed")
 @pytest.mark.parametrize("fmt, filename, needle", [
-    ("tmx", "translation.tmx", '<tuv xml:lang="vi">'),
-    ("tsv", "translation.tsv", "\t"),
-    ("jsonl", "translation.jsonl", '"start"'),
-    ("txt", "translation.txt", ""),
+    ("tmx", "hang-sputnik-nguon-tin-tu.tmx", '<tuv xml:lang="vi">'),  # named after the text's first words
+    ("tsv", "hang-sputnik-nguon-tin-tu.tsv", "\t"),
+    ("jsonl", "hang-sputnik-nguon-tin-tu.jsonl", '"start"'),
+    ("txt", "hang-sputnik-nguon-tin-tu.en.txt", ""),
 ])
 def test_downloads(server, seed_text, fmt, filename, needle):
     reply = server.post_multipart(f"/download/{fmt}", {"text": seed_text, "model": "", "beam": ""})
     assert reply.status == 200, reply.text
-    assert reply.header("Content-Disposition") == f"attachment; filename={filename}"
+    assert reply.header("Content-Disposition") == f"attachment; filename=\"{filename}\"; filename*=UTF-8''{filename}"
     assert needle in reply.text
     if fmt == "jsonl":
         rows = [json.loads(line) for line in reply.text.splitlines()]
