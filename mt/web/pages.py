@@ -159,11 +159,12 @@ def page_error(status: int, message: str, form: schemas.PageForm | None, api_key
 @operation(
     summary="Translate and download as a file", tags=("Page",),
     description=(
-        "Same fields as the page (form-encoded) or as POST /api/translate (JSON). The answer is an attachment: "
-        "`translation.tmx` (TMX 1.4), `translation.tsv` (Vietnamese<TAB>English), `translation.jsonl` (one "
-        "segment per line), `translation.txt` (the English text) or `translation.xlf` (XLIFF 1.2 for CAT tools: "
-        "one unit per sentence, model output needing review, memory hits translated). Repeating a translation is "
-        "served from the sentence cache."),
+        "Same fields as the page (form-encoded) or as POST /api/translate (JSON). The answer is an attachment "
+        "named after the input (the page's uploaded file, else the text's first words, e.g. `ha-noi-la-thu-do`): "
+        "`NAME.tmx` (TMX 1.4), `NAME.tsv` (Vietnamese<TAB>English), `NAME.jsonl` (one segment per line), "
+        "`NAME.en.txt` (the English text) or `NAME.xlf` (XLIFF 1.2 for CAT tools: one unit per sentence, model "
+        "output needing review, memory hits translated). Rows edited on the page come from the translation memory; "
+        "repeating a translation is served from the sentence cache."),
     parameters=[{"name": "format", "in": "path", "required": True,
                  "schema": {"type": "string", "enum": list(DOWNLOADS)}}],
     body={FORM_TYPES[0]: schemas.PageForm, FORM_TYPES[1]: schemas.PageForm, JSON: schemas.DownloadRequest},
