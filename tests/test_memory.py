@@ -226,7 +226,7 @@ def test_mt_memory_import_translate_export(tiny_model_dir, tmp_path):
     first, second = [json.loads(line) for line in translated.stdout.decode().splitlines()]
     assert first["origin"] == "memory" and first["translation"] == ENGLISH and first["alignment"]
     assert second["origin"] == "model"
-    for name in ("back.tmx", "back.tsv", "back.xliff"):
+    for name in ("back.tmx", "back.tsv"):  # XLIFF export: the same writer as test_tsv_and_xliff_round_trip
         exported = run_mt("memory", "export", tmp_path / name, "--cache", cache)
         assert exported.returncode == 0, exported.stderr.decode()
         back = read_memory_file((tmp_path / name).read_bytes(), name).entries
@@ -276,6 +276,13 @@ def test_done_when_through_the_api(servers):
         assert near["origin"] == "model"
         [suggestion] = near["suggestions"]
         assert suggestion["target"] == ENGLISH and suggestion["source"] == PLAIN and 0.75 <= suggestion["score"] < 1
+    streamed = read_only.post_json("/api/translate/stream", {"text": SEGMENTED + " " + NEAR})
+    payloads = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: ")]
+    rows = {row["index"]: row for event in payloads if event["event"] == "rows" for row in event["rows"]}
+    assert rows[0]["origin"] == "memory" and rows[0]["translation"] == ENGLISH
+    assert rows[1]["origin"] == "model" and rows[1]["suggestions"][0]["target"] == ENGLISH
+    libre = read_only.post_json("/translate", {"q": [SEGMENTED, PLAIN], "source": "vi", "target": "en"})
+    assert libre.json()["translatedText"] == [ENGLISH, ENGLISH], libre.text
     hits = read_only.get("/api/memory?q=" + __import__("urllib.parse").parse.quote(SEGMENTED)).json()["hits"]
     assert [(hit["id"], hit["score"], hit["project"], hit["origin"]) for hit in hits] == [
         (entry_id, 1.0, "launches", "edited")]
