@@ -171,8 +171,13 @@ def cache_from(args):
     from .cache import open_cache
 
     config = args.settings
-    return open_cache(config.cache, disabled=config.no_cache, ttl=config.cache_ttl,
-                      max_entries=config.cache_max_entries)
+    cache = open_cache(config.cache, disabled=config.no_cache, ttl=config.cache_ttl,
+                       max_entries=config.cache_max_entries)
+    if config.memory == "off":  # MT_MEMORY=off: no translation memory lookups (mt.cache.memory)
+        from .cache.memory import switch_off
+
+        switch_off(cache)
+    return cache
 
 
 def run_segment(args) -> int:
