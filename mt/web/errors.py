@@ -82,7 +82,7 @@ JSON_PATHS = ("/api/", "/translate", "/translate_file", "/healthz", "/readyz", "
 LIBRE_PATH = "/translate"
 LIBRE_PATHS = (LIBRE_PATH, "/translate_file", "/detect", "/languages", "/suggest", "/frontend/settings",
                "/health")  # LibreTranslate's error shape
-DEEPL_PREFIX = "/v2/"  # DeepL's API: errors are {"message": ...}
+DEEPL_PREFIX = ("/v2/", "/v3/")  # DeepL's API (v3: what it has and we do not): errors are {"message": ...}
 
 
 class ApiError(Exception):
@@ -105,7 +105,7 @@ def json_response(payload: Any, status: int = 200, headers: dict | None = None) 
 
 def wants_json() -> bool:
     path = request.path
-    if path.startswith(("/api/", DEEPL_PREFIX)) or path in JSON_PATHS:
+    if path.startswith(("/api/", *DEEPL_PREFIX)) or path in JSON_PATHS:
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best != "text/html"
