@@ -167,13 +167,14 @@ def settings_from(args, engine):
     return dataclasses.replace(engine.settings, beam=args.beam)
 
 
-def cache_from(args):
+def cache_from(args, *, memory: bool = True):
+    """The cache of the options; ``memory=False`` (mt eval: a score is the model's): no memory lookups."""
     from .cache import open_cache
 
     config = args.settings
     cache = open_cache(config.cache, disabled=config.no_cache, ttl=config.cache_ttl,
                        max_entries=config.cache_max_entries)
-    if config.memory == "off":  # MT_MEMORY=off: no translation memory lookups (mt.cache.memory)
+    if config.memory == "off" or not memory:  # MT_MEMORY=off: no translation memory lookups (mt.cache.memory)
         from .cache.memory import switch_off
 
         switch_off(cache)
@@ -308,7 +309,7 @@ def run_eval(args) -> int:
     if len(engines) not in (1, len(models)):
         raise InputError(f"{len(engines)} --engine for {len(models)} --model: give one, or one per model")
     pairs = list(zip(models, engines if len(engines) == len(models) else engines * len(models)))
-    report = evaluate(testset, pairs, cache_from(args), config=args.settings, beam=args.beam,
+    report = evaluate(testset, pairs, cache_from(args, memory=False), config=args.settings, beam=args.beam,
                       segment=args.segment, out_dir=args.out)
     sys.stdout.write(format_report(report))
     return 0

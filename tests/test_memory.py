@@ -319,3 +319,19 @@ def test_delete_reaches_the_other_server(servers):
     assert again["origin"] == "model" and again["translation"] != "A summit."
     near = source.replace("Hà Nội", "Đà Nẵng")
     assert sentences(read_only, near)[0]["suggestions"] == []
+
+
+def test_mt_eval_scores_the_model_not_the_memory(tiny_model_dir, tmp_path, capsys):
+    """A memory holding the references would score 100: mt eval never looks the memory up."""
+    from mt.cli import main
+
+    cache = tmp_path / "c.sqlite"
+    SQLiteMemory(memory_path(cache)).add([MemoryEntry(PLAIN, ENGLISH)])
+    (tmp_path / "src.txt").write_text(PLAIN + "\n", encoding="utf-8")
+    (tmp_path / "ref.txt").write_text(ENGLISH + "\n", encoding="utf-8")
+    assert main([str(arg) for arg in ("eval", "--src", tmp_path / "src.txt", "--ref", tmp_path / "ref.txt", "--model",
+                                      tiny_model_dir, "--engine", "transformers", "--cache", cache, "--out",
+                                      tmp_path / "out")]) == 0
+    assert (tmp_path / "out").is_dir()
+    hypotheses = "".join(path.read_text(encoding="utf-8") for path in (tmp_path / "out").glob("*.hyp.txt"))
+    assert hypotheses and ENGLISH not in hypotheses
