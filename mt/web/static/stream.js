@@ -338,6 +338,7 @@
     var memory = this.section.querySelectorAll(".aligned .pair[data-origin='memory']:not([data-edited])").length;
     this.stat(memory, "from memory", "stat-memory").querySelector("strong").setAttribute("data-memory-hits", String(memory));
     var details = this.section.querySelector("#dev-summary");
+    this.section.querySelector("#dev-details").hidden = false; // timings and the model, folded away
     this.stat(timings.model_sentences || 0, "sent to the model", null, details);
     this.stat(null, "model " + Math.round(timings.model_ms || 0) + " ms", null, details);
     this.stat(null, "total " + Math.round(timings.total_ms || 0) + " ms", null, details);
