@@ -12,11 +12,12 @@ import asyncio
 import json
 import re
 import urllib.error
+import urllib.parse
 
 import httpx
 import pytest
 from libretranslate_aio import (AsyncLibreTranslate, BadRequestError, ForbiddenError, LibreTranslate,
-                                LibreTranslateError)
+                                LibreTranslateError, RateLimitError)
 from libretranslatepy import LibreTranslateAPI
 
 KEY = "libre-client-key-0123456789"
@@ -188,15 +189,21 @@ def test_aio_translate_file(server, tmp_path):
 
 def test_aio_suggest_goes_into_the_memory(server):
     sentence, better = "Con mèo đang ngủ trên chiếc ghế cũ.", "The cat is asleep on the old chair."
+    two = "Con chó chạy ra vườn. Nó sủa rất to."
 
     async def calls(client):
         before = await client.translate(sentence, "vi", "en")
         accepted = await client.suggest(sentence, better, "vi", "en")
-        return before, accepted, await client.translate(sentence, "vi", "en")
+        pair = await client.suggest(two, "The dog runs into the garden. It barks loudly.", "vi", "en")
+        return before, accepted, pair, await client.translate([sentence, two, "Nó sủa rất to."], "vi", "en")
 
-    before, accepted, after = run(with_client(server.url, calls))
-    assert accepted is True and before.translated_text != better
-    assert after.translated_text == better  # the memory outranks the model and its cache
+    before, accepted, pair, after = run(with_client(server.url, calls))
+    assert accepted is True and pair is True and before.translated_text != better
+    # the memory outranks the model and its cache, sentence by sentence
+    assert after.translated_text == [better, "The dog runs into the garden. It barks loudly.", "It barks loudly."]
+    search = server.get("/api/memory?q=" + urllib.parse.quote(sentence))
+    assert search.status == 200, search.text
+    assert any(row["origin"] == "suggested" and row["target"] == better for row in search.json()["hits"])
 
 
 def test_aio_refusals(server):
@@ -213,6 +220,7 @@ def test_aio_refusals(server):
             await expect(BadRequestError, lambda c: c.translate(ARTICLE, "vi", "en", format="markdown")),
             await expect(BadRequestError, lambda c: c.translate(ARTICLE, "vi", "en", alternatives=9)),
             await expect(BadRequestError, lambda c: c.suggest("Xin chào.", "Hallo.", "vi", "de")),
+            await expect(BadRequestError, lambda c: c.suggest("Xin chào.", "   ", "vi", "en")),
             await expect(BadRequestError, lambda c: c.translate_file(tmp_pdf, "vi", "en")),
             await expect(LibreTranslateError, lambda c: c.translate("x" * (MAX_CHARS + 1), "vi", "en")),
         ]
@@ -229,9 +237,11 @@ def test_aio_refusals(server):
     assert messages[1] == "fr is not supported (this server translates vi to en)"
     assert messages[2] == "markdown format is not supported (text or html)"
     assert "alternatives parameter must be an integer from 0 to 8" in messages[3]
-    assert "not supported" in messages[4] and ".pdf" in messages[5]
-    assert refusals[6].status_code == 413 and str(MAX_CHARS) in messages[6].replace(",", "")
-    assert all(error.status_code == 400 for error in refusals[:6])
+    assert messages[4] == "de is not supported (this server translates vi to en)"
+    assert messages[5] == "Invalid request: missing s parameter"
+    assert ".pdf" in messages[6]
+    assert refusals[7].status_code == 413 and str(MAX_CHARS) in messages[7].replace(",", "")
+    assert all(error.status_code == 400 for error in refusals[:7])
 
 
 def test_aio_api_key(keyed, tmp_path):
@@ -268,3 +278,18 @@ def test_aio_sync_client(keyed):
         assert client.translate(ARTICLE, "vi", "en").translated_text == our_translation_keyed(keyed, ARTICLE)
         assert client.health() is True
         assert [language.code for language in client.languages()] == ["en", "vi"]
+
+
+def test_aio_rate_limit(serve):
+    limited = serve("--rate-limit", "2/minute", "--no-cache")
+
+    async def calls(client):
+        await client.translate("Xin chào.", "vi", "en")
+        await client.detect("Xin chào.")
+        with pytest.raises(RateLimitError) as caught:
+            await client.translate("Xin chào.", "vi", "en")
+        return caught.value, await client.languages(), await client.health()  # not counted, as in LibreTranslate
+
+    refused, languages, healthy = run(with_client(limited.url, calls))
+    assert refused.status_code == 429 and "rate limit" in refused.message
+    assert len(languages) == 2 and healthy is True

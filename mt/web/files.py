@@ -153,9 +153,9 @@ def translate_file_view(body: FileForm):
     error_model=libre_schemas.LibreError,
 )
 def libre_translate_file(body: LibreFileForm):
-    if body.source not in ("vi", "auto") or body.target != "en":
-        raise ApiError("unsupported_language",
-                       f"{body.source}→{body.target} is not supported (this server translates vi to en)")
+    for code, allowed in ((body.source, ("vi", "auto")), (body.target, ("en",))):  # LibreTranslate's message
+        if code not in allowed:
+            raise ApiError("unsupported_language", f"{code} is not supported (this server translates vi to en)")
     name = keep(translated(body.file))
     return {"translatedFileUrl": external_url(url_for("files.download_file", name=name))}
 

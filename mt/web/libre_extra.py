@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from ..io.documents import SUPPORTED_EXTENSIONS
+from ..text.segment import split_sentences
 from . import libre_schemas, schemas
 from .errors import ApiError
 from .language import candidates
@@ -86,28 +87,40 @@ SUGGEST_BODIES = bodies(libre_schemas.LibreSuggestRequest, libre_schemas.LibreSu
 @needs_api_key
 @operation(summary="LibreTranslate: suggest a better translation (into the translation memory)", tags=TAGS,
            description=("`q` (Vietnamese), `s` (its better English), `source` `vi`, `target` `en`. Stored in the "
-                        "translation memory (origin `suggested`): the same sentence is then translated with it. "
+                        "translation memory (origin `suggested`): the same sentence is then translated with it; a text "
+                        "of several sentences is stored sentence by sentence when `s` has as many. "
                         "Off unless the server runs with --suggestions: 403, as in LibreTranslate."),
            body=SUGGEST_BODIES, parse=False,
            example={"q": "Xin chào.", "s": "Hello.", "source": "vi", "target": "en"},
            response=libre_schemas.LibreSuggestResponse, error_model=libre_schemas.LibreError,
            errors=("suggestions_disabled", "invalid_json", "invalid_field", "invalid_input", "unsupported_media_type",
                    "unsupported_language", "text_too_long", "memory_read_only", "memory_off", "memory_full",
-                   "server_busy"))
+                   "memory_unavailable"))
 def suggest():
     settings = current_app.extensions.get("mt_settings")
     if not getattr(settings, "suggestions", False):  # LibreTranslate answers this before reading the body
         raise ApiError("suggestions_disabled", "Suggestions are disabled on this server.")
     body = read_body(SUGGEST_BODIES)
-    if body.source != "vi" or body.target != "en":
-        raise ApiError("unsupported_language",
-                       f"{body.source}→{body.target} is not supported (this server translates vi to en)")
+    for code, allowed in ((body.source, "vi"), (body.target, "en")):  # LibreTranslate's message
+        if code != allowed:
+            raise ApiError("unsupported_language", f"{code} is not supported (this server translates vi to en)")
     check_size(len(body.q) + len(body.s))
     from ..cache.memory import MemoryEntry
     from .memory_api import memory_for_writes
 
-    memory_for_writes().add([MemoryEntry(source=body.q, target=body.s, origin="suggested")])
+    memory_for_writes().add([MemoryEntry(source=source, target=target, origin="suggested")
+                             for source, target in sentence_pairs(body.q, body.s)])
     return {"success": True}
+
+
+def sentence_pairs(source: str, target: str) -> list[tuple[str, str]]:
+    """The memory matches sentence by sentence: a text of several sentences is stored as its sentence
+    pairs when both sides split into as many sentences, else whole."""
+    sources = [segment.text for segment in split_sentences(source) if segment.text.strip()]
+    targets = [segment.text for segment in split_sentences(target) if segment.text.strip()]
+    if len(sources) > 1 and len(sources) == len(targets):
+        return list(zip(sources, targets))
+    return [(source, target)]
 
 
 @bp.get("/health")

@@ -7,9 +7,10 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BeforeValidator, ConfigDict, Field, RootModel, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
+from ..cache.memory_base import MAX_CHARS as MEMORY_CHARS  # per text in the translation memory
 from ..engines.base import MAX_ALTERNATIVES  # our --alternatives-limit: the engines' n-best cap
 from .schemas import (BATCH_MARK, BEAM_MESSAGE, MODEL_MESSAGE, ApiKey, Beam, DetectedLanguage, FormBeam, FormKey,
-                      ModelId, RequestModel, ResponseModel, Text, blank_is_none, whole_number, without_nulls)
+                      ModelId, NonBlank, RequestModel, ResponseModel, Text, blank_is_none, whole_number, without_nulls)
 
 ALTERNATIVES_MESSAGE = f"Invalid request: alternatives parameter must be an integer from 0 to {MAX_ALTERNATIVES}"
 ALTERNATIVES_DOC = ("How many other translations to answer in `alternatives` (0: none, no field). A text of "
@@ -103,10 +104,10 @@ class LibreResponse(ResponseModel):
 
 
 # -- the rest of LibreTranslate's API (mt.web.libre_extra) ------------------------------------------
-def required_text(name: str):
-    """A LibreTranslate text field: missing, null or empty is its "missing NAME parameter"."""
+def required_text(name: str, blank_is_missing: bool = False):
+    """A LibreTranslate text field: missing, null or empty (or blank) is its "missing NAME parameter"."""
     def check(value: Any) -> Any:
-        if value is None or value == "":
+        if value is None or value == "" or (blank_is_missing and isinstance(value, str) and not value.strip()):
             raise PydanticCustomError("missing", f"missing {name} parameter")
         return value
     return BeforeValidator(check)
@@ -173,16 +174,20 @@ class LibreFrontendSettings(ResponseModel):
 class LibreSuggestRequest(RequestModel):
     """POST /suggest: a better translation ``s`` of ``q``."""
 
-    q: Annotated[Text, required_text("q"), Field(min_length=1)] = Field(description="The source text")
-    s: Annotated[Text, required_text("s"), Field(min_length=1)] = Field(description="Its better translation")
+    q: Annotated[NonBlank, required_text("q", True), Field(max_length=MEMORY_CHARS)] = Field(
+        description="The Vietnamese text (a sentence, or sentences matched one to one with those of s)")
+    s: Annotated[NonBlank, required_text("s", True), Field(max_length=MEMORY_CHARS)] = Field(
+        description="Its better English")
     source: Annotated[StrictStr, required_text("source")] = Field(
         description="vi", json_schema_extra={"enum": ["vi"]})
     target: Annotated[StrictStr, required_text("target")] = Field(
         description="en", json_schema_extra={"enum": ["en"]})
     api_key: ApiKey = None
 
-    messages: ClassVar[dict[str, str]] = {name: f"Invalid request: {name} must be a string"
-                                          for name in ("q", "s", "source", "target", "api_key")}
+    messages: ClassVar[dict[str, str]] = {
+        **{name: f"Invalid request: {name} must be a string" for name in ("source", "target", "api_key")},
+        **{name: f"Invalid request: {name} must be a text of at most {MEMORY_CHARS:,} characters"
+           for name in ("q", "s")}}
     missing: ClassVar[dict[str, str]] = {name: f"Invalid request: missing {name} parameter"
                                          for name in ("q", "s", "source", "target")}
 
