@@ -22,7 +22,6 @@ from functools import lru_cache
 
 from ..text.normalize import normalize
 from ..text.tones import _is_syllable
-from ..text.words import split_words
 
 __all__ = ["Found", "GlossaryIndex", "english_number", "entry_key", "is_foreign_name", "protected_spans"]
 
@@ -65,7 +64,11 @@ class GlossaryIndex:
     def find(self, text: str, starts_ok: Callable[[int], bool], ends_ok: Callable[[int], bool]) -> list[Found]:
         """Leftmost-longest matches in ``text`` whose ends are word boundaries of the text as
         written (``starts_ok`` / ``ends_ok`` of a normalised offset); whole syllables only."""
-        tokens = [(m.start(), m.end(), m.group().casefold()) for m in SYLLABLE_RE.finditer(text)]
+        folded = text.casefold()
+        if len(folded) == len(text):  # one casefold for the sentence (offsets unchanged)
+            tokens = [(*m.span(), m.group()) for m in SYLLABLE_RE.finditer(folded)]
+        else:  # ß and the like grow when casefolded: token by token
+            tokens = [(m.start(), m.end(), m.group().casefold()) for m in SYLLABLE_RE.finditer(text)]
         found: list[Found] = []
         i = 0
         while i < len(tokens):
@@ -136,8 +139,12 @@ def is_foreign_name(word: str) -> bool:
 _LINK_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"']+|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
                       re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
-# Parts of a word: a letter-digit identifier, a number (its Vietnamese separators included), letters.
-_PART_RE = re.compile(r"(?=[^\W_]*[^\W\d_])(?=[^\W_]*\d)[^\W_]+|\d+(?:[.,:]\d+)*|[^\W_]+")
+_UPPER = "".join(char for code in (*range(0x41, 0x250), *range(0x1E00, 0x1F00))
+                 for char in (chr(code),) if char.isupper())
+# What may be protected, each a whole letter-digit run: a number (its Vietnamese separators
+# included), a letter-digit identifier, a capitalised word. Lowercase words are never looked at.
+_CANDIDATE_RE = re.compile(rf"(?<![^\W_])(?:\d+(?:[.,:]\d+)*(?![^\W_])|(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+"
+                           rf"|[{_UPPER}][^\W_]+)")
 
 
 def protected_spans(text: str) -> list[Found]:
@@ -154,22 +161,18 @@ def protected_spans(text: str) -> list[Found]:
             links.append((start, end))
             found.append(Found(start, end, link, kind))
     at = 0
-    for start, end in split_words(text):
+    for match in _CANDIDATE_RE.finditer(text):  # numbers, identifiers and capitalised words only
+        start, end = match.span()
         while at < len(links) and links[at][1] <= start:
             at += 1
         if at < len(links) and links[at][0] < end:
             continue  # inside a URL or address
-        word = text[start:end]
-        if not any(char.isalnum() for char in word):
-            continue
-        for match in _PART_RE.finditer(word):
-            part = match.group()
-            a, b = start + match.start(), start + match.end()
-            if part[0].isdigit() and NUMBER_RE.fullmatch(part):
-                found.append(Found(a, b, english_number(part), "number", part))
-            elif not part.isalpha():
-                found.append(Found(a, b, part, "name"))  # an identifier: A320, MH370, 4G
-            elif is_foreign_name(part):
-                found.append(Found(a, b, part, "name"))
+        part = match.group()
+        if part[0].isdigit() and NUMBER_RE.fullmatch(part):
+            found.append(Found(start, end, english_number(part), "number", part))
+        elif not part.isalpha():
+            found.append(Found(start, end, part, "name"))  # an identifier: A320, MH370, 4G
+        elif is_foreign_name(part):
+            found.append(Found(start, end, part, "name"))
     found.sort(key=lambda item: item.start)
     return found
