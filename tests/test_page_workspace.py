@@ -340,3 +340,22 @@ def test_a_keyed_server_gets_the_key_from_the_form(browser, serve, tmp_path):
         assert problems == []
     finally:
         context.close()
+
+
+def test_without_javascript_a_pasted_glossary_is_posted(browser, server):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/")
+        page.fill("#text", "Hà_Nội là thủ_đô của Việt_Nam .")
+        page.click("#glossary-box summary")
+        page.fill("#glossary", "thủ đô\tchief city")
+        with page.expect_navigation():
+            page.click("#submit")
+        assert "chief city" in page.locator(".aligned .pair .cell.en .text").first.inner_text()
+        assert page.locator("#glossary-box").get_attribute("open") is not None  # kept, as posted
+        assert page.input_value("#glossary") == "thủ đô\tchief city"
+        assert page.locator(".downloads input[name='glossary']").get_attribute("value") == "thủ đô\tchief city"
+        assert page.locator(".view-tools").is_hidden()  # script-only tools stay hidden
+    finally:
+        context.close()
