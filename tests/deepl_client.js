@@ -41,6 +41,9 @@ async function main() {
     { tagHandling: 'html' }));
   await step('xml', () => translator.translateText(
     '<doc><title>Tin tức</title><s>Tôi sống ở Hà Nội.</s></doc>', null, 'en-GB', { tagHandling: 'xml' }));
+  await step('ignore_tags', () => translator.translateText(
+    '<doc>Tôi sống ở <x id="1">Hà Nội đẹp</x> với gia đình.</doc>', null, 'en-US',
+    { tagHandling: 'xml', ignoreTags: ['x'] }));
   await step('source_languages', () => translator.getSourceLanguages());
   await step('target_languages', () => translator.getTargetLanguages());
   await step('glossary_pairs', () => translator.getGlossaryLanguagePairs());

@@ -80,6 +80,9 @@ def test_xml_tag_handling_keeps_the_markup(translator):
     result = translator.translate_text(source, target_lang="EN-GB", tag_handling="xml")
     assert result.text.startswith("<doc>") and result.text.endswith("</doc>")
     assert "<s>" in result.text and "</s>" in result.text and "Tôi sống" not in result.text
+    kept = translator.translate_text('<doc>Tôi sống ở <x id="1">Hà Nội đẹp</x> với gia đình.</doc>',
+                                     target_lang="EN-US", tag_handling="xml", ignore_tags=["x"])
+    assert '<x id="1">Hà Nội đẹp</x>' in kept.text and "gia đình" not in kept.text
 
 
 def test_languages(translator):
@@ -101,6 +104,18 @@ def test_unsupported_languages_are_the_clients_exception(translator):
     with pytest.raises(deepl.DeepLException) as caught:
         translator.create_glossary("de", "VI", "DE", {"xin chào": "hallo"})
     assert caught.value.http_status_code == 400
+
+
+def test_what_this_server_has_not_is_the_clients_exception(server):
+    """DeepLClient's v2/write and v3 calls (rephrasing, multilingual glossaries, style rules,
+    translation memories): 404 in DeepL's shape, the client's exception."""
+    client = deepl.DeepLClient(KEY, server_url=server.url)
+    calls = [lambda: client.rephrase_text("Hello.", target_lang="EN-US"), client.list_multilingual_glossaries,
+             client.get_all_style_rules, client.list_translation_memories]
+    for call in calls:
+        with pytest.raises(deepl.DeepLException) as caught:
+            call()
+        assert caught.value.http_status_code == 404
 
 
 def test_a_wrong_key_is_an_authorization_error(server):
@@ -180,8 +195,14 @@ def test_document_steps_and_refusals(translator):
     assert response.content.strip()
     with pytest.raises(deepl.DeepLException):
         translator.translate_document(io.BytesIO(b"%PDF-1.4"), io.BytesIO(), target_lang="EN-US", filename="a.pdf")
-    with pytest.raises(deepl.DeepLException):
+    with pytest.raises(deepl.AuthorizationException):  # a wrong document_key
         translator.translate_document_get_status(deepl.DocumentHandle(handle.document_id, "0" * 64))
+    with pytest.raises(deepl.DeepLException) as caught:  # an unknown document
+        translator.translate_document_get_status(deepl.DocumentHandle("f" * 32, handle.document_key))
+    assert caught.value.http_status_code == 404
+    with pytest.raises(deepl.DocumentTranslationException, match="output_format"):  # no conversions
+        translator.translate_document(b"Xin chao.", io.BytesIO(), target_lang="EN-US",
+                                      filename="note.txt", output_format="pdf")
 
 
 def test_usage_counts_and_the_limit_is_456(translator):

@@ -82,6 +82,8 @@ def test_markup_is_kept(report):
     assert '<a href="https://example.org/">' in html and "Tôi sống" not in html
     xml = value(report, "xml")["text"]
     assert xml.startswith("<doc>") and xml.endswith("</doc>") and "<s>" in xml and "Tôi sống" not in xml
+    kept = value(report, "ignore_tags")["text"]
+    assert '<x id="1">Hà Nội đẹp</x>' in kept and "gia đình" not in kept
 
 
 def test_languages(report):

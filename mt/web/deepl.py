@@ -30,6 +30,7 @@ from .security import check_size, limited
 __all__ = ["bp"]
 
 MARKUP_RE = re.compile(r"<[^>]*>")
+IGNORE_MARK = ' translate="no" data-mt-ignore-tag=""'
 TRANSLATE_ERRORS = COMMON_ERRORS + ("unsupported_language", "text_too_long", "quota_exceeded", "not_found",
                                     "invalid_input", "model_unavailable", "server_busy")
 
@@ -63,7 +64,7 @@ def translate(body: DeepLTranslateRequest):
         detected = ["VI"] * len(texts)
     wanted = [n for n, text in enumerate(texts) if text.strip() and detected[n] == "VI"]
     answers = list(texts)
-    translations = (marked_up([texts[n] for n in wanted], rules) if markup
+    translations = (marked_up([texts[n] for n in wanted], rules, tag_names(body.ignore_tags)) if markup
                     else plain([texts[n] for n in wanted], rules))
     for n, translation in zip(wanted, translations):
         answers[n] = translation
@@ -83,21 +84,34 @@ def plain(texts: list[str], rules) -> list[str]:
     return [document.translation for document in documents]
 
 
-def marked_up(texts: list[str], rules) -> list[str]:
+def marked_up(texts: list[str], rules, ignored: list[str]) -> list[str]:
     """Each text as an HTML fragment through the document path: only the words change, every tag
-    is kept in place (XML as well: see the README). A text that is only markup is answered as it is."""
+    is kept in place (XML as well: see the README). A text that is only markup is answered as it is.
+    ``ignored`` tags (DeepL's ignore_tags) are kept untranslated: the HTML reader leaves an element
+    marked ``translate="no"`` alone, so their start tags carry that mark while translating."""
     translator = current_app.extensions["mt"]
     engine = translator.ensure_loaded()
+    start_tags = re.compile(r"<(%s)(?=[\s/>])" % "|".join(map(re.escape, ignored)), re.I) if ignored else None
     answers = []
     for text in texts:
+        if start_tags is not None:
+            text = text.replace(IGNORE_MARK, "")  # the mark is ours alone
+            text = start_tags.sub(lambda match: match.group(0) + IGNORE_MARK, text)
         try:
             result = translate_file(text.encode("utf-8"), "text.html", engine, translator.cache,
                                     max_chars=current_app.config["MT_MAX_CHARS"], terms=rules)
+            answer = result.data.decode("utf-8")
         except EmptyDocument:
-            answers.append(text)
-            continue
-        answers.append(result.data.decode("utf-8"))
+            answer = text
+        answers.append(answer.replace(IGNORE_MARK, "") if start_tags is not None else answer)
     return answers
+
+
+def tag_names(tags) -> list[str]:
+    """DeepL's tag lists: a list, or names separated by commas; only names (letters, digits, - _ : .)."""
+    names = tags if isinstance(tags, list) else [tags or ""]
+    found = [name.strip() for item in names for name in item.split(",")]
+    return [name for name in found if re.fullmatch(r"[A-Za-z_][\w.:-]*", name)]
 
 
 # -- languages and usage ------------------------------------------------------------------------
