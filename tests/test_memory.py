@@ -139,6 +139,23 @@ def test_redis_cache_clear_leaves_the_memory(redis_server):
     cache.close()
 
 
+def test_a_store_that_is_gone_skips_lookups_and_refuses_writes(tmp_path):
+    from mt.cache.memory import MemoryUnavailable
+
+    server = RedisServer(tmp_path / "redis").start()
+    cache = open_cache(server.url)
+    memory = memory_of(cache)
+    memory.add([MemoryEntry(PLAIN, ENGLISH)])
+    assert memory.exact([PLAIN]) == {PLAIN: ENGLISH}
+    server.kill()
+    try:
+        assert memory.exact([PLAIN]) == {} and memory.suggest([NEAR]) == {} and memory.search(PLAIN) == []
+        with pytest.raises(MemoryUnavailable, match="cannot be used"):
+            memory.add([MemoryEntry(NEAR, ENGLISH)])
+    finally:
+        cache.close()
+
+
 def test_fuzzy_lookup_of_10k_entries_is_bounded(tmp_path):
     """10,000 entries of a few shapes; the newest 2,000 of a compatible length are compared."""
     memory = SQLiteMemory(tmp_path / "m.memory")
