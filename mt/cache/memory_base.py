@@ -20,6 +20,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Iterator
 
+from .. import budget
 from ..errors import InputError, MTError
 from ..text.normalize import normalize
 
@@ -33,6 +34,7 @@ MAX_PROJECT_CHARS = 200
 FUZZY_CUTOFF = 0.75  # rapidfuzz ratio (as 0-1): 0.75 and above is a suggestion
 FUZZY_CANDIDATES = 2_000  # newest entries of a compatible length compared per sentence (~4 ms)
 MAX_SUGGESTIONS = 3
+BUDGET_EVERY = 32  # sentences compared between checks of the request's budget (mt.budget)
 
 
 class MemoryFull(MTError):
@@ -171,7 +173,8 @@ class TranslationMemory:
         (score 0-1, best first); sources without any are left out."""
         if not self._quietly(self._refresh) or not self._index.ids:
             return {}
-        hits = self._fuzzy({source: memory_key(source) for source in dict.fromkeys(sources)}, MAX_SUGGESTIONS)
+        hits = self._fuzzy({source: memory_key(source) for source in dict.fromkeys(sources)}, MAX_SUGGESTIONS,
+                           refresh=False)
         return {source: [{"source": row["source"], "target": row["target"], "score": score}
                          for row, score in found] for source, found in hits.items() if found}
 
@@ -223,16 +226,20 @@ class TranslationMemory:
                 "projects": sorted(project for project in projects if project)}
 
     # -- fuzzy matching ----------------------------------------------------------------------------
-    def _fuzzy(self, keys: dict[str, str], limit: int) -> dict[str, list[tuple[dict, float]]]:
+    def _fuzzy(self, keys: dict[str, str], limit: int, *, refresh: bool = True) -> dict[str, list[tuple[dict, float]]]:
+        """Each source's best ``limit`` other entries at 0.75 or more; the request's budget is
+        checked every few sentences (a long document against a large memory takes seconds)."""
         from rapidfuzz import process
         from rapidfuzz.distance import Indel  # fuzz.ratio's own metric, 0-1, without the 0-100 wrapper
 
-        if limit <= 0 or self._quietly(self._refresh) is None:
+        if limit <= 0 or (refresh and self._quietly(self._refresh) is None):
             return {}
         with self._lock:
             index = self._index
             matches = {}
-            for source, key in keys.items():
+            for number, (source, key) in enumerate(keys.items()):
+                if number % BUDGET_EVERY == BUDGET_EVERY - 1:
+                    budget.check()
                 if not key:
                     continue
                 choices = index.candidates(len(key), self.candidates)
