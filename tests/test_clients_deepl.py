@@ -3,7 +3,8 @@
 Every call of ``deepl.Translator`` that a Vietnamese→English server can honour is made as a user
 would make it (``server_url`` pointing at us); calls it cannot honour (German, a PDF, a wrong key,
 past the character limit) must fail as the client's own exceptions, never as a crash or a hang.
-One server with API keys and a character limit serves the whole module.
+One server with API keys, a character limit and two worker processes (the shared stores must make
+them agree) serves the whole module.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ TERM = "Zanzibarovia"  # an English rendering no model would produce by itself
 def server(serve_module, tmp_path_factory):
     keys = tmp_path_factory.mktemp("keys") / "keys.txt"
     keys.write_text(f"{KEY}\n", encoding="utf-8")
-    return serve_module("--api-keys", keys, "--deepl-character-limit", LIMIT)
+    # two worker processes: counts, glossaries and documents must agree whichever one answers
+    return serve_module("--api-keys", keys, "--deepl-character-limit", LIMIT, "--workers", 2)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +145,10 @@ def test_glossary_life_cycle(translator):
     assert TERM in html.text and html.text.startswith("<p>")
     via_helper = translator.translate_text_with_glossary("Hà Nội đẹp lắm.", glossary)
     assert TERM in via_helper.text
+    out = io.BytesIO()
+    translator.translate_document(b"<p>T\xc3\xb4i s\xe1\xbb\x91ng \xe1\xbb\x9f H\xc3\xa0 N\xe1\xbb\x99i.</p>", out,
+                                  source_lang="VI", target_lang="EN-US", glossary=glossary, filename="a.html")
+    assert TERM in out.getvalue().decode("utf-8")
 
     translator.delete_glossary(glossary)
     with pytest.raises(deepl.GlossaryNotFoundException):

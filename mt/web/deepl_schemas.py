@@ -72,7 +72,7 @@ class DeepLTranslateRequest(RequestModel):
     show_billed_characters: Flag = None
     model_type: Literal["quality_optimized", "prefer_quality_optimized", "latency_optimized"] | None = None
 
-    messages: ClassVar[dict[str, str]] = {"text": "Parameter 'text' must be a string or a list of strings.",
+    messages: ClassVar[dict[str, str]] = {"text": f"Parameter 'text' must be a string or a list of at most {MAX_TEXTS} strings.",
                                           "target_lang": "Value for 'target_lang' not supported.",
                                           "source_lang": "Value for 'source_lang' not supported."}
     missing: ClassVar[dict[str, str]] = {"text": "Parameter 'text' not specified.",
