@@ -350,3 +350,28 @@ def test_batch_with_a_glossary_translates_again_when_the_glossary_changes(tiny_e
                                  terms=TermRules(glossary={"tên lửa": "missile"}))
         assert other.translated == 2 and other.cache_hits == other.sentences  # no re-translation by the model
         assert "missile" in (out / "a.en.txt").read_text(encoding="utf-8")
+
+
+def test_a_full_store_is_409_and_an_unreachable_one_503(tiny_engine, tmp_path):
+    from mt.settings import defaults
+    from mt.web.app import create_app
+
+    app = create_app(defaults(no_batching=True), tiny_engine, open_cache(tmp_path / "c.sqlite"),
+                     run_dir=str(tmp_path / "run"))
+    app.extensions["mt_glossaries"] = SQLiteGlossaryStore(tmp_path / "small.sqlite", max_glossaries=1)
+    client = app.test_client()
+    assert client.post("/api/glossaries", json={"name": "a", "entries": GLOSSARY}).status_code == 201
+    full = client.post("/api/glossaries", json={"name": "b", "entries": GLOSSARY})
+    assert full.status_code == 409 and full.get_json()["error"]["code"] == "glossary_limit"
+    if not __import__("os").path.exists(REDIS_SERVER):
+        return
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        cache = open_cache(server.url, timeout=0.5)
+        app.extensions["mt_glossaries"] = open_glossary_store(cache, tmp_path / "run")
+        made = client.post("/api/glossaries", json={"name": "r", "entries": GLOSSARY}).get_json()["glossary_id"]
+        server.stop()
+        for reply in (client.get("/api/glossaries"), client.post("/api/translate", json={"text": TEXT, "glossary_id": made})):
+            assert reply.status_code == 503 and reply.get_json()["error"]["code"] == "server_busy", reply.get_json()
+    finally:
+        server.stop()
