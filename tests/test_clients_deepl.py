@@ -10,6 +10,7 @@ them agree) serves the whole module.
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 
 import pytest
@@ -219,3 +220,52 @@ def test_usage_counts_and_the_limit_is_456(translator):
     assert translator.get_usage().character.count == before.character.count + len("Cảm ơn.")
     with pytest.raises(deepl.QuotaExceededException):
         translator.translate_text("Xin chào. " * (LIMIT // 10 + 1), target_lang="EN-US")
+
+
+# -- the shared store behind /v2/usage and /v2/document, without a server -----------------------------
+def add_from_another_process(location: str, run_dir: str, count: int) -> None:
+    from mt.cache import open_cache
+    from mt.cache.usage import open_usage_store
+
+    with open_cache(location) as cache:
+        open_usage_store(cache, run_dir).add_characters(count)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_usage_store_is_shared_by_processes(backend, tmp_path):
+    import multiprocessing
+
+    from mt.cache import open_cache
+    from mt.cache.usage import open_usage_store, period
+
+    redis_server = None
+    if backend == "redis":
+        if shutil.which("redis-server") is None:
+            pytest.skip("redis-server is not installed")
+        from testkit.redis_helpers import RedisServer
+
+        redis_server = RedisServer(tmp_path / "redis").start()
+        location = redis_server.url
+    else:
+        location = str(tmp_path / "cache.sqlite")
+    try:
+        with open_cache(location) as cache:
+            store = open_usage_store(cache, str(tmp_path / "run"))
+            assert type(store).__name__ == ("RedisUsageStore" if backend == "redis" else "SQLiteUsageStore")
+            store.add_characters(10)
+            context = multiprocessing.get_context("spawn")
+            workers = [context.Process(target=add_from_another_process, args=(location, str(tmp_path / "run"), 5))
+                       for _ in range(2)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(60)
+            assert [worker.exitcode for worker in workers] == [0, 0]
+            assert store.characters() == 20
+            assert store.characters(now=0) == 0 and period(0) == "1970-01"  # another month counts from zero
+            store.put_job("job", {"status": "done", "key": "k"})
+            assert open_usage_store(cache, str(tmp_path / "run")).get_job("job") == {"status": "done", "key": "k"}
+            assert store.get_job("other") is None
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
