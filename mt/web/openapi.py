@@ -32,7 +32,7 @@ EVENT_STREAM = "text/event-stream"
 TAGS = [
     {"name": "API", "description": "Aligned translation as JSON"},
     {"name": "LibreTranslate", "description": "Drop-in replacement for LibreTranslate's /translate"},
-    {"name": "DeepL", "description": "DeepL API v2 for Vietnamese → English (its official clients work with server_url)"},
+    {"name": "DeepL", "description": "DeepL API v2, Vietnamese → English (its clients work with server_url)"},
     {"name": "Page", "description": "The HTML page and its downloads"},
     {"name": "Operations", "description": "Health, readiness and this description"},
 ]
