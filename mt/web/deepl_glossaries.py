@@ -12,6 +12,7 @@ from .deepl_schemas import (DeepLError, DeepLGlossaryForm, DeepLGlossaryInfo, De
 from .errors import ApiError
 from .glossary_api import find, store, stored
 from .openapi import FORM_TYPES, JSON, Answer, operation
+from .security import limited
 
 STORE_ERRORS = ("invalid_glossary", "glossary_limit", "server_busy")
 
@@ -30,6 +31,7 @@ def language_pairs():
 
 
 @bp.post("/v2/glossaries")
+@limited
 @operation(
     summary="DeepL-compatible glossary creation", tags=TAGS, secured=True,
     description=("`name`, `source_lang` vi, `target_lang` en, `entries` (one entry a line) in `entries_format` "
