@@ -151,14 +151,18 @@ def main() -> None:
         translate_documents(chosen[:4], engine, quality=False, terms=NO_TERMS)  # warm-up
         plain_times, term_times, terms_ms = [], [], []
         plain_docs = term_docs = None
-        for _ in range(args.rounds):
-            started = time.perf_counter()
-            plain_docs = translate_documents(chosen, engine, quality=False, terms=NO_TERMS)
-            plain_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            term_docs = translate_documents(chosen, engine, quality=False, terms=rules)
-            term_times.append(time.perf_counter() - started)
-            terms_ms.append(term_docs[0].timings.get("terms_ms", 0.0))
+        for round_ in range(args.rounds):
+            for kind in ("plain", "terms") if round_ % 2 == 0 else ("terms", "plain"):  # order effects cancel
+                started = time.perf_counter()
+                if kind == "plain":
+                    plain_docs = translate_documents(chosen, engine, quality=False, terms=NO_TERMS)
+                    plain_times.append(time.perf_counter() - started)
+                else:
+                    term_docs = translate_documents(chosen, engine, quality=False, terms=rules)
+                    term_times.append(time.perf_counter() - started)
+                    terms_ms.append(term_docs[0].timings.get("terms_ms", 0.0))
+            print(f"  round {round_ + 1}: plain {plain_times[-1]:.2f} s, with terms {term_times[-1]:.2f} s "
+                  f"(terms stage {terms_ms[-1]:.1f} ms)", flush=True)
 
     plain, enforced = adherence(plain_docs, rules, tone), adherence(term_docs, rules, tone)
     print(f"term adherence:           with glossary {share(enforced['glossary'])}; plain {share(plain['glossary'])}")
