@@ -31,7 +31,7 @@ __all__ = ["bp"]
 
 MARKUP_RE = re.compile(r"<[^>]*>")
 IGNORE_MARK = ' translate="no" data-mt-ignore-tag=""'
-TRANSLATE_ERRORS = COMMON_ERRORS + ("unsupported_language", "text_too_long", "quota_exceeded", "not_found",
+TRANSLATE_ERRORS = COMMON_ERRORS + ("unsupported_language", "text_too_long", "quota_exceeded",
                                     "invalid_input", "model_unavailable", "server_busy")
 
 

@@ -74,7 +74,9 @@ class DeepLTranslateRequest(RequestModel):
 
     messages: ClassVar[dict[str, str]] = {"text": f"Parameter 'text' must be a string or a list of at most {MAX_TEXTS} strings.",
                                           "target_lang": "Value for 'target_lang' not supported.",
-                                          "source_lang": "Value for 'source_lang' not supported."}
+                                          "source_lang": "Value for 'source_lang' not supported.",
+                                          "formality": "'formality' is not supported for given 'target_lang': "
+                                                       "English has none (default, prefer_less, prefer_more pass)"}
     missing: ClassVar[dict[str, str]] = {"text": "Parameter 'text' not specified.",
                                          "target_lang": "Value for 'target_lang' not supported."}
 
