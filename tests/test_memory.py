@@ -121,6 +121,27 @@ def test_store_bounds_are_clear_refusals(two_memories):
     assert two.stats()["entries"] == 2
 
 
+def _writer(path: str, worker: int) -> None:
+    memory = SQLiteMemory(path)
+    for batch in range(20):
+        memory.add([MemoryEntry(f"Người {worker} viết câu số {batch * 10 + i}.", f"Line {i}.") for i in range(10)])
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "m.memory")
+    SQLiteMemory(path).add([MemoryEntry("Câu đầu tiên.", "First.")])
+    workers = [multiprocessing.get_context("spawn").Process(target=_writer, args=(path, n)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    memory = SQLiteMemory(path)
+    assert memory.stats()["entries"] == 401 and len(memory.suggest(["Người 1 viết câu số 77!"])) == 1
+
+
 def test_memory_of_null_cache_memoised_and_no_file_from_lookups(tmp_path):
     assert memory_of(NullCache()) is None
     cache = open_cache(tmp_path / "c.sqlite")
