@@ -88,7 +88,7 @@ def test_protected_spans_of_a_sentence():
             "Gửi a.b@c.vn cho Nazarbayev về A320 .")
     found = found_in(DEFAULT_TERMS, text)
     assert ("250.000", "250,000", "number") in found
-    assert ("12,5", "12.5", "number") in found
+    assert ("12,5%", "12.5%", "number") in found
     assert ("1,2", "1.2", "number") in found
     assert ("14:30", "14:30", "number") in found and ("2022", "2022", "number") in found
     assert ("https://vnexpress.net/a.html", "https://vnexpress.net/a.html", "url") in found
@@ -174,7 +174,7 @@ def test_replaced_through_links_and_numbers_in_english_form():
     assert pair.translation == "Kazakhstan will develop the rocket costing 250,000 dong, up 12.5%."
     assert [(t["source"], t["english"], t["how"], t["kind"]) for t in pair.terms] == [
         ("Kazakhstan", "Kazakhstan", "replaced", "name"), ("tên_lửa", "rocket", "replaced", "glossary"),
-        ("250.000", "250,000", "replaced", "number"), ("12,5", "12.5", "replaced", "number")]
+        ("250.000", "250,000", "replaced", "number"), ("12,5%", "12.5%", "replaced", "number")]
     check_consistent(pair)
     assert pair.src_words[3] == "tên_lửa" and [3, 4] in pair.alignment
 
@@ -324,7 +324,7 @@ def test_pipeline_enforces_glossary_and_protected_spans(tiny_engine, tmp_path):
     assert all(pair.cached for pair in document.sentences)  # a glossary costs no re-translation
     all_present(document, SHORT_GLOSSARY)
     assert "250,000" in document.translation and "250.000" not in document.translation
-    assert "12.5" in document.translation and "rocket" in document.translation
+    assert "12.5%" in document.translation and "rocket" in document.translation
     assert document.timings["terms_ms"] >= 0
     # the cache keeps the model's own translation, not the enforced one
     stored = cache.get_many(tiny_engine.namespace(None), [pair.normalized for pair in plain.sentences])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..document import SentencePair
 from ..text.normalize import Normalized
 from ..text.words import split_words
-from .find import SYLLABLE_RE, Found
+from .find import SYLLABLE_RE, Found, english_number
 
 __all__ = ["enforce"]
 
@@ -234,16 +234,19 @@ def _fix_number_forms(terms, english: _English, plan: _Plan, links_of: dict) -> 
     for term in terms:
         if term.found.kind == "number" and term.found.vietnamese != term.found.english:
             by_form.setdefault(term.found.vietnamese, []).append(term)
+    text = english.text
     for form, group in by_form.items():
         occurrences = english.find(form)
         for term, (s, e) in _assign(group, occurrences, english, plan, links_of):
             term.how = "replaced"
+            if term.found.english.endswith("%") and text.startswith("%", e):
+                e += 1  # 12,5% -> 12.5%, not 12.5%%
             plan.edit(s, e, term.found.english, term)
         for s, e in occurrences:
             first, last = english.words_of(s, e)
             if plan.free(first, last):  # a copy beyond the terms' count: rewritten all the same
                 plan.hold(first, last, True)
-                plan.edit(s, e, group[0].found.english, None)
+                plan.edit(s, e, english_number(form), None)
 
 
 def _keep(terms, english: _English, plan: _Plan, links_of: dict) -> None:

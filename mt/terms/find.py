@@ -7,7 +7,7 @@ Entries are indexed by their first syllable: each position of the sentence tries
 entries that start with its syllable, longest first, so the cost is linear in the sentence
 (times the few entries sharing a first syllable), never sentence × glossary.
 
-Protected spans: numbers (with their English form: ``250.000`` → ``250,000``, ``12,5`` → ``12.5``),
+Protected spans: numbers (with their English form: ``250.000`` → ``250,000``, ``12,5%`` → ``12.5%``),
 URLs, e-mail addresses and capitalised Latin-script words that are not Vietnamese syllables
 (foreign names: ``Baikonur``, ``Nazarbayev``), plus letter-digit identifiers (``A320``).
 """
@@ -32,7 +32,8 @@ _JOINER_RE = re.compile(r"[\s_\-‐‑–]+")  # what may stand between the syll
 @dataclass(frozen=True)
 class Found:
     """A term in the normalised text: ``[start, end)``, the English it must have, its kind, and
-    (numbers) the Vietnamese form that must not reach the English."""
+    (numbers) the Vietnamese form of the number that must not reach the English (without the
+    ``%`` a percentage's term and English end with)."""
 
     start: int
     end: int
@@ -169,7 +170,10 @@ def protected_spans(text: str) -> list[Found]:
             continue  # inside a URL or address
         part = match.group()
         if part[0].isdigit() and NUMBER_RE.fullmatch(part):
-            found.append(Found(start, end, english_number(part), "number", part))
+            if text.startswith("%", end):  # 12,5% -> 12.5%: the sign goes with its number
+                found.append(Found(start, end + 1, english_number(part) + "%", "number", part))
+            else:
+                found.append(Found(start, end, english_number(part), "number", part))
         elif not part.isalpha():
             found.append(Found(start, end, part, "name"))  # an identifier: A320, MH370, 4G
         elif is_foreign_name(part):
