@@ -86,6 +86,10 @@ def test_xml_tag_handling_keeps_the_markup(translator):
     kept = translator.translate_text('<doc>Tôi sống ở <x id="1">Hà Nội đẹp</x> với gia đình.</doc>',
                                      target_lang="EN-US", tag_handling="xml", ignore_tags=["x"])
     assert '<x id="1">Hà Nội đẹp</x>' in kept.text and "gia đình" not in kept.text
+    data = translator.translate_text('<?xml version="1.0"?><doc><![CDATA[giữ <b>nguyên</b>]]><Item n="1">Tôi đi học.</Item>'
+                                     "</doc>", target_lang="EN-US", tag_handling="xml")
+    assert data.text.startswith('<?xml version="1.0"?><doc><![CDATA[giữ <b>nguyên</b>]]><Item n="1">')
+    assert "Tôi đi học" not in data.text
 
 
 def test_languages(translator):
@@ -107,6 +111,8 @@ def test_unsupported_languages_are_the_clients_exception(translator):
     with pytest.raises(deepl.DeepLException) as caught:
         translator.create_glossary("de", "VI", "DE", {"xin chào": "hallo"})
     assert caught.value.http_status_code == 400
+    with pytest.raises(deepl.DeepLException, match="formality"):  # English has no formal register
+        translator.translate_text("Xin chào.", target_lang="EN-US", formality="more")
 
 
 def test_what_this_server_has_not_is_the_clients_exception(server):

@@ -11,6 +11,7 @@ official clients (``deepl`` for Python, ``deepl-node``); they work against this 
 from __future__ import annotations
 
 import re
+import secrets
 
 from flask import current_app, request
 
@@ -97,14 +98,30 @@ def marked_up(texts: list[str], rules, ignored: list[str]) -> list[str]:
         if start_tags is not None:
             text = text.replace(IGNORE_MARK, "")  # the mark is ours alone
             text = start_tags.sub(lambda match: match.group(0) + IGNORE_MARK, text)
+        text, sections, token = shield_cdata(text)
         try:
             result = translate_file(text.encode("utf-8"), "text.html", engine, translator.cache,
                                     max_chars=current_app.config["MT_MAX_CHARS"], terms=rules)
             answer = result.data.decode("utf-8")
         except EmptyDocument:
             answer = text
+        if sections:
+            answer = re.sub(f"<!--{token}(\\d+)-->", lambda match: sections[int(match.group(1))], answer)
         answers.append(answer.replace(IGNORE_MARK, "") if start_tags is not None else answer)
     return answers
+
+
+def shield_cdata(text: str) -> tuple[str, list[str], str]:
+    """XML's CDATA sections as placeholder comments while translating: the HTML reader keeps a
+    comment in its place but would read a CDATA section's content as words. (text, sections, token)."""
+    token = f"mt-cdata-{secrets.token_hex(6)}-"
+    sections: list[str] = []
+    out, at = [], 0
+    while (start := text.find("<![CDATA[", at)) >= 0 and (end := text.find("]]>", start + 9)) >= 0:
+        out += [text[at:start], f"<!--{token}{len(sections)}-->"]
+        sections.append(text[start:end + 3])
+        at = end + 3
+    return "".join(out) + text[at:], sections, token
 
 
 def tag_names(tags) -> list[str]:
