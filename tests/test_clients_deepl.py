@@ -157,6 +157,12 @@ def test_glossary_life_cycle(translator):
                                   source_lang="VI", target_lang="EN-US", glossary=glossary, filename="a.html")
     assert TERM in out.getvalue().decode("utf-8")
 
+    second = translator.create_glossary("Địa danh", "VI", "EN", {"Sài Gòn": "Saigonopolis"})
+    both = translator.translate_text("Tôi sống ở Hà Nội và Sài Gòn.", source_lang="VI", target_lang="EN-US",
+                                     glossary_ids=[glossary, second.glossary_id])
+    assert TERM in both.text and "Saigonopolis" in both.text
+    translator.delete_glossary(second)
+
     translator.delete_glossary(glossary)
     with pytest.raises(deepl.GlossaryNotFoundException):
         translator.get_glossary(glossary.glossary_id)
