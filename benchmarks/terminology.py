@@ -43,7 +43,7 @@ from testkit.shared_data import iwslt_talks  # noqa: E402
 from mt.pipeline import translate_documents  # noqa: E402
 from mt.terms import NO_TERMS, TermRules  # noqa: E402
 from mt.terms.enforce import _English  # noqa: E402
-from mt.terms.find import SYLLABLE_RE  # noqa: E402
+from mt.terms.find import SYLLABLE_RE, english_number  # noqa: E402
 from mt.text.normalize import normalize  # noqa: E402
 from mt.text.words import split_words  # noqa: E402
 
@@ -167,9 +167,9 @@ def main() -> None:
     plain, enforced = adherence(plain_docs, rules, tone), adherence(term_docs, rules, tone)
     print(f"term adherence:           with glossary {share(enforced['glossary'])}; plain {share(plain['glossary'])}")
     print(f"protected-span retention: with terms    {share(enforced['protected'])}; plain {share(plain['protected'])}")
-    left = sum(1 for document in term_docs for pair in document.sentences
-               for item in pair.terms if item["kind"] == "number" and item["source"] != item["english"]
-               and _English(pair.translation, [], []).find(item["source"]))
+    left = sum(1 for document in term_docs for pair in document.sentences for item in pair.terms
+               if item["kind"] == "number" for number in (item["source"].rstrip("%"),)
+               if english_number(number) != number and _English(pair.translation, [], []).find(number))
     print(f"Vietnamese-form numbers left in the English: {left}")
     hows = Counter(item["how"] for document in term_docs for pair in document.sentences for item in pair.terms)
     print("how: " + ", ".join(f"{how} {n}" for how, n in sorted(hows.items())))

@@ -232,7 +232,7 @@ def _fix_number_forms(terms, english: _English, plan: _Plan, links_of: dict) -> 
     """Rewrite every copy of a Vietnamese-form number in English form (step 1)."""
     by_form: dict[str, list[_Term]] = {}
     for term in terms:
-        if term.found.kind == "number" and term.found.vietnamese != term.found.english:
+        if term.found.kind == "number" and english_number(term.found.vietnamese) != term.found.vietnamese:
             by_form.setdefault(term.found.vietnamese, []).append(term)
     text = english.text
     for form, group in by_form.items():
@@ -241,6 +241,7 @@ def _fix_number_forms(terms, english: _English, plan: _Plan, links_of: dict) -> 
             term.how = "replaced"
             if term.found.english.endswith("%") and text.startswith("%", e):
                 e += 1  # 12,5% -> 12.5%, not 12.5%%
+                plan.hold(*english.words_of(s, e), term)
             plan.edit(s, e, term.found.english, term)
         for s, e in occurrences:
             first, last = english.words_of(s, e)
