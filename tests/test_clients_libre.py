@@ -293,3 +293,24 @@ def test_aio_rate_limit(serve):
     refused, languages, healthy = run(with_client(limited.url, calls))
     assert refused.status_code == 429 and "rate limit" in refused.message
     assert len(languages) == 2 and healthy is True
+
+
+def test_json_bodies_and_key_places(server, keyed):
+    """What JavaScript clients send (JSON bodies), and the key where LibreTranslate reads it: the JSON
+    body, the form, or the query."""
+    detected = server.post_json("/detect", {"q": ARTICLE})
+    assert detected.status == 200 and detected.json()[0]["language"] == "vi"
+    suggested = server.post_json("/suggest", {"q": "Bà ấy đọc sách mỗi tối.", "s": "She reads every evening.",
+                                              "source": "vi", "target": "en"})
+    assert suggested.status == 200 and suggested.json() == {"success": True}
+    missing = server.post_json("/suggest", {"q": "Bà ấy đọc sách.", "source": "vi", "target": "en"})
+    assert missing.status == 400 and missing.json() == {"error": "Invalid request: missing s parameter"}
+    assert missing.header("X-Error-Code") == "invalid_field"
+    assert keyed.post_json("/detect", {"q": ARTICLE, "api_key": KEY}).status == 200
+    assert keyed.post_form(f"/detect?api_key={KEY}", {"q": ARTICLE}).status == 200
+    refused = keyed.post_json("/translate", {"q": ARTICLE, "source": "vi", "target": "en", "api_key": "nope"})
+    assert refused.status == 403 and refused.json() == {"error": "the API key is not valid"}
+    assert refused.header("X-Error-Code") == "invalid_api_key"
+    disabled = keyed.post_json("/suggest", {"q": "Xin chào.", "s": "Hello.", "source": "vi", "target": "en",
+                                            "api_key": KEY})
+    assert disabled.status == 403 and disabled.header("X-Error-Code") == "suggestions_disabled"
