@@ -59,8 +59,7 @@ def test_alternatives_are_distinct_bounded_and_start_with_the_best(engine, sente
 
 
 def test_more_alternatives_extend_fewer(engine, sentences):
-    """The n-best list of a wide beam keeps the order of hypotheses: asking for 2 with beam 8
-    gives the first two of asking for 8 (before deduplication trims either)."""
+    """With the same beam, asking for more hypotheses keeps the best and adds others."""
     wide = engine.settings.replace(beam=MAX_ALTERNATIVES)
     few, many = engine.alternatives(sentences, 2, wide), engine.alternatives(sentences, MAX_ALTERNATIVES, wide)
     assert [options[:1] for options in few] == [options[:1] for options in many]
