@@ -21,8 +21,8 @@ from ..pipeline import translate_documents
 from . import deepl_documents, deepl_glossaries  # noqa: F401 - their routes are on the same blueprint
 from .deepl_base import (COMMON_ERRORS, TAGS, TARGETS, UNLIMITED, bp, character_limit, check_quota, count_characters,
                          source_language, target_language, term_rules_for, used_characters)
-from .deepl_schemas import (DeepLError, DeepLLanguages, DeepLTranslateForm, DeepLTranslateRequest, DeepLTranslateResponse,
-                            DeepLUsage, listed)
+from .deepl_schemas import (DeepLError, DeepLLanguages, DeepLTranslateForm, DeepLTranslateRequest,
+                            DeepLTranslateResponse, DeepLUsage, listed)
 from .errors import ApiError
 from .language import detect
 from .openapi import FORM_TYPES, JSON, operation

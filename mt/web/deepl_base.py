@@ -78,11 +78,12 @@ def check_quota(characters: int) -> None:
                                          "(--deepl-character-limit); the count starts again next month")
 
 
-def count_characters(characters: int) -> None:
+def count_characters(characters: int, store=None) -> None:
+    """Add to this month's count (``store``: outside a request, where there is no app context)."""
     if characters <= 0:
         return
     try:
-        usage_store().add_characters(characters)
+        (store or usage_store()).add_characters(characters)
     except Exception as error:  # noqa: BLE001 - the count is a report; the translation is done
         log.warning("counting DeepL characters failed: %s", error)
 

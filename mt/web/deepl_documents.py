@@ -22,9 +22,10 @@ from flask import current_app, request
 
 from ..errors import MTError
 from ..io.documents import format_for, translate_file, translated_name
-from .deepl_base import (COMMON_ERRORS, TAGS, bp, check_quota, source_language, target_language, term_rules_for,
-                         usage_store)
-from .deepl_schemas import DeepLError, DeepLDocumentForm, DeepLDocumentHandle, DeepLDocumentKey, DeepLDocumentKeyForm, DeepLDocumentStatus
+from .deepl_base import (COMMON_ERRORS, TAGS, bp, check_quota, count_characters, source_language, target_language,
+                         term_rules_for, usage_store)
+from .deepl_schemas import (DeepLDocumentForm, DeepLDocumentHandle, DeepLDocumentKey, DeepLDocumentKeyForm,
+                            DeepLDocumentStatus, DeepLError)
 from .errors import ApiError, api_error
 from .files import DOCUMENT_TYPES, attachment
 from .openapi import FORM_TYPES, JSON, MULTIPART, Answer, operation
@@ -106,7 +107,12 @@ def upload(body: DeepLDocumentForm):
     work = dict(data=data, name=name, content_type=body.file.mimetype, translator=translator,
                 max_chars=current_app.config["MT_MAX_CHARS"], terms=rules)
     thread = threading.Thread(target=job.run, kwargs=work, name=f"deepl-document-{document_id[:8]}", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # no thread to be had: the slot goes back, the client retries
+        _slots.release()
+        raise ApiError("server_busy", "the document could not be started; retry later",
+                       headers={"Retry-After": "30"}) from None
     job.finished.wait(UPLOAD_WAIT)
     return {"document_id": document_id, "document_key": key}
 
@@ -128,7 +134,7 @@ class Job:
             billed = len(result.document.text)
             stored = self.files.put(ascii_name(translated_name(name)), result.format.media_type, result.data,
                                     owner=self.owner)
-            count_characters_to(self.store, billed)
+            count_characters(billed, self.store)
             record = {"key": self.key, "status": "done", "result": stored, "billed_characters": billed}
         except MTError as error:
             record["error_message"] = api_error(error).message
@@ -141,14 +147,6 @@ class Job:
             except Exception as error:  # noqa: BLE001
                 log.warning("storing DeepL document %s's status failed: %s", self.document_id, error)
             self.finished.set()
-
-
-def count_characters_to(store, characters: int) -> None:
-    """count_characters outside a request (the job's thread has no app context)."""
-    try:
-        store.add_characters(characters)
-    except Exception as error:  # noqa: BLE001 - the count is a report; the translation is done
-        log.warning("counting DeepL characters failed: %s", error)
 
 
 def job_of(document_id: str, key: str) -> dict:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from flask import Response
 
 from .deepl_base import COMMON_ERRORS, TAGS, bp, creation_time
-from .deepl_schemas import (DeepLError, DeepLGlossaryForm, DeepLGlossaryInfo, DeepLGlossaryList, DeepLGlossaryRequest, DeepLLanguagePairs)
+from .deepl_schemas import (DeepLError, DeepLGlossaryForm, DeepLGlossaryInfo, DeepLGlossaryList, DeepLGlossaryRequest,
+                            DeepLLanguagePairs)
 from .errors import ApiError
 from .glossary_api import find, store, stored
 from .openapi import FORM_TYPES, JSON, Answer, operation

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, RootModel, StrictBool, StrictStr
 
-from ..cache.glossaries import MAX_ENTRIES, MAX_TERM_CHARS, NAME_PATTERN, NO_CONTROLS, TERM
+from ..cache.glossaries import MAX_TERM_CHARS, NAME_PATTERN, NO_CONTROLS, TERM
 from .schemas import FormModel, RequestModel, ResponseModel, Text, Upload, valid_unicode, without_nulls
 
 TARGET_PATTERN = "^([Ee][Nn](-([Uu][Ss]|[Gg][Bb]))?)?$"  # EN, EN-US, EN-GB in any case (empty: EN)
@@ -72,7 +72,8 @@ class DeepLTranslateRequest(RequestModel):
     show_billed_characters: Flag = None
     model_type: Literal["quality_optimized", "prefer_quality_optimized", "latency_optimized"] | None = None
 
-    messages: ClassVar[dict[str, str]] = {"text": f"Parameter 'text' must be a string or a list of at most {MAX_TEXTS} strings.",
+    messages: ClassVar[dict[str, str]] = {"text": f"Parameter 'text' must be a string or a list of at most {MAX_TEXTS} "
+                                                  "strings.",
                                           "target_lang": "Value for 'target_lang' not supported.",
                                           "source_lang": "Value for 'source_lang' not supported.",
                                           "formality": "'formality' is not supported for given 'target_lang': "
