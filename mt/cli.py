@@ -198,6 +198,8 @@ def run_translate(args) -> int:
     from .io.formats import read_article, to_jsonl, write_atomic
     from .pipeline import preload_quality, translate_document
 
+    if args.jsonl and args.xliff:
+        raise InputError("--jsonl and --xliff are two output formats: choose one")
     if args.file != "-" and is_document(args.file):
         return run_translate_document(args)
     text = read_article(args.file)

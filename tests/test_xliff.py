@@ -203,6 +203,8 @@ def test_mt_translate_xliff_marks_memory_hits_translated(tiny_model_dir, tmp_pat
     imports back into the memory."""
     article = tmp_path / "bai.txt"
     article.write_text(KEY_TEXT, encoding="utf-8")
+    both = run_mt("translate", article, "--model", tiny_model_dir, "--no-cache", "--xliff", "--jsonl")
+    assert both.returncode != 0 and b"choose one" in both.stderr and b"Traceback" not in both.stderr
     tmx = tmp_path / "tm.tmx"
     tmx.write_text('<?xml version="1.0" encoding="UTF-8"?><tmx version="1.4"><header srclang="vi" datatype="plaintext" '
                    'segtype="sentence" adminlang="en" o-tmf="x" creationtool="x" creationtoolversion="1"/><body><tu>'
