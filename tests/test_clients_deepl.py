@@ -235,6 +235,32 @@ def test_usage_counts_and_the_limit_is_456(translator):
         translator.translate_text("Xin chào. " * (LIMIT // 10 + 1), target_lang="EN-US")
 
 
+def test_raw_http_shapes(server, translator):
+    """What a hand-written DeepL client sees: DeepL's JSON shapes, its error shape and statuses."""
+    auth = {"Authorization": f"DeepL-Auth-Key {KEY}"}
+    reply = server.post_form("/v2/translate", [("text", "Xin chào."), ("text", "Tạm biệt."), ("target_lang", "EN-GB")],
+                             headers=auth)
+    assert reply.status == 200, reply.text
+    rows = reply.json()["translations"]
+    assert len(rows) == 2 and set(rows[0]) == {"detected_source_language", "text", "billed_characters"}
+    reply = server.post_json("/v2/translate", {"text": ["Xin chào."], "target_lang": "EN-US"})
+    assert reply.status == 403 and set(reply.json()) == {"message"}  # no key: DeepL's 403
+    reply = server.post_json("/v2/translate", {"text": ["x" * 100_001], "target_lang": "EN-US"}, headers=auth)
+    assert reply.status == 413 and reply.json()["message"] and reply.header("x-error-code") == "text_too_long"
+    reply = server.request("POST", "/v2/translate", b"text=x", {**auth, "Content-Type": "text/plain"})
+    assert reply.status == 415 and "message" in reply.json()
+    reply = server.get("/v2/nothing-here", headers=auth)
+    assert reply.status == 404 and "message" in reply.json()
+    reply = server.get("/v2/languages?type=target", headers=auth)
+    assert [row["language"] for row in reply.json()] == ["EN", "EN-US", "EN-GB"]
+    glossary = translator.create_glossary("raw", "VI", "EN", {"Hà Nội": "Hanoi"})
+    try:
+        reply = server.get(f"/v2/glossaries/{glossary.glossary_id}/entries", headers=auth)
+        assert reply.header("content-type").startswith("text/tab-separated-values") and reply.text == "Hà Nội\tHanoi"
+    finally:
+        translator.delete_glossary(glossary)
+
+
 # -- the shared store behind /v2/usage and /v2/document, without a server -----------------------------
 def add_from_another_process(location: str, run_dir: str, count: int) -> None:
     from mt.cache import open_cache
