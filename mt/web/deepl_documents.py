@@ -70,8 +70,8 @@ def named(name: str, data: bytes) -> str:
                  "`document_id` and `document_key` once the translation is done or after 3 seconds, whichever "
                  "comes first; poll POST /v2/document/{document_id} with the key, then fetch the result."),
     body={MULTIPART: DeepLDocumentForm}, response=DeepLDocumentHandle,
-    errors=(*COMMON_ERRORS, "unsupported_language", "unsupported_format", "quota_exceeded", "not_found",
-                    "rate_limited", "glossary_not_found", "server_busy"),
+    errors=(*COMMON_ERRORS, "unsupported_language", "unsupported_format", "quota_exceeded", "rate_limited",
+            "glossary_not_found", "server_busy"),
     error_model=DeepLError,
 )
 def upload(body: DeepLDocumentForm):
@@ -151,7 +151,12 @@ class Job:
 
 def job_of(document_id: str, key: str) -> dict:
     """The job's record: 404 for an unknown id (or one past its 30 minutes), 403 for a wrong key."""
-    record = usage_store().get_job(document_id)
+    try:
+        record = usage_store().get_job(document_id)
+    except Exception as error:  # noqa: BLE001 - an unreachable store is not the client's fault
+        log.warning("reading DeepL document %s failed: %s", document_id, error)
+        raise ApiError("server_busy", "the document store is not reachable; retry later",
+                       headers={"Retry-After": "30"}) from None
     if record is None:
         raise ApiError("not_found", "Document not found: unknown document_id (documents are kept 30 minutes).")
     if not hmac.compare_digest(str(record.get("key", "")).encode(), key.encode()):
@@ -164,7 +169,8 @@ def job_of(document_id: str, key: str) -> dict:
 
 @bp.post("/v2/document/<document_id>")
 @operation(summary="DeepL-compatible document status", tags=TAGS, secured=True, body=KEY_BODY,
-           response=DeepLDocumentStatus, errors=(*COMMON_ERRORS, "not_found", "forbidden"), error_model=DeepLError)
+           response=DeepLDocumentStatus, errors=(*COMMON_ERRORS, "not_found", "forbidden", "server_busy"),
+           error_model=DeepLError)
 def status(document_id: str, body: DeepLDocumentKey):
     record = job_of(document_id, body.document_key)
     answer: dict = {"document_id": document_id, "status": record["status"]}
@@ -188,7 +194,12 @@ def result(document_id: str, body: DeepLDocumentKey):
         raise ApiError("server_busy", "Document not ready: still translating.", headers={"Retry-After": "5"})
     if record["status"] != "done":
         raise ApiError("invalid_input", f"Document translation failed: {record.get('error_message')}")
-    found = current_app.extensions["mt_files"].get(record["result"])
+    try:
+        found = current_app.extensions["mt_files"].get(record["result"])
+    except Exception as error:  # noqa: BLE001 - an unreachable store is not the client's fault
+        log.warning("reading DeepL document %s's result failed: %s", document_id, error)
+        raise ApiError("server_busy", "the file store is not reachable; retry later",
+                       headers={"Retry-After": "30"}) from None
     if found is None:
         raise ApiError("not_found", "Document not found: translated documents are kept 30 minutes.")
     return attachment(found.data, found.filename, found.media_type)
