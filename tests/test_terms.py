@@ -229,6 +229,16 @@ def test_a_sentence_without_terms_is_left_byte_identical():
     assert pair.to_dict() == before
 
 
+def test_urls_and_addresses_are_kept_or_put_back_whole():
+    text = "Xem https://vnexpress.net/a-b.html hoặc viết cho ban.bien-tap@vnexpress.net ."
+    pair, maps = make_pair(text, "See https://vnexpress.net/a-b.html or write to the editors.", None)
+    DEFAULT_TERMS.apply([pair], maps)
+    assert [(t["kind"], t["how"]) for t in pair.terms] == [("url", "kept"), ("email", "inserted")]
+    # no links: at the address's proportional place (60 % into the sentence), before the next word
+    assert pair.translation == "See https://vnexpress.net/a-b.html or ban.bien-tap@vnexpress.net write to the editors."
+    check_consistent(pair)
+
+
 def test_each_occurrence_counts():
     pair, maps = make_pair("Kazakhstan và Kazakhstan .", "Kazakhstan and them.", None)
     DEFAULT_TERMS.apply([pair], maps)
