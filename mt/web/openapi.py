@@ -31,7 +31,11 @@ FORM_TYPES = ("application/x-www-form-urlencoded", MULTIPART)
 EVENT_STREAM = "text/event-stream"
 TAGS = [
     {"name": "API", "description": "Aligned translation as JSON"},
-    {"name": "LibreTranslate", "description": "Drop-in replacement for LibreTranslate's /translate"},
+    {"name": "Glossaries", "description": "Stored glossaries (Vietnamese → English terms), shared by every worker and "
+                                          "replica; used by /api/translate, the page, documents and DeepL's API"},
+    {"name": "Memory", "description": "The translation memory: exact matches outrank the model, fuzzy ones are "
+                                      "suggestions"},
+    {"name": "LibreTranslate", "description": "LibreTranslate 1.9's API (its clients work unchanged)"},
     {"name": "DeepL", "description": "DeepL API v2, Vietnamese → English (its clients work with server_url)"},
     {"name": "Page", "description": "The HTML page and its downloads"},
     {"name": "Operations", "description": "Health, readiness and this description"},
