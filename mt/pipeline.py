@@ -49,13 +49,13 @@ def check_unicode(text: str, what: str) -> None:
         raise InputError(f"{what} is not valid Unicode (a lone surrogate at character {error.start})") from None
 
 
-def _prepare(text: str, tone: str) -> tuple[list[SentencePair], list[Normalized]]:
+def _prepare(text: str, tone: str, article: bool = True) -> tuple[list[SentencePair], list[Normalized]]:
     """Segment the original text, normalise each segment for the model; also each segment's
     :class:`Normalized` (its offsets map word links back to the text as written)."""
     word_segmented = is_word_segmented(text)
     pairs = []
     maps = []
-    for index, segment in enumerate(split_sentences(text)):
+    for index, segment in enumerate(split_sentences(text, article)):
         mapped = normalize(segment.text, tone=tone, word_segmented=word_segmented)
         maps.append(mapped)
         normalized = mapped.text
@@ -255,6 +255,7 @@ def iter_document(
     max_batch: int | None = None,
     terms: TermRules = DEFAULT_TERMS,
     memory: bool = True,
+    article: bool = True,
 ) -> Iterator[Progress]:
     """:func:`translate_document` step by step, for callers that show rows as they come.
 
@@ -266,14 +267,15 @@ def iter_document(
 
     ``terms`` (glossary, protected spans) are enforced after the word links, before the scores:
     the "links" step carries each pair's final ``translation`` and ``terms``. ``memory``: use
-    the translation memory beside the cache (see :func:`translated_batches`).
+    the translation memory beside the cache (see :func:`translated_batches`). ``article`` False:
+    no titles or bylines (see :func:`mt.text.segment.split_sentences`; documents' joined blocks).
     """
     if not isinstance(text, str):
         raise TypeError("text must be a str")
     check_unicode(text, "the text")
     cache = cache if cache is not None else NullCache()
     started = time.perf_counter()
-    pairs, maps = _prepare(text, engine.spec.tone)
+    pairs, maps = _prepare(text, engine.spec.tone, article)
     prepared = time.perf_counter()
     yield Progress("segments", pairs)
     timings: dict = {}
@@ -330,6 +332,7 @@ def translate_document(
     quality: bool = True,
     terms: TermRules = DEFAULT_TERMS,
     memory: bool = True,
+    article: bool = True,
 ) -> Document:
     """Segment, normalise, translate (cache first) and assemble the aligned document.
 
@@ -339,7 +342,7 @@ def translate_document(
     :func:`iter_document`, run to the end.
     """
     for progress in iter_document(text, engine, cache, settings=settings, links=links, quality=quality, terms=terms,
-                                  memory=memory):
+                                  memory=memory, article=article):
         if progress.document is not None:
             return progress.document
     raise AssertionError("iter_document ends with the document")  # pragma: no cover

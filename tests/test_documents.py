@@ -105,6 +105,16 @@ def test_html_fragment_without_html_tag(tiny_engine):
     assert "lang=" not in output and "<html" not in output  # nothing added around a fragment
 
 
+def test_html_short_last_cell_is_translated_not_a_byline(tiny_engine):
+    """A document's blocks are not an article: a last table cell of capitalised words ("Tổng Cộng",
+    Total) is text to translate, not a signature passed through as a byline; no cell is a title."""
+    source = "<table><tr><td>Doanh thu năm nay tăng mạnh.</td></tr><tr><td>Tổng Cộng</td></tr></table>\n"
+    result = translate_file(source.encode(), "table.html", tiny_engine)
+    kinds = {pair.source: pair.kind for pair in result.document.sentences}
+    assert kinds == {"Doanh thu năm nay tăng mạnh.": "sentence", "Tổng Cộng": "sentence"}
+    assert "Tổng Cộng" not in result.data.decode()
+
+
 # --- Markdown -----------------------------------------------------------------------------------
 
 

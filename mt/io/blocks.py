@@ -101,7 +101,7 @@ def translate_blocks(blocks: list[Block], engine, cache=None, *, settings=None, 
     wanted = [block for block in blocks if block.text.strip()]
     text, starts = join_blocks(wanted)
     document = translate_document(text, engine, cache, settings=settings, links=True, quality=quality,
-                                  **({} if terms is None else {"terms": terms}))
+                                  article=False, **({} if terms is None else {"terms": terms}))
     firsts = [pair.start for pair in document.sentences]
     translated = []
     for block, start in zip(wanted, starts):

@@ -378,8 +378,12 @@ def _is_byline(seg: str) -> bool:
 # --- public API ---------------------------------------------------------------------
 
 
-def split_sentences(text: str) -> list[Segment]:
-    """Split ``text`` into sentence segments with character offsets (see module doc)."""
+def split_sentences(text: str, article: bool = True) -> list[Segment]:
+    """Split ``text`` into sentence segments with character offsets (see module doc).
+
+    ``article`` False: every segment is a "sentence" (no titles or bylines): a document's blocks
+    joined into one text are cells and headings, and a short last cell is text to translate, not
+    a signature to pass through."""
     if not isinstance(text, str):
         raise TypeError(f"split_sentences() expects str, not {type(text).__name__}")
     raw: list[tuple[int, int, int, int]] = []  # start, end, paragraph, line
@@ -421,7 +425,9 @@ def split_sentences(text: str) -> list[Segment]:
     for idx, (s, e, p, ln) in enumerate(raw):
         seg = text[s:e]
         kind = "sentence"
-        if idx == last and idx > 0 and _is_byline(seg):
+        if not article:
+            pass
+        elif idx == last and idx > 0 and _is_byline(seg):
             kind = "byline"
         elif idx < last:
             first, count = line_info[ln]
