@@ -270,7 +270,7 @@ def sentences(draw):
     return " ".join(words) + " .", " ".join(english) + ("." if english else ""), glossary, linked, links
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sentences(), st.booleans())
 def test_every_term_is_enforced_and_everything_stays_consistent(case, protect):
     text, translation, glossary, linked, links = case
