@@ -179,6 +179,16 @@ def test_replaced_through_links_and_numbers_in_english_form():
     assert pair.src_words[3] == "tên_lửa" and [3, 4] in pair.alignment
 
 
+def test_an_article_linked_to_the_term_stays_and_a_sentence_start_is_capitalised():
+    pair, maps = make_pair("Tên_lửa bay , tên_lửa rơi .", "Missile flies, the missile falls.",
+                           [[0, 0], [1, 1], [2, 2], [3, 3], [3, 4], [4, 5], [5, 6]])
+    TermRules({"tên lửa": "rocket"}).apply([pair], maps)
+    assert pair.translation == "Rocket flies, the rocket falls."
+    assert [t["how"] for t in pair.terms] == ["replaced", "replaced"]
+    check_consistent(pair)
+    assert [3, 3] not in pair.alignment  # "the" no longer linked to the term (source word 3)
+
+
 def test_kept_when_already_there_and_multiword_source_merged():
     text = "Ông Nazarbayev thăm sân bay vũ trụ."
     translation = "Mr. Nazarbayev visited the Cosmodrome."

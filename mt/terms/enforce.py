@@ -32,6 +32,7 @@ from .find import SYLLABLE_RE, Found, english_number
 __all__ = ["enforce"]
 
 _FINAL = frozenset(".!?…")
+_ARTICLES = frozenset(("the", "a", "an"))
 
 
 @dataclass
@@ -314,6 +315,8 @@ def _replace(term: _Term, linked: list[int], english: _English, plan: _Plan) -> 
         else:
             runs.append([e, e])
     first, last = runs[0]
+    if first < last and english.text[spans[first][0]:spans[first][1]].lower() in _ARTICLES:
+        first += 1  # "the missile" -> "the rocket": an article linked to the noun stays
     text = term.found.english
     if first == 0 and term.found.kind == "glossary" and english.text[spans[0][0]].isupper():
         text = text[:1].upper() + text[1:]  # it starts the sentence
