@@ -271,13 +271,17 @@ EN = ["the", "a", "rocket", "missile", "of", ",", "250.000", "Kazakh", "space", 
 def sentences(draw):
     words = draw(st.lists(st.sampled_from(VI), min_size=1, max_size=14))
     english = draw(st.lists(st.sampled_from(EN), min_size=0, max_size=16))
+    # mostly spaces; sometimes words glued by punctuation or to each other
+    gaps = draw(st.lists(st.sampled_from([" ", " ", ";", " - ", ""]), min_size=len(english), max_size=len(english)))
+    translation = "".join(gap + word for gap, word in zip(gaps, english)).strip() + ("." if english else "")
     glossary = {k: GLOSSARY[k] for k in draw(st.lists(st.sampled_from(sorted(GLOSSARY)), unique=True))}
     linked = draw(st.booleans())
     links = []
-    if linked and english:
-        chosen = draw(st.lists(st.integers(0, len(english)), unique=True))  # the final "." too
+    n = len(split_words(translation))
+    if linked and n:
+        chosen = draw(st.lists(st.integers(0, n - 1), unique=True))  # punctuation words too
         links = [[draw(st.integers(0, 40)), e] for e in sorted(chosen)]
-    return " ".join(words) + " .", " ".join(english) + ("." if english else ""), glossary, linked, links
+    return " ".join(words) + " .", translation, glossary, linked, links
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -301,6 +301,8 @@ def _place(terms, english: _English, plan: _Plan, links_of: dict, n_source: int,
             inserted_at_start += 1
         else:
             position, text = spans[k - 1][1], " " + wanted
+            if k < n and spans[k][0] == position and english.wordy[k]:
+                text += " "  # ";ana": the next word is attached to the previous one
         plan.edit(position, position, text, term)
         term.how = "inserted"
 
