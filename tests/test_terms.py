@@ -62,8 +62,10 @@ def test_whole_words_only():
     assert glossary_hits({"tên": "name"}, "Nga phát_triển tên_lửa , tên của nó .") == [("tên", "name")]
     assert glossary_hits({"Nga": "Russia"}, "Ông Ngan nói.") == []
     assert glossary_hits({"lửa": "fire"}, "tên lửa, lửa") == [("lửa", "fire"), ("lửa", "fire")]
-    # syllables of an entry may not straddle punctuation
+    # syllables of an entry may not straddle punctuation, unless the entry has it too
     assert glossary_hits({"tên lửa": "rocket"}, "tên, lửa") == []
+    assert glossary_hits({"TP.HCM": "Ho Chi Minh City"}, "Ở TP.HCM và TP. HCM, TP HCM .") == [
+        ("TP.HCM", "Ho Chi Minh City"), ("TP. HCM", "Ho Chi Minh City")]
 
 
 def test_first_entry_wins_a_duplicate_key_and_empty_entries_are_ignored():

@@ -43,23 +43,28 @@ class Found:
 
 
 @lru_cache(maxsize=1 << 16)
-def entry_key(vietnamese: str, tone: str) -> tuple[str, ...]:
-    """The casefolded syllables of a glossary entry, normalised as the sentences are."""
+def entry_key(vietnamese: str, tone: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The casefolded syllables of a glossary entry, normalised as the sentences are, and the
+    punctuation between them (``TP.HCM``: ``("tp", "hcm"), (".",)``; spaces, ``_`` and hyphens
+    are no punctuation here)."""
     text = normalize(vietnamese, tone=tone, word_segmented=False).text
-    return tuple(token.casefold() for token in SYLLABLE_RE.findall(text))
+    matches = list(SYLLABLE_RE.finditer(text))
+    marks = tuple(_JOINER_RE.sub("", text[a.end():b.start()]) for a, b in zip(matches, matches[1:]))
+    return tuple(match.group().casefold() for match in matches), marks
 
 
 class GlossaryIndex:
     """A glossary's entries by first syllable, longest first (the first entry wins a tie)."""
 
     def __init__(self, glossary: Mapping[str, str], tone: str):
-        by_first: dict[str, dict[tuple[str, ...], str]] = {}
+        by_first: dict[str, dict[tuple[str, ...], tuple[tuple[str, ...], str]]] = {}
         for vietnamese, english in glossary.items():
-            key = entry_key(str(vietnamese), tone)
+            key, marks = entry_key(str(vietnamese), tone)
             english = " ".join(str(english).split())
             if key and english:
-                by_first.setdefault(key[0], {}).setdefault(key, english)
-        self.by_first = {first: sorted(entries.items(), key=lambda item: -len(item[0]))
+                by_first.setdefault(key[0], {}).setdefault(key, (marks, english))
+        self.by_first = {first: sorted(((key, marks, english) for key, (marks, english) in entries.items()),
+                                       key=lambda item: -len(item[0]))
                          for first, entries in by_first.items()}
 
     def find(self, text: str, starts_ok: Callable[[int], bool], ends_ok: Callable[[int], bool]) -> list[Found]:
@@ -74,9 +79,9 @@ class GlossaryIndex:
         i = 0
         while i < len(tokens):
             taken = 0
-            for key, english in self.by_first.get(tokens[i][2], ()):
+            for key, marks, english in self.by_first.get(tokens[i][2], ()):
                 n = len(key)
-                if i + n <= len(tokens) and self._matches(text, tokens, i, key) \
+                if i + n <= len(tokens) and self._matches(text, tokens, i, key, marks) \
                         and starts_ok(tokens[i][0]) and ends_ok(tokens[i + n - 1][1]):
                     found.append(Found(tokens[i][0], tokens[i + n - 1][1], english, "glossary"))
                     taken = n
@@ -85,9 +90,13 @@ class GlossaryIndex:
         return found
 
     @staticmethod
-    def _matches(text: str, tokens: list, i: int, key: tuple[str, ...]) -> bool:
+    def _matches(text: str, tokens: list, i: int, key: tuple[str, ...], marks: tuple[str, ...]) -> bool:
+        """The syllables follow ``key``, separated by spaces, ``_`` or hyphens, plus exactly the
+        entry's own punctuation (``TP. HCM`` and ``TP.HCM`` match ``TP.HCM``; ``tên, lửa`` no ``tên lửa``)."""
         for k in range(1, len(key)):
-            if tokens[i + k][2] != key[k] or not _JOINER_RE.fullmatch(text, tokens[i + k - 1][1], tokens[i + k][0]):
+            if tokens[i + k][2] != key[k]:
+                return False
+            if _JOINER_RE.sub("", text[tokens[i + k - 1][1]:tokens[i + k][0]]) != marks[k - 1]:
                 return False
         return True
 
