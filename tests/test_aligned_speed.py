@@ -11,6 +11,7 @@ from mt.cache import NullCache
 from mt.engines.ctranslate2 import CTranslate2Engine
 from mt.models import resolve_model
 from mt.pipeline import translate_document
+from mt.terms import NO_TERMS
 from testkit.tiny_model import sample_sentences
 
 
@@ -57,7 +58,7 @@ def test_decode_time_links_equal_forced_pass_links(tiny_model_dir, ct2_cache):
 
     engine = fresh_engine(tiny_model_dir, ct2_cache)
     text = " ".join(sample_sentences("vi")[:12])
-    decoded = translate_document(text, engine, NullCache(), quality=False)
+    decoded = translate_document(text, engine, NullCache(), quality=False, terms=NO_TERMS)  # the model's links
     assert any(p.alignment for p in decoded.sentences)
     for key, (pieces, matrix) in list(engine._attention_memo.items()):
         forced = engine.forced_attention([list(key[0])], [pieces])[0]

@@ -307,7 +307,7 @@ def test_folder_is_streamed_and_each_article_segmented_once(tiny_engine, tmp_pat
 
     calls = []
     real_split = mt.pipeline.split_sentences
-    monkeypatch.setattr(mt.pipeline, "split_sentences", lambda text: calls.append(1) or real_split(text))
+    monkeypatch.setattr(mt.pipeline, "split_sentences", lambda text, *more: calls.append(1) or real_split(text, *more))
     paths = make_articles(tmp_path / "in", 5)
     summary = translate_folder(tmp_path / "in", tmp_path / "out", EditingEngine(tiny_engine, paths[-1]), None,
                                progress=False)
@@ -372,7 +372,7 @@ def test_corpus_is_streamed_and_each_line_read_when_its_turn_comes(tiny_engine, 
     monkeypatch.setattr(mt.io.folder_batch, "read_corpus_text",
                         lambda *args: reads.append(args[1].name) or real_read(*args))
     splits, real_split = [], mt.pipeline.split_sentences
-    monkeypatch.setattr(mt.pipeline, "split_sentences", lambda text: splits.append(1) or real_split(text))
+    monkeypatch.setattr(mt.pipeline, "split_sentences", lambda text, *more: splits.append(1) or real_split(text, *more))
     edited = "Bài này đã được sửa trong khi chạy, và dài hơn nhiều so với dòng cũ của nó."
     engine = CorpusEditingEngine(tiny_engine, corpus, reads,
                                  json.dumps({"id": "talk04", "text": edited}, ensure_ascii=False) + "\n")

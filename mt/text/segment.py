@@ -379,11 +379,8 @@ def _is_byline(seg: str) -> bool:
 
 
 def split_sentences(text: str, article: bool = True) -> list[Segment]:
-    """Split ``text`` into sentence segments with character offsets (see module doc).
-
-    ``article`` False: every segment is a "sentence" (no titles or bylines): a document's blocks
-    joined into one text are cells and headings, and a short last cell is text to translate, not
-    a signature to pass through."""
+    """Split ``text`` into sentence segments with character offsets (see module doc). ``article``
+    False: no titles or bylines (a document's joined blocks: a short last cell is text, not a signature)."""
     if not isinstance(text, str):
         raise TypeError(f"split_sentences() expects str, not {type(text).__name__}")
     raw: list[tuple[int, int, int, int]] = []  # start, end, paragraph, line
@@ -425,11 +422,9 @@ def split_sentences(text: str, article: bool = True) -> list[Segment]:
     for idx, (s, e, p, ln) in enumerate(raw):
         seg = text[s:e]
         kind = "sentence"
-        if not article:
-            pass
-        elif idx == last and idx > 0 and _is_byline(seg):
+        if article and idx == last and idx > 0 and _is_byline(seg):
             kind = "byline"
-        elif idx < last:
+        elif article and idx < last:
             first, count = line_info[ln]
             if count == 1 and _is_title(text, seg, raw[idx + 1][0]):
                 kind = "title"
