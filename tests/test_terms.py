@@ -96,6 +96,8 @@ def test_protected_spans_of_a_sentence():
     assert ("https://vnexpress.net/a.html", "https://vnexpress.net/a.html", "url") in found
     assert ("a.b@c.vn", "a.b@c.vn", "email") in found
     assert ("Nazarbayev", "Nazarbayev", "name") in found and ("A320", "A320", "name") in found
+    assert found_in(DEFAULT_TERMS, "Vé 100.000đ , chạy 5km lúc 8h30 .") == [
+        ("100.000", "100,000", "number"), ("5km", "5km", "name"), ("8h30", "8h30", "name")]
     assert not [item for item in found if item[0] in ("vnexpress", "net", "html", "c", "vn")]
 
 
@@ -230,6 +232,12 @@ def test_a_copied_vietnamese_number_never_stays():
     assert [t["how"] for t in pair.terms] == ["replaced"]
 
 
+def test_a_copied_number_glued_to_a_unit_is_rewritten_too():
+    pair, maps = make_pair("Vé 100.000đ .", "Tickets 100.000đ, or 1.100.000 in all.", None)
+    DEFAULT_TERMS.apply([pair], maps)
+    assert pair.translation == "Tickets 100,000đ, or 1.100.000 in all."  # not inside another number
+
+
 def test_a_sentence_without_terms_is_left_byte_identical():
     pair, maps = make_pair("Tôi yêu mèo .", "I love cats.", [[0, 0], [1, 1], [2, 2], [3, 3]])
     before = copy.deepcopy(pair.to_dict())
@@ -317,7 +325,7 @@ def test_every_term_is_enforced_and_everything_stays_consistent(case, protect):
         for item in items:
             assert len(english.find(item.english)) >= sum(1 for other in items if other.english == item.english)
             if item.kind == "number" and english_number(item.vietnamese) != item.vietnamese:
-                assert english.find(item.vietnamese) == []
+                assert english.find(item.vietnamese, number=True) == []
 
 
 # ------------------------------------------------------------------------------- the real pipeline
@@ -414,3 +422,26 @@ def test_cost_grows_linearly_with_the_sentence():
 
     small, large = cost(3), cost(24)
     assert large < 25 * small, (small, large)
+
+
+def test_cost_does_not_grow_with_entries_sharing_first_syllables():
+    """5,000 entries that share their first syllables (the glossary cap) cost a sentence of those
+    syllables no more than one entry does, within noise (it was sentence × entries: 18 s for
+    4,000 syllables); the longest entry still wins."""
+    import time
+
+    from mt.terms.find import GlossaryIndex
+
+    text = " ".join(["tên lửa"] * 2000) + " tên lửa đạn x4980"
+    many = {"tên " + " ".join(["lửa"] * (1 + n % 30)) + f" đạn x{n}": f"r{n}" for n in range(5000)}
+
+    def cost(glossary: dict) -> tuple[float, list]:
+        index = GlossaryIndex(glossary, "new")
+        started = time.perf_counter()
+        found = index.find(text, lambda at: True, lambda at: True)
+        return time.perf_counter() - started, [(text[f.start:f.end], f.english) for f in found]
+
+    one_cost, _ = cost({"tên lửa đạn x4980": "r4980"})
+    many_cost, found = cost(many)
+    assert found == [("tên lửa đạn x4980", "r4980")]
+    assert many_cost < 10 * one_cost + 0.05, (one_cost, many_cost)

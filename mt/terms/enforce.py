@@ -59,8 +59,9 @@ class _English:
         for match in SYLLABLE_RE.finditer(text):
             self.at.setdefault(match.group().casefold(), []).append(match.start())
 
-    def find(self, key: str) -> list[tuple[int, int]]:
-        """Non-overlapping whole-word occurrences of ``key`` (any case), in order."""
+    def find(self, key: str, number: bool = False) -> list[tuple[int, int]]:
+        """Non-overlapping whole-word occurrences of ``key`` (any case), in order; a ``number``
+        may touch letters (``100.000đ`` holds the number ``100.000``), not other digits."""
         first = SYLLABLE_RE.search(key)
         if first is None:
             return []
@@ -71,7 +72,7 @@ class _English:
             end = start + size
             if start < 0 or end > len(text) or (found and start < found[-1][1]):
                 continue
-            if text[start:end].casefold() == wanted and _bounded(text, start, end):
+            if text[start:end].casefold() == wanted and _bounded(text, start, end, number):
                 found.append((start, end))
         return found
 
@@ -84,12 +85,14 @@ class _English:
         return first, last
 
 
-def _bounded(text: str, start: int, end: int) -> bool:
-    """Whole words: no letter or digit just outside, nor a digit group (``1,250,000`` holds no ``250,000``)."""
-    if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"
+def _bounded(text: str, start: int, end: int, number: bool = False) -> bool:
+    """Whole words: no letter or digit just outside (``number``: no digit), nor a digit group
+    (``1,250,000`` holds no ``250,000``)."""
+    word = str.isdigit if number else str.isalnum
+    if start > 0 and (word(text[start - 1]) or text[start - 1] == "_"
                       or (text[start - 1] in ".,:" and start > 1 and text[start - 2].isdigit())):
         return False
-    if end < len(text) and (text[end].isalnum() or text[end] == "_"
+    if end < len(text) and (word(text[end]) or text[end] == "_"
                             or (text[end] in ".,:" and end + 1 < len(text) and text[end + 1].isdigit())):
         return False
     return True
@@ -237,7 +240,7 @@ def _fix_number_forms(terms, english: _English, plan: _Plan, links_of: dict) -> 
             by_form.setdefault(term.found.vietnamese, []).append(term)
     text = english.text
     for form, group in by_form.items():
-        occurrences = english.find(form)
+        occurrences = english.find(form, number=True)
         for term, (s, e) in _assign(group, occurrences, english, plan, links_of):
             term.how = "replaced"
             if term.found.english.endswith("%") and text.startswith("%", e):

@@ -153,8 +153,8 @@ _UPPER = "".join(char for code in (*range(0x41, 0x250), *range(0x1E00, 0x1F00))
                  for char in (chr(code),) if char.isupper())
 # What may be protected, each a whole letter-digit run: a number (its Vietnamese separators
 # included), a letter-digit identifier, a capitalised word. Lowercase words are never looked at.
-_CANDIDATE_RE = re.compile(rf"(?<![^\W_])(?:\d+(?:[.,:]\d+)*(?![^\W_])|(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+"
-                           rf"|[{_UPPER}][^\W_]+)")
+_CANDIDATE_RE = re.compile(rf"(?<![^\W_])(?:(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+|\d+(?:[.,:]\d+)*"
+                           rf"|[{_UPPER}][^\W_]+)")  # 100.000đ: the number 100.000 (the unit stays Vietnamese)
 
 
 def protected_spans(text: str) -> list[Found]:
