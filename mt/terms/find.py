@@ -54,18 +54,23 @@ def entry_key(vietnamese: str, tone: str) -> tuple[tuple[str, ...], tuple[str, .
 
 
 class GlossaryIndex:
-    """A glossary's entries by first syllable, longest first (the first entry wins a tie)."""
+    """A glossary's entries as a trie of syllables (each edge also holds the entry's punctuation
+    before that syllable), so a position walks at most one entry's length whatever the number of
+    entries sharing its first syllables (the first entry wins a duplicate key)."""
 
     def __init__(self, glossary: Mapping[str, str], tone: str):
-        by_first: dict[str, dict[tuple[str, ...], tuple[tuple[str, ...], str]]] = {}
+        self.by_first: dict[str, list] = {}  # first syllable -> node [english or None, {(mark, syllable): node}]
+        seen: set[tuple[str, ...]] = set()
         for vietnamese, english in glossary.items():
             key, marks = entry_key(str(vietnamese), tone)
             english = " ".join(str(english).split())
-            if key and english:
-                by_first.setdefault(key[0], {}).setdefault(key, (marks, english))
-        self.by_first = {first: sorted(((key, marks, english) for key, (marks, english) in entries.items()),
-                                       key=lambda item: -len(item[0]))
-                         for first, entries in by_first.items()}
+            if not key or not english or key in seen:
+                continue
+            seen.add(key)
+            node = self.by_first.setdefault(key[0], [None, {}])
+            for mark, syllable in zip(marks, key[1:]):
+                node = node[1].setdefault((mark, syllable), [None, {}])
+            node[0] = english
 
     def find(self, text: str, starts_ok: Callable[[int], bool], ends_ok: Callable[[int], bool]) -> list[Found]:
         """Leftmost-longest matches in ``text`` whose ends are word boundaries of the text as
@@ -78,27 +83,25 @@ class GlossaryIndex:
         found: list[Found] = []
         i = 0
         while i < len(tokens):
-            taken = 0
-            for key, marks, english in self.by_first.get(tokens[i][2], ()):
-                n = len(key)
-                if i + n <= len(tokens) and self._matches(text, tokens, i, key, marks) \
-                        and starts_ok(tokens[i][0]) and ends_ok(tokens[i + n - 1][1]):
-                    found.append(Found(tokens[i][0], tokens[i + n - 1][1], english, "glossary"))
-                    taken = n
-                    break
-            i += taken or 1
+            node = self.by_first.get(tokens[i][2])
+            best, j = None, i
+            if node is not None and starts_ok(tokens[i][0]):
+                while True:
+                    if node[0] is not None and ends_ok(tokens[j][1]):
+                        best = (j, node[0])
+                    if j + 1 >= len(tokens) or not node[1]:
+                        break
+                    mark = _JOINER_RE.sub("", text[tokens[j][1]:tokens[j + 1][0]])
+                    node = node[1].get((mark, tokens[j + 1][2]))
+                    if node is None:
+                        break
+                    j += 1
+            if best is None:
+                i += 1
+            else:
+                found.append(Found(tokens[i][0], tokens[best[0]][1], best[1], "glossary"))
+                i = best[0] + 1
         return found
-
-    @staticmethod
-    def _matches(text: str, tokens: list, i: int, key: tuple[str, ...], marks: tuple[str, ...]) -> bool:
-        """The syllables follow ``key``, separated by spaces, ``_`` or hyphens, plus exactly the
-        entry's own punctuation (``TP. HCM`` and ``TP.HCM`` match ``TP.HCM``; ``tên, lửa`` no ``tên lửa``)."""
-        for k in range(1, len(key)):
-            if tokens[i + k][2] != key[k]:
-                return False
-            if _JOINER_RE.sub("", text[tokens[i + k - 1][1]:tokens[i + k][0]]) != marks[k - 1]:
-                return False
-        return True
 
 
 # --------------------------------------------------------------------------- numbers
