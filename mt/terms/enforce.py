@@ -90,10 +90,12 @@ def _bounded(text: str, start: int, end: int, number: bool = False) -> bool:
     (``1,250,000`` holds no ``250,000``)."""
     word = str.isdigit if number else str.isalnum
     if start > 0 and (word(text[start - 1]) or text[start - 1] == "_"
-                      or (text[start - 1] in ".,:" and start > 1 and text[start - 2].isdigit())):
+                      or (text[start - 1] in ".,:" and start > 1 and text[start - 2].isdigit()
+                          and text[start].isdigit())):
         return False
     if end < len(text) and (word(text[end]) or text[end] == "_"
-                            or (text[end] in ".,:" and end + 1 < len(text) and text[end + 1].isdigit())):
+                            or (text[end] in ".,:" and end + 1 < len(text) and text[end + 1].isdigit()
+                                and text[end - 1].isdigit())):
         return False
     return True
 
@@ -262,7 +264,8 @@ def _keep(terms, english: _English, plan: _Plan, links_of: dict) -> None:
             by_english.setdefault(term.found.english.casefold(), []).append(term)
     for key in sorted(by_english, key=lambda key: -len(key.split())):
         group = by_english[key]
-        for term, occ in _assign(group, english.find(group[0].found.english), english, plan, links_of):
+        occurrences = english.find(group[0].found.english, group[0].found.kind == "number")
+        for term, occ in _assign(group, occurrences, english, plan, links_of):
             term.how, term.old = "kept", occ
 
 
