@@ -164,6 +164,16 @@ def test_every_form_glossary_the_spec_allows_is_read(text):
     assert found is None or all(re.search(TERM_PATTERN, k) and re.search(TERM_PATTERN, v) for k, v in found.items())
 
 
+def test_a_form_glossary_nested_too_deep_for_json_is_refused_as_a_bad_glossary():
+    """'{"a": [[[...]]]}' deeper than the JSON decoder's stack raised RecursionError (a 500)."""
+    from pydantic_core import PydanticCustomError
+
+    from mt.web.glossary_fields import tsv_entries
+
+    with pytest.raises(PydanticCustomError, match="Vietnamese<TAB>English"):
+        tsv_entries('{"a": ' + "[" * 50_000 + "]" * 50_000 + "}")
+
+
 def test_rules_key_changes_with_the_glossary():
     from mt.terms import DEFAULT_TERMS, NO_TERMS, TermRules
 
@@ -287,6 +297,8 @@ def test_the_page_and_its_downloads_take_a_glossary(servers):
     assert download.status == 200 and "rocket" in download.text and "satellite" in download.text
     bad = server.post_form("/", {"text": TEXT, "glossary": "tên lửa rocket"})
     assert bad.status == 400 and "Vietnamese&lt;TAB&gt;English" in bad.text
+    deep = server.post_form("/", {"text": TEXT, "glossary": '{"a": ' + "[" * 50_000 + "]" * 50_000 + "}"})
+    assert deep.status == 400 and "Vietnamese&lt;TAB&gt;English" in deep.text  # JSON too deep to decode: a 500 before
 
 
 def test_mt_translate_with_a_glossary_file(tiny_model_dir, tmp_path):

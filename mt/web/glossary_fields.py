@@ -41,7 +41,7 @@ def tsv_entries(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip().startswith("{"):  # the page's scripts send JSON too
         try:
             parsed = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the decoder's stack
             parsed = None  # not JSON: refused below as TSV
         if isinstance(parsed, dict):
             return entries(parsed) or None
