@@ -101,6 +101,14 @@ def test_protected_spans_of_a_sentence():
     assert not [item for item in found if item[0] in ("vnexpress", "net", "html", "c", "vn")]
 
 
+def test_a_date_or_fraction_is_one_number_kept_whole(tiny_engine):
+    """07/12/2026 was three numbers: inserted as '07 12 2026', its slashes lost."""
+    assert found_in(DEFAULT_TERMS, "Ngày 07/12/2026 , tỉ lệ 12,5/100 .") == [
+        ("07/12/2026", "07/12/2026", "number"), ("12,5/100", "12.5/100", "number")]
+    document = translate_document("Ngày 07/12/2026 giá tăng 12,5/100 .", tiny_engine, None, quality=False)
+    assert "07/12/2026" in document.translation and "12.5/100" in document.translation, document.translation
+
+
 def test_vietnamese_syllables_are_never_names():
     for word in ("Nguyễn", "Hà", "Nội", "Nga", "Quốc", "Đan", "Nguyên", "Khuỷu", "Hoá", "Thủy", "Gì"):
         assert not is_foreign_name(word), word

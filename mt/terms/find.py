@@ -109,7 +109,7 @@ class GlossaryIndex:
 _GROUPED_RE = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?")  # 250.000  1.234.567,89
 _DECIMAL_RE = re.compile(r"\d+,\d+")  # 12,5  0,75
 _AMBIGUOUS_RE = re.compile(r"\d{1,3},\d{3}")  # 2,500: a decimal in Vietnamese, but often English-style
-NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
+NUMBER_RE = re.compile(r"\d+(?:[.,:/]\d+)*")  # 07/12/2026: a date is one term, kept whole
 
 
 def english_number(vietnamese: str) -> str:
@@ -117,6 +117,8 @@ def english_number(vietnamese: str) -> str:
     decimal mark in Vietnamese (``250.000`` → ``250,000``, ``1.234,5`` → ``1,234.5``,
     ``12,5`` → ``12.5``). Years, times (``14:30``), plain integers, dotted decimals (``3.5``),
     versions and an ambiguous ``2,500`` (one comma, three digits) stay as written."""
+    if "/" in vietnamese:  # a date or a fraction: each part on its own (12,5/100 -> 12.5/100)
+        return "/".join(english_number(part) for part in vietnamese.split("/"))
     if _GROUPED_RE.fullmatch(vietnamese):
         return vietnamese.translate(_SWAP)
     if _DECIMAL_RE.fullmatch(vietnamese) and not _AMBIGUOUS_RE.fullmatch(vietnamese):
@@ -156,7 +158,7 @@ _UPPER = "".join(char for code in (*range(0x41, 0x250), *range(0x1E00, 0x1F00))
                  for char in (chr(code),) if char.isupper())
 # What may be protected, each a whole letter-digit run: a number (its Vietnamese separators
 # included), a letter-digit identifier, a capitalised word. Lowercase words are never looked at.
-_CANDIDATE_RE = re.compile(rf"(?<![^\W_])(?:(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+|\d+(?:[.,:]\d+)*"
+_CANDIDATE_RE = re.compile(rf"(?<![^\W_])(?:(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+|\d+(?:[.,:/]\d+)*"
                            rf"|[{_UPPER}][^\W_]+)")  # 100.000đ: the number 100.000 (the unit stays Vietnamese)
 
 
