@@ -80,6 +80,8 @@ def test_first_entry_wins_a_duplicate_key_and_empty_entries_are_ignored():
     ("1.234.567,89", "1,234,567.89"), ("2022", "2022"), ("14:30", "14:30"), ("3.5", "3.5"), ("1.2.3", "1.2.3"),
     ("2,500", "2,500"),  # ambiguous: one comma then three digits is left as written
     ("4", "4"),
+    ("0.500", "0.500"), ("090.123.456", "090.123.456"),  # a leading zero: no thousands grouping
+    ("07/12/2026", "07/12/2026"), ("1.000/2", "1,000/2"),
 ])
 def test_number_table(vietnamese, english):
     assert english_number(vietnamese) == english

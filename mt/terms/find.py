@@ -119,7 +119,8 @@ def english_number(vietnamese: str) -> str:
     versions and an ambiguous ``2,500`` (one comma, three digits) stay as written."""
     if "/" in vietnamese:  # a date or a fraction: each part on its own (12,5/100 -> 12.5/100)
         return "/".join(english_number(part) for part in vietnamese.split("/"))
-    if _GROUPED_RE.fullmatch(vietnamese):
+    if _GROUPED_RE.fullmatch(vietnamese) and not vietnamese.startswith("0"):
+        # (a leading zero is no thousands grouping: 0.500, a phone number 090.123.456)
         return vietnamese.translate(_SWAP)
     if _DECIMAL_RE.fullmatch(vietnamese) and not _AMBIGUOUS_RE.fullmatch(vietnamese):
         return vietnamese.replace(",", ".")
