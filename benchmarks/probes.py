@@ -89,6 +89,10 @@ def probes() -> list[tuple[str, str, bytes, str]]:
         ("empty_html", "/api/translate_file", b"", "t.html"),
         ("links_a,_16370", "/api/translate", json.dumps({"text": "a," * 16370}).encode(), "json"),
         ("links_a,_10000_stream", "/api/translate/stream", json.dumps({"text": "a," * 10000}).encode(), "json"),
+        ("glossary_5000_shared_first", "/api/translate", json.dumps({  # entries sharing first syllables
+            "text": " ".join(["tên lửa"] * 4000),
+            "glossary": {"tên " + "lửa " * (1 + n % 12) + f"x{n}": "r" for n in range(5000)},
+        }, ensure_ascii=False).encode(), "json"),
     ]
 
 
