@@ -7,7 +7,9 @@ For each term (see :mod:`mt.terms.find`), in this order:
 2. an English that already holds the term's English (whole words, any case) keeps it ("kept");
    an occurrence inside the English words linked to the term is preferred;
 3. else the English words linked to the term's Vietnamese words are replaced by it (the first
-   contiguous run; further runs are deleted), or, with none linked, it is inserted after the
+   contiguous run, if it is short: at most the term's own words + 2, and for a number only its
+   number-like words; other linked words stay: a term never deletes the model's other words),
+   or, with none usable, it is inserted after the
    English of the nearest linked Vietnamese word before it (else before that of the nearest
    after it), or with no links at all at the proportional position, at a word boundary
    ("inserted").
@@ -289,8 +291,9 @@ def _place(terms, english: _English, plan: _Plan, links_of: dict, n_source: int,
             continue
         linked = sorted(e for v in range(term.words[0], term.words[1] + 1) for e in links_of.get(v, ())
                         if plan.owner[e] is None and english.wordy[e])
-        if linked:
-            _replace(term, linked, english, plan)
+        run = _replaceable(term, linked, english)
+        if run:
+            _replace(term, run, english, plan)
     inserted_at_start = 0
     for term in terms:  # after every replacement: an insertion never lands inside a replaced run
         if term.how:
@@ -313,16 +316,34 @@ def _place(terms, english: _English, plan: _Plan, links_of: dict, n_source: int,
         term.how = "inserted"
 
 
-def _replace(term: _Term, linked: list[int], english: _English, plan: _Plan) -> None:
-    """The term's English in place of its first run of linked words; its other runs deleted."""
-    spans = english.spans
-    runs = [[linked[0], linked[0]]]
+_NUMBER_WORDS = frozenset(("zero one two three four five six seven eight nine ten eleven twelve twenty thirty forty "
+                           "fifty sixty seventy eighty ninety hundred thousand million billion trillion point percent").split())
+
+
+def _replaceable(term: _Term, linked: list[int], english: _English) -> list[int]:
+    """The linked English words the term may replace: the first contiguous run of them, only
+    number-like words for a number, and none when the run is long (attention spread over the
+    sentence, not a rendering of the term: replacing it would delete the model's words)."""
+    if term.found.kind == "number":
+        linked = [e for e in linked if _number_like(english.text[english.spans[e][0]:english.spans[e][1]])]
+    if not linked:
+        return []
+    run = [linked[0]]
     for e in linked[1:]:
-        if e == runs[-1][1] + 1:
-            runs[-1][1] = e
-        else:
-            runs.append([e, e])
-    first, last = runs[0]
+        if e != run[-1] + 1:
+            break
+        run.append(e)
+    return run if len(run) <= len(term.found.english.split()) + 2 else []
+
+
+def _number_like(word: str) -> bool:
+    return any(char.isdigit() for char in word) or word.lower() in _NUMBER_WORDS
+
+
+def _replace(term: _Term, run: list[int], english: _English, plan: _Plan) -> None:
+    """The term's English in place of one contiguous run of linked words."""
+    spans = english.spans
+    first, last = run[0], run[-1]
     if first < last and english.text[spans[first][0]:spans[first][1]].lower() in _ARTICLES:
         first += 1  # "the missile" -> "the rocket": an article linked to the noun stays
     text = term.found.english
@@ -330,9 +351,6 @@ def _replace(term: _Term, linked: list[int], english: _English, plan: _Plan) -> 
         text = text[:1].upper() + text[1:]  # it starts the sentence
     plan.edit(spans[first][0], spans[last][1], text, term)
     plan.hold(first, last, term)
-    for a, b in runs[1:]:
-        plan.edit(spans[a - 1][1], spans[b][1], "", None)  # the words and the space before them
-        plan.hold(a, b, term)
     term.how = "replaced"
 
 
