@@ -456,3 +456,18 @@ def test_cost_does_not_grow_with_entries_sharing_first_syllables():
     many_cost, found = cost(many)
     assert found == [("tên lửa đạn x4980", "r4980")]
     assert many_cost < 10 * one_cost + 0.05, (one_cost, many_cost)
+
+
+def test_terms_never_delete_the_models_other_words(tiny_engine):
+    """A term replaces at most a short run of its linked English; the random model's attention is
+    spread over the sentence, so a replacement of every linked word would delete most of it (it
+    once turned 'Giá vé là 250.000 đồng…' into '250,000 12.5% 2018')."""
+    texts = ["Giá vé là 250.000 đồng , tăng 12,5% so với năm 2018 .",
+             "Tổng_thống Kazakhstan - Nursultan Nazarbayev cho biết , ông đã đồng_ý với Vladimir Putin ."]
+    for text in texts:
+        plain = translate_document(text, tiny_engine, None, quality=False, terms=NO_TERMS).sentences[0]
+        termed = translate_document(text, tiny_engine, None, quality=False).sentences[0]
+        replaced = [term for term in termed.terms if term["how"] == "replaced"]
+        most_removed = sum(len(term["english"].split()) + 2 for term in replaced)
+        assert len(termed.translation.split()) >= len(plain.translation.split()) - most_removed, (plain, termed)
+        assert termed.terms and all(term["english"] in termed.translation for term in termed.terms)
