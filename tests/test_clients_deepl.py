@@ -235,6 +235,23 @@ def test_usage_counts_and_the_limit_is_456(translator):
         translator.translate_text("Xin chào. " * (LIMIT // 10 + 1), target_lang="EN-US")
 
 
+def test_thousands_of_ignore_tags_cost_no_more_than_a_few(server):
+    """ignore_tags as one comma-separated string of 12,000 names (a regex of as many alternatives
+    took seconds to compile, once per distinct list); names match in any case."""
+    import time
+
+    auth = {"Authorization": f"DeepL-Auth-Key {KEY}"}
+    names = ",".join([f"{'t' * 60}{n}" for n in range(12_000)] + ["Keep"])
+    started = time.perf_counter()
+    reply = server.post_json("/v2/translate", {
+        "text": ['<doc>Tôi sống ở <keep id="1">Hà Nội đẹp</keep> với gia đình.</doc>'], "target_lang": "EN-US",
+        "tag_handling": "xml", "ignore_tags": names}, headers=auth)
+    assert reply.status == 200, reply.text
+    text = reply.json()["translations"][0]["text"]
+    assert '<keep id="1">Hà Nội đẹp</keep>' in text and "gia đình" not in text
+    assert time.perf_counter() - started < 1.5
+
+
 def test_raw_http_shapes(server, translator):
     """What a hand-written DeepL client sees: DeepL's JSON shapes, its error shape and statuses."""
     auth = {"Authorization": f"DeepL-Auth-Key {KEY}"}

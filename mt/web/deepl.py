@@ -32,6 +32,7 @@ __all__ = ["bp"]
 
 MARKUP_RE = re.compile(r"<[^>]*>")
 IGNORE_MARK = ' translate="no" data-mt-ignore-tag=""'
+START_TAG_RE = re.compile(r"<([A-Za-z_][\w.:-]*)(?=[\s/>])")  # a start tag's name (DeepL's ignore_tags)
 TRANSLATE_ERRORS = COMMON_ERRORS + ("unsupported_language", "text_too_long", "quota_exceeded",
                                     "invalid_input", "model_unavailable", "server_busy")
 
@@ -92,12 +93,16 @@ def marked_up(texts: list[str], rules, ignored: list[str]) -> list[str]:
     marked ``translate="no"`` alone, so their start tags carry that mark while translating."""
     translator = current_app.extensions["mt"]
     engine = translator.ensure_loaded()
-    start_tags = re.compile(r"<(%s)(?=[\s/>])" % "|".join(map(re.escape, ignored)), re.I) if ignored else None
+    # one pattern for any start tag and a set of the names: a regex of thousands of alternatives
+    # took seconds to compile, once per distinct list
+    wanted = {name.lower() for name in ignored}
+    start_tags = START_TAG_RE if ignored else None
     answers = []
     for text in texts:
         if start_tags is not None:
             text = text.replace(IGNORE_MARK, "")  # the mark is ours alone
-            text = start_tags.sub(lambda match: match.group(0) + IGNORE_MARK, text)
+            text = start_tags.sub(lambda match: match.group(0) + (IGNORE_MARK if match.group(1).lower() in wanted
+                                                                   else ""), text)
         text, sections, token = shield_cdata(text)
         try:
             result = translate_file(text.encode("utf-8"), "text.html", engine, translator.cache,
