@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from test_page import CHROMIUM_ARGS, CHROMIUM, OUTPUT, sync_api  # noqa: F401 - skips as test_page does
+# test_page's module-scoped fixtures (one server, one Chromium per module) and its skips
+from test_page import OUTPUT, browser, server, sync_api  # noqa: F401
 from testkit.shared_data import SEED, needs_shared_data
 
 PLAIN = "Hà Nội là thủ đô của Việt Nam.\n\nThành phố có hơn tám triệu dân."
@@ -19,19 +20,6 @@ SEGMENTED = "Hà_Nội là thủ_đô của Việt_Nam .\n\nThành_phố có hơ
 NEAR = "Hà Nội là thủ đô của nước Việt Nam."  # one word more than the first sentence
 EDITED = "Hanoi is the capital of Vietnam (edited)."
 DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def server(serve_module):
-    return serve_module()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture
