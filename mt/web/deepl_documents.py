@@ -26,7 +26,7 @@ from .deepl_base import (COMMON_ERRORS, TAGS, bp, check_quota, count_characters,
                          term_rules_for, usage_store)
 from .deepl_schemas import (DeepLDocumentForm, DeepLDocumentHandle, DeepLDocumentKey, DeepLDocumentKeyForm,
                             DeepLDocumentStatus, DeepLError)
-from .errors import ApiError, api_error
+from .errors import ApiError, api_error, from_store
 from .files import DOCUMENT_TYPES, attachment
 from .openapi import FORM_TYPES, JSON, MULTIPART, Answer, operation
 from .security import limited
@@ -151,12 +151,7 @@ class Job:
 
 def job_of(document_id: str, key: str) -> dict:
     """The job's record: 404 for an unknown id (or one past its 30 minutes), 403 for a wrong key."""
-    try:
-        record = usage_store().get_job(document_id)
-    except Exception as error:  # noqa: BLE001 - an unreachable store is not the client's fault
-        log.warning("reading DeepL document %s failed: %s", document_id, error)
-        raise ApiError("server_busy", "the document store is not reachable; retry later",
-                       headers={"Retry-After": "30"}) from None
+    record = from_store("document", usage_store().get_job, document_id)
     if record is None:
         raise ApiError("not_found", "Document not found: unknown document_id (documents are kept 30 minutes).")
     if not hmac.compare_digest(str(record.get("key", "")).encode(), key.encode()):
@@ -194,12 +189,7 @@ def result(document_id: str, body: DeepLDocumentKey):
         raise ApiError("server_busy", "Document not ready: still translating.", headers={"Retry-After": "5"})
     if record["status"] != "done":
         raise ApiError("invalid_input", f"Document translation failed: {record.get('error_message')}")
-    try:
-        found = current_app.extensions["mt_files"].get(record["result"])
-    except Exception as error:  # noqa: BLE001 - an unreachable store is not the client's fault
-        log.warning("reading DeepL document %s's result failed: %s", document_id, error)
-        raise ApiError("server_busy", "the file store is not reachable; retry later",
-                       headers={"Retry-After": "30"}) from None
+    found = from_store("file", current_app.extensions["mt_files"].get, record["result"])
     if found is None:
         raise ApiError("not_found", "Document not found: translated documents are kept 30 minutes.")
     return attachment(found.data, found.filename, found.media_type)

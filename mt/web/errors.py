@@ -98,6 +98,20 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def from_store(what: str, call, *args, passing: tuple[type[BaseException], ...] = ()):
+    """``call(*args)`` on a shared store (downloads, glossaries, document jobs): an unreachable store
+    (Redis down, a locked disk) is 503 ``server_busy`` with Retry-After, not the client's fault and
+    not a 500; the errors in ``passing`` (the store's own refusals) go through as they are."""
+    try:
+        return call(*args)
+    except passing:
+        raise
+    except Exception as error:  # noqa: BLE001 - logged; the client gets a 503 it can retry
+        log.warning("the %s store failed: %s", what, error)
+        raise ApiError("server_busy", f"the {what} store is not reachable; retry later",
+                       headers={"Retry-After": "30"}) from None
+
+
 def json_response(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
     body = json.dumps(payload, ensure_ascii=False)
     return Response(body, status=status, mimetype="application/json", headers=headers)

@@ -22,7 +22,7 @@ from ..terms import DEFAULT_TERMS, TermRules
 from . import libre_schemas, schemas
 from .glossary_api import body_terms
 from .glossary_fields import FormGlossary, FormGlossaryId, FormProtect
-from .errors import ApiError
+from .errors import ApiError, from_store
 from .openapi import MULTIPART, Answer, operation
 from .security import external_url, limited, needs_api_key
 
@@ -165,12 +165,7 @@ def libre_translate_file(body: LibreFileForm):
            answers={200: Answer("The translated file, in its own format", None, content_types=DOCUMENT_TYPES)},
            errors=("not_found", "server_busy"))
 def download_file(name: str):
-    try:
-        found = store().get(name)
-    except Exception as error:  # noqa: BLE001 - an unreachable store is not the client's fault
-        log.warning("reading a stored file failed: %s", error)
-        raise ApiError("server_busy", "the file store is not reachable; retry later",
-                       headers={"Retry-After": "30"}) from None
+    found = from_store("file", store().get, name)
     if found is None:
         raise ApiError("not_found", "no such file: translated files expire after 30 minutes")
     return attachment(found.data, found.filename, found.media_type)

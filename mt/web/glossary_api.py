@@ -19,7 +19,7 @@ from pydantic import Field
 from ..cache.glossaries import NAME_PATTERN, GlossaryLimit, InvalidGlossary
 from ..terms import DEFAULT_TERMS, NO_TERMS, TermRules
 from . import schemas
-from .errors import ApiError, json_response
+from .errors import ApiError, from_store, json_response
 from .glossary_fields import Entries
 from .openapi import Answer, operation
 from .security import limited, needs_api_key
@@ -70,15 +70,8 @@ def store():
 
 
 def stored(call, *args):
-    """A store call; an unreachable store (Redis down, a locked disk) is 503, not the client's fault."""
-    try:
-        return call(*args)
-    except (InvalidGlossary, GlossaryLimit):
-        raise
-    except Exception as error:  # noqa: BLE001
-        log.warning("the glossary store failed: %s", error)
-        raise ApiError("server_busy", "the glossary store is not reachable; retry later",
-                       headers={"Retry-After": "30"}) from None
+    """A glossary store call (see :func:`mt.web.errors.from_store`); its own refusals pass."""
+    return from_store("glossary", call, *args, passing=(InvalidGlossary, GlossaryLimit))
 
 
 def find(glossary_id: str):

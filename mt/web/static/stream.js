@@ -519,5 +519,5 @@
     return true;
   };
 
-  window.mtStream = { start: start };
+  window.mtStream = { start: start, el: el };
 })();

@@ -14,16 +14,7 @@
     name: "Name kept as written", untranslated: "Kept untranslated",
   };
 
-  var el = function (tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = text;
-    }
-    return node;
-  };
+  var el = window.mtStream.el; // stream.js loads first (base.html): one element helper for both
 
   var sentenceCase = function (text) {
     text = String(text || "").trim();
