@@ -136,14 +136,20 @@ def make_pair(text: str, translation: str, alignment: list[list[int]] | None):
     pair = pairs[0]
     pair.translation = translation
     if alignment is not None:
-        source = split_words(pair.source)
-        pair.src_words = [pair.source[a:b] for a, b in source]
-        pair.src_word_spans = [[pair.start + a, pair.start + b] for a, b in source]
-        target = split_words(translation)
-        pair.tgt_words = [translation[a:b] for a, b in target]
-        pair.tgt_word_spans = [[a, b] for a, b in target]
+        with_words(pair)
         pair.alignment = alignment
     return pair, maps
+
+
+def with_words(pair) -> tuple[list, list]:
+    """The pair's word lists for its translation (what mt.links fills in); the (source, target)
+    word spans, for links."""
+    source, target = split_words(pair.source), split_words(pair.translation)
+    pair.src_words = [pair.source[a:b] for a, b in source]
+    pair.src_word_spans = [[pair.start + a, pair.start + b] for a, b in source]
+    pair.tgt_words = [pair.translation[a:b] for a, b in target]
+    pair.tgt_word_spans = [[a, b] for a, b in target]
+    return source, target
 
 
 def check_consistent(pair) -> None:
@@ -314,12 +320,7 @@ def test_every_term_is_enforced_and_everything_stays_consistent(case, protect):
     for pair in pairs:
         pair.translation = translation
         if linked:
-            source = split_words(pair.source)
-            pair.src_words = [pair.source[a:b] for a, b in source]
-            pair.src_word_spans = [[pair.start + a, pair.start + b] for a, b in source]
-            target = split_words(translation)
-            pair.tgt_words = [translation[a:b] for a, b in target]
-            pair.tgt_word_spans = [[a, b] for a, b in target]
+            source, target = with_words(pair)
             pair.alignment = [[v % len(source), e] for v, e in links if e < len(target)]
     rules = TermRules(glossary, protect=protect)
     wanted = [rules.find(pair.source, mapped, rules.index("new")) for pair, mapped in zip(pairs, maps)]
