@@ -390,3 +390,16 @@ def test_a_full_store_is_409_and_an_unreachable_one_503(tiny_engine, tmp_path):
             assert reply.status_code == 503 and reply.get_json()["error"]["code"] == "server_busy", reply.get_json()
     finally:
         server.stop()
+
+
+def test_a_stored_glossarys_rules_are_built_once_per_glossary():
+    """Stored glossaries never change, so their TermRules (whose index costs ~0.1 s for 5,000
+    entries) are kept by (id, created, protect); a glossary made again under the same id is new."""
+    from mt.cache.glossaries import Glossary
+    from mt.web.glossary_api import stored_rules
+
+    first = Glossary("g1", "space", {"tên lửa": "rocket"}, 1.0)
+    assert stored_rules(first, True) is stored_rules(first, True)
+    assert stored_rules(first, False) is not stored_rules(first, True) and not stored_rules(first, False).protect
+    assert dict(stored_rules(Glossary("g1", "space", {"vệ tinh": "satellite"}, 2.0), True).glossary) == {
+        "vệ tinh": "satellite"}
