@@ -201,14 +201,19 @@ def test_srt_timings_and_tags_kept(cues):
 
 
 def _seconds(source: str, name: str) -> float:
+    """The fastest of three runs: a garbage-collector pause in one run (the suite's heap is large
+    by then) is noise, not the cost's growth."""
     import time
 
-    started = time.perf_counter()
-    try:
-        upper_translate(source.encode(), name)
-    except DocumentError:
-        pass
-    return time.perf_counter() - started
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        try:
+            upper_translate(source.encode(), name)
+        except DocumentError:
+            pass
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 @pytest.mark.parametrize("pattern, count", [("<b></b>", 16_000), ("<a ", 20_000), ("<a/", 20_000), ("<!--a>", 20_000),
