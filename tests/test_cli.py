@@ -174,11 +174,13 @@ def test_batch_killed_midway_resumes_without_duplicates(tiny_model_dir, tmp_path
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list(out_dir.rglob("*.en.txt"))) < 2:
+    # an article is done once its marker is written, after its outputs: the kill can land between
+    # an article's .en.txt and its marker, and that article is then rightly translated again
+    while time.monotonic() < deadline and len(list(out_dir.rglob("*.meta"))) < 2:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    finished_before = len(list(out_dir.rglob("*.en.txt")))
+    finished_before = len(list(out_dir.rglob("*.meta")))
     assert 2 <= finished_before < 12, "the kill should land mid-run"
 
     result = run_mt("batch", in_dir, out_dir, "--model", tiny_model_dir, "--cache", cache)
