@@ -168,8 +168,9 @@ def test_30_long_streams_leave_healthz_answering(serve):
     for connection in opened:
         head = connection.recv(4096)
         statuses.append(int(head.split(b" ", 2)[1]))
-        if statuses[-1] == 503:
-            assert b"Retry-After: 5" in head and b"server_busy" in head + connection.recv(4096)
+        if statuses[-1] == 503:  # a keep-alive answer: read its body only if it did not come whole
+            whole = head if b"server_busy" in head else head + connection.recv(4096)
+            assert b"Retry-After: 5" in head and b"server_busy" in whole
     assert statuses.count(200) == 4 and statuses.count(503) == 26, statuses
     assert timed_healthz(server) < 3.0
     for connection in opened:
