@@ -171,6 +171,13 @@ class CTranslate2Engine(Engine):
         return self._hf_tokenizer
 
     def _load_tokenizer(self):
+        """Marian's tokenizer by its own class: AutoTokenizer reads the model's config through
+        transformers' configuration module, which imports torch (1.5 s and ~200 MB per worker that
+        a CTranslate2 server otherwise never needs); AutoTokenizer picks this class for Marian."""
+        if self.spec.family == "marian":
+            from transformers import MarianTokenizer
+
+            return MarianTokenizer.from_pretrained(str(self.model_dir))
         from transformers import AutoTokenizer
 
         kwargs: dict[str, Any] = {}
