@@ -49,6 +49,7 @@ class Recorder:
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.refused = 0  # 4xx answers to requests meant to be refused
+        self.timings: list[dict] = []  # the answers' own timings: where the time went
         self.started = time.perf_counter()
         self.ended = self.started
 
@@ -60,7 +61,7 @@ class Recorder:
             try:
                 connection.request(method, path, body=body, headers=headers or {})
                 reply = connection.getresponse()
-                reply.read()
+                data = reply.read()
                 status = reply.status
             finally:
                 connection.close()
@@ -77,6 +78,11 @@ class Recorder:
                 self.refused += 1
             if not expect_4xx:
                 self.latencies.append(elapsed)
+                if status == 200 and data[:1] == b"{":
+                    timings = json.loads(data).get("timings") or {}
+                    timings = {k: v for k, v in timings.items() if k.endswith("_ms")}
+                    timings["outside_ms"] = elapsed * 1000 - timings.get("total_ms", 0)
+                    self.timings.append((elapsed, timings))
         return status
 
     def summary(self) -> dict:
@@ -89,7 +95,21 @@ class Recorder:
         return {"phase": self.name, "requests": len(lat), "seconds": round(seconds, 1),
                 "req_per_s": round(len(lat) / seconds, 2), "p50_s": pct(0.5), "p95_s": pct(0.95),
                 "max_s": round(lat[-1], 3) if lat else 0.0, "errors": len(self.errors), "refused_4xx": self.refused,
-                "first_errors": self.errors[:3]}
+                "first_errors": self.errors[:3], **self.time_split()}
+
+    def time_split(self) -> dict:
+        """Where the answers' time went, from their own ``timings`` (``outside_ms``: HTTP, waiting
+        for a thread or the GIL, JSON): the mean over all answers and over the slowest tenth."""
+        if not self.timings:
+            return {}
+        ranked = sorted(self.timings, key=lambda pair: pair[0])
+        slowest = ranked[int(len(ranked) * 0.9):]
+
+        def means(rows) -> dict:
+            keys = sorted({key for _, timings in rows for key in timings})
+            return {key: round(sum(t.get(key, 0.0) for _, t in rows) / len(rows), 1) for key in keys}
+
+        return {"split_mean_ms": means(ranked), "split_slowest_tenth_ms": means(slowest)}
 
 
 def short_items(count: int, salt: int) -> list[str]:

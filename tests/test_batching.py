@@ -447,3 +447,41 @@ def test_create_app_wraps_the_engine_unless_told_not_to(tiny_engine):
     assert same.json["translation"] == reply.json["translation"]
     assert plain.get("/readyz").json["batching"] is None
     app.extensions["mt"].ensure_loaded().close()
+
+
+def test_a_short_job_arriving_during_a_long_only_call_raises_its_priority():
+    """Priority inheritance: a call serving only a long job runs niced (serving_short False); a
+    short job that arrives meanwhile waits for that call, so the queue says so at once (the
+    batcher then runs the call's threads at the ordinary priority) and the next call serves it."""
+    from mt.engines.request_queue import FairQueue
+
+    running, release, boosts, calls = threading.Event(), threading.Event(), [], []
+
+    def call(_key, items):
+        calls.append((list(items), queue.serving_short))
+        if len(calls) == 1:
+            running.set()
+            assert release.wait(10)
+        return [item.upper() for item in items]
+
+    queue = FairQueue(call, max_cost=4, name="t", on_short_waiting=lambda: boosts.append(queue.serving_short))
+    long_items = [f"l{n}" for n in range(8)]
+    long_result: list = []
+    worker = threading.Thread(target=lambda: long_result.extend(queue.submit(long_items)))
+    worker.start()
+    assert running.wait(10)
+    assert calls[0][1] is False and boosts == [], "only the long job in the call: niced"
+    short_result: list = []
+    short = threading.Thread(target=lambda: short_result.extend(queue.submit(["s"])))
+    short.start()
+    deadline = time.monotonic() + 10
+    while not boosts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert boosts == [True] and queue.serving_short, "the running call was raised when the short job came"
+    release.set()
+    worker.join(10)
+    short.join(10)
+    assert long_result == [item.upper() for item in long_items] and short_result == ["S"]
+    assert "s" in calls[1][0] and calls[1][1] is True, "the next call serves the short job, not niced"
+    assert all(serving is False for _, serving in calls[2:]), calls
+    queue.close()

@@ -202,7 +202,7 @@ def test_timings_and_segments_are_declared_field_by_field(server):
     timings = schema_of(server, "Timings")
     assert timings["additionalProperties"] is False
     assert {"segment_ms", "memory_ms", "cache_ms", "model_ms", "model_sentences", "links_ms", "links_model_ms", "terms_ms",
-            "links_sentences", "quality_ms", "total_ms"} == set(timings["properties"])
+            "links_sentences", "quality_ms", "store_ms", "total_ms"} == set(timings["properties"])
     with pytest.raises(ValueError):
         schemas.Timings.model_validate({"segment_ms": 1, "cache_ms": 1, "model_ms": 1, "model_sentences": 1,
                                         "total_ms": 1, "new_ms": 1})

@@ -76,8 +76,9 @@ class FairQueue:
 
     def __init__(self, call: Callable[[Any, list], Sequence], *, max_cost: int, max_wait: float = 0.0,
                  cost: Callable[[Any], int] | None = None, label: Callable[[Any], str] | None = None,
-                 name: str = "mt-queue") -> None:
+                 name: str = "mt-queue", on_short_waiting: Callable[[], None] | None = None) -> None:
         self._call, self.max_cost, self.max_wait, self.name = call, max_cost, max_wait, name
+        self._on_short_waiting = on_short_waiting
         self._cost, self._label = cost or (lambda item: 1), label or (lambda key: "")
         self._closed = False
         self._reset()
@@ -123,6 +124,11 @@ class FairQueue:
             self._count("items", len(items), key)
             self._jobs.append(job)
             self._pending += job.cost_left
+            if not self.serving_short and self._short(job) and self._on_short_waiting is not None:
+                # priority inheritance: the call now running serves only long jobs (at a low
+                # priority); a short job waits for it, so it finishes at the ordinary priority
+                self.serving_short = True
+                self._on_short_waiting()
             self._start_worker()
             self._cond.notify_all()
         return self._wait(job)
@@ -271,8 +277,12 @@ class FairQueue:
                 break
             take(job, room if job.cost_left <= self.max_cost or slices.keys() <= {job} else max(1, self.max_cost // 4))
         self._jobs = [job for job in self._jobs if job.cursor < len(job.items)]
-        self.serving_short = any(len(job.items) <= self.max_cost for job in slices)  # read by the call
+        self.serving_short = any(self._short(job) for job in slices) or any(self._short(job) for job in self._jobs)
         return key, [(job, start, end) for job, (start, end) in slices.items()]
+
+    def _short(self, job: _Job) -> bool:
+        """An interactive job: it fits in one call."""
+        return len(job.items) <= self.max_cost
 
     def _isolating_call(self, key: Any, unique: list, results: dict, errors: dict) -> None:
         """Fill ``results`` / ``errors`` (item -> output / exception) for one call. A call that
@@ -360,7 +370,8 @@ class BatchingEngine(BatchedAlternatives):
         self.max_sentences = max_sentences
         self.max_wait = float(max_wait_ms) / 1000.0
         self.queue = FairQueue(self._call, max_cost=max_sentences, max_wait=self.max_wait, name="mt-batcher",
-                               label=lambda key: "attention_" if key is ATTENTION else getattr(key, "label", ""))
+                               label=lambda key: "attention_" if key is ATTENTION else getattr(key, "label", ""),
+                               on_short_waiting=lambda: self.priority.set(True))
         self.priority = ThreadPriority(tuple(getattr(inner, "native_threads", ())))
 
     # -- the Engine interface ----------------------------------------------------------------
@@ -413,10 +424,11 @@ class BatchingEngine(BatchedAlternatives):
 
     def _call(self, settings, unique: list) -> list:
         """The model call for one batch: translations, or attention records (None: not available)."""
+        # the model's threads niced only while no short job is in this call or waiting for it
+        self.priority.set(self.queue.serving_short)
         if settings is ATTENTION:
             output = engine_attention(self.inner, [s for s, _ in unique], [t for _, t in unique])
             return [None] * len(unique) if output is None else list(output)
-        self.priority.set(self.queue.serving_short)  # only long jobs in this call: the model's threads niced
         return settings.run(self.inner, unique) if isinstance(settings, NBest) else self.inner.translate(unique, settings)
 
     # -- control and statistics --------------------------------------------------------------

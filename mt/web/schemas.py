@@ -280,6 +280,7 @@ class Timings(ResponseModel):
     links_sentences: int | None = Field(None, description="Sentences whose word links were computed (not cached)")
     terms_ms: float | None = Field(None, description="Enforcing glossary terms and protected spans")
     quality_ms: float | None = Field(None, description="Quality scores, cache included")
+    store_ms: float | None = Field(None, description="Writing fresh translations to the cache")
     total_ms: float = Field(description="The whole request")
 
 
