@@ -121,6 +121,24 @@ def test_store_bounds_are_clear_refusals(two_memories):
     assert two.stats()["entries"] == 2
 
 
+def test_the_keys_bytes_are_bounded_across_processes(two_memories):
+    """Every worker holds every key in its fuzzy index: the store bounds the keys' UTF-8 bytes (a
+    replacement keeps its key and takes no room; a delete gives its key's bytes back)."""
+    one, two = two_memories
+    first, second = "Câu một ở đây.", "Câu hai ở chỗ kia."
+    size = len(memory_key(first).encode("utf-8"))
+    one.max_key_bytes = two.max_key_bytes = size + len(memory_key(second).encode("utf-8")) - 1
+    [kept] = one.add([MemoryEntry(first, "One.")])
+    with pytest.raises(MemoryFull, match=f"{size:,} bytes of at most"):
+        two.add([MemoryEntry(second, "Two.")])
+    two.add([MemoryEntry(first, "One, corrected.")])  # the same key: no room taken
+    assert one.exact([first]) == {first: "One, corrected."} and one.stats()["max_key_bytes"] == one.max_key_bytes
+    [replaced] = [entry.id for entry in one.entries()]
+    assert one.delete(replaced) and not one.delete(kept)
+    two.add([MemoryEntry(second, "Two.")])  # the freed bytes are seen by the other process
+    assert [entry.target for entry in one.entries()] == ["Two."]
+
+
 def _writer(path: str, worker: int) -> None:
     memory = SQLiteMemory(path)
     for batch in range(20):

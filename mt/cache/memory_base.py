@@ -30,6 +30,9 @@ _PUNCTUATION_GAP = re.compile(r" ?([^\w\s]) ?")
 ORIGINS = ("edited", "imported", "suggested")
 MAX_ENTRIES = 200_000  # per store: a refusal (MemoryFull) beyond, never a silent eviction
 MAX_CHARS = 4_000  # per source or target (a segment is at most 1,500 characters)
+# UTF-8 bytes of all keys in a store: every worker holds every key in its fuzzy index, so this
+# bounds that index (~140 MB of Python strings at most) whatever the sentences' lengths
+MAX_KEY_BYTES = 64 * 1024 * 1024
 MAX_PROJECT_CHARS = 200
 FUZZY_CUTOFF = 0.75  # rapidfuzz ratio (as 0-1): 0.75 and above is a suggestion
 FUZZY_CANDIDATES = 2_000  # newest entries of a compatible length compared per sentence (~4 ms)
@@ -38,7 +41,8 @@ BUDGET_EVERY = 32  # sentences compared between checks of the request's budget (
 
 
 class MemoryFull(MTError):
-    """The memory holds its maximum of entries: adding more is refused, nothing is evicted."""
+    """The memory holds its maximum of entries (or of key bytes): adding more is refused, nothing
+    is evicted."""
 
     code = "memory_full"
 
@@ -151,8 +155,9 @@ class TranslationMemory:
     location = ""
 
     def __init__(self, *, max_entries: int = MAX_ENTRIES, max_chars: int = MAX_CHARS,
-                 candidates: int = FUZZY_CANDIDATES):
+                 candidates: int = FUZZY_CANDIDATES, max_key_bytes: int = MAX_KEY_BYTES):
         self.max_entries, self.max_chars, self.candidates = max_entries, max_chars, candidates
+        self.max_key_bytes = max_key_bytes
         self._reset_process_state()
 
     def _reset_process_state(self) -> None:
@@ -222,7 +227,8 @@ class TranslationMemory:
             origins[entry.origin] = origins.get(entry.origin, 0) + 1
             projects.add(entry.project)
         return {"backend": self.backend, "location": self.location, "entries": count,
-                "max_entries": self.max_entries, "max_chars": self.max_chars, "origins": origins,
+                "max_entries": self.max_entries, "max_chars": self.max_chars,
+                "max_key_bytes": self.max_key_bytes, "origins": origins,
                 "projects": sorted(project for project in projects if project)}
 
     # -- fuzzy matching ----------------------------------------------------------------------------
@@ -316,3 +322,8 @@ class TranslationMemory:
 
     def _all_rows(self) -> Iterator[dict]:
         raise NotImplementedError
+
+
+def full_of_bytes(size: int, limit: int, added: int) -> MemoryFull:
+    return MemoryFull(f"the translation memory's sentences take {size:,} bytes of at most {limit:,}; "
+                      f"{added:,} more do not fit (delete some first)")

@@ -2,9 +2,10 @@
 
 Keys under the cache's prefix, named ``memory.*`` (no second colon, so ``mt cache clear`` and the
 cache's stats, which walk ``PREFIX*:*``, leave the memory alone): a hash id -> entry (JSON), a
-hash key -> id, a sorted set id -> sequence number, the sequence counter and the generation
-(bumped by deletes). Writes are Lua scripts: a replacement and the bound are atomic across
-replicas. Redis's own eviction must not be ``allkeys-*`` for the memory to stay (docs/MEMORY.md).
+hash key -> id, a sorted set id -> sequence number, the sequence counter, the generation
+(bumped by deletes) and the keys' total UTF-8 bytes (the bound on every worker's fuzzy index).
+Writes are Lua scripts: a replacement and the bounds are atomic across replicas. Redis's own
+eviction must not be ``allkeys-*`` for the memory to stay (docs/MEMORY.md).
 """
 
 from __future__ import annotations
@@ -12,21 +13,26 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .memory_base import MemoryFull, TranslationMemory
+from .memory_base import MemoryFull, TranslationMemory, full_of_bytes
 
 PAGE = 1000
 
 ADD = """
-local max = tonumber(ARGV[1])
-local seen, new = {}, 0
-for i = 2, #ARGV, 3 do
+local max, max_bytes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local seen, new, added = {}, 0, 0
+for i = 3, #ARGV, 3 do
   local key = ARGV[i + 1]
-  if not seen[key] and redis.call('HEXISTS', KEYS[2], key) == 0 then new = new + 1 end
+  if not seen[key] and redis.call('HEXISTS', KEYS[2], key) == 0 then
+    new = new + 1
+    added = added + #key
+  end
   seen[key] = true
 end
 local count = redis.call('HLEN', KEYS[1])
 if count + new > max then return {-1, count, new} end
-for i = 2, #ARGV, 3 do
+local size = tonumber(redis.call('GET', KEYS[5]) or '0')
+if size + added > max_bytes then return {-2, size, added} end
+for i = 3, #ARGV, 3 do
   local id, key = ARGV[i], ARGV[i + 1]
   local old = redis.call('HGET', KEYS[2], key)
   if old then
@@ -38,6 +44,7 @@ for i = 2, #ARGV, 3 do
   redis.call('HSET', KEYS[2], key, id)
   redis.call('ZADD', KEYS[3], seq, id)
 end
+redis.call('INCRBY', KEYS[5], added)
 return {0, count + new, new}
 """
 
@@ -46,7 +53,10 @@ local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value then return 0 end
 local key = cjson.decode(value)['key']
 redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('HGET', KEYS[2], key) == ARGV[1] then redis.call('HDEL', KEYS[2], key) end
+if redis.call('HGET', KEYS[2], key) == ARGV[1] then
+  redis.call('HDEL', KEYS[2], key)
+  redis.call('DECRBY', KEYS[6], #key)
+end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('INCR', KEYS[5])
 return 1
@@ -64,9 +74,9 @@ class RedisMemory(TranslationMemory):
         super().__init__(**limits)
         self._client = client
         self.location = location or prefix
-        names = ("entries", "keys", "seq", "counter", "generation")
+        names = ("entries", "keys", "seq", "counter", "generation", "bytes")
         self._keys = [f"{prefix}memory.{name}" for name in names]
-        self._entries, self._by_key, self._seq, self._counter, self._generation = self._keys
+        self._entries, self._by_key, self._seq, self._counter, self._generation, self._bytes = self._keys
         self._add = client.register_script(ADD)
         self._remove = client.register_script(DELETE)
 
@@ -114,10 +124,12 @@ class RedisMemory(TranslationMemory):
         return {wanted[entry_id]: row for entry_id, row in self._rows(list(wanted)).items()}
 
     def _put(self, rows: list[dict]) -> None:
-        args = [self.max_entries]
+        args = [self.max_entries, self.max_key_bytes]
         for row in rows:
             args += [row["id"], row["key"], json.dumps(row, ensure_ascii=False)]
-        status, count, new = self._add(keys=self._keys[:4], args=args)
+        status, count, new = self._add(keys=[*self._keys[:4], self._bytes], args=args)
+        if status == -2:
+            raise full_of_bytes(count, self.max_key_bytes, new)
         if status < 0:
             raise MemoryFull(f"the translation memory holds {count:,} entries of at most {self.max_entries:,}; "
                              f"{new:,} more do not fit (delete some first)")

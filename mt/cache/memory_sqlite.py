@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator
 
-from .memory_base import MemoryFull, TranslationMemory
+from .memory_base import MemoryFull, TranslationMemory, full_of_bytes
 
 SQLITE_TIMEOUT = 10.0
 CHUNK = 500  # bound parameters per IN (...) query
@@ -97,12 +97,16 @@ class SQLiteMemory(TranslationMemory):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 keys = [row["key"] for row in rows]
-                known = sum(conn.execute(f"SELECT COUNT(*) FROM entries WHERE key IN ({','.join('?' * len(part))})",
-                                         part).fetchone()[0] for part in _chunks(keys))
+                known = {key for part in _chunks(keys) for (key,) in conn.execute(
+                    f"SELECT key FROM entries WHERE key IN ({','.join('?' * len(part))})", part)}
                 count = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
-                if count + len(keys) - known > self.max_entries:
+                if count + len(keys) - len(known) > self.max_entries:
                     raise MemoryFull(f"the translation memory holds {count:,} entries of at most "
-                                     f"{self.max_entries:,}; {len(keys) - known:,} more do not fit (delete some first)")
+                                     f"{self.max_entries:,}; {len(keys) - len(known):,} more do not fit (delete some first)")
+                added = sum(len(key.encode("utf-8")) for key in keys if key not in known)  # a replacement keeps its key
+                size = conn.execute("SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB))), 0) FROM entries").fetchone()[0]
+                if size + added > self.max_key_bytes:
+                    raise full_of_bytes(size, self.max_key_bytes, added)
                 seq = conn.execute("SELECT value FROM meta WHERE name = 'seq'").fetchone()[0]
                 for row in rows:
                     seq += 1
