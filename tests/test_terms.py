@@ -472,3 +472,18 @@ def test_terms_never_delete_the_models_other_words(tiny_engine):
         most_removed = sum(len(term["english"].split()) + 2 for term in replaced)
         assert len(termed.translation.split()) >= len(plain.translation.split()) - most_removed, (plain, termed)
         assert termed.terms and all(term["english"] in termed.translation for term in termed.terms)
+
+
+def test_a_numbers_minus_sign_goes_with_it():
+    """-5 °C lost its sign when the model dropped it: the minus is part of the protected number
+    (after a space or bracket; after a digit or letter it is a dash: 12-3, COVID-19)."""
+    assert found_in(DEFAULT_TERMS, "Nhiệt độ -5 độ , lãi (−12,5%) , ngày 12-3 , COVID-19 .") == [
+        ("-5", "-5", "number"), ("−12,5%", "−12.5%", "number"), ("12", "12", "number"), ("3", "3", "number"),
+        ("19", "19", "number")]
+    pair, maps = make_pair("Nhiệt độ -5 độ .", "Temperature 5 degrees .", None)
+    DEFAULT_TERMS.apply([pair], maps)
+    assert pair.translation == "Temperature -5 degrees ." and [t["how"] for t in pair.terms] == ["replaced"]
+    check_consistent(pair)
+    pair, maps = make_pair("Nhiệt độ -5 độ .", "Temperature -5 degrees .", None)
+    DEFAULT_TERMS.apply([pair], maps)
+    assert pair.translation == "Temperature -5 degrees ." and [t["how"] for t in pair.terms] == ["kept"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from ..document import SentencePair
 from ..text.normalize import Normalized
 from ..text.words import split_words
-from .find import SYLLABLE_RE, Found, english_number
+from .find import MINUS, SYLLABLE_RE, Found, english_number
 
 __all__ = ["enforce"]
 
@@ -239,12 +239,14 @@ def _assign(terms: list[_Term], occurrences: list[tuple[int, int]], english: _En
 def _fix_number_forms(terms, english: _English, plan: _Plan, links_of: dict) -> None:
     """Rewrite every copy of a Vietnamese-form number in English form (step 1)."""
     by_form: dict[str, list[_Term]] = {}
-    for term in terms:
-        if term.found.kind == "number" and english_number(term.found.vietnamese) != term.found.vietnamese:
+    for term in terms:  # 250.000 -> 250,000, 12,5% -> 12.5%, and -5 -> -5 where the model dropped the sign
+        if term.found.kind == "number" and term.found.english.removesuffix("%") != term.found.vietnamese:
             by_form.setdefault(term.found.vietnamese, []).append(term)
     text = english.text
     for form, group in by_form.items():
         occurrences = english.find(form, number=True)
+        if any(term.found.english[:1] in MINUS for term in group):  # a copy already signed: kept (step 2)
+            occurrences = [(s, e) for s, e in occurrences if not (s and text[s - 1] in MINUS)]
         for term, (s, e) in _assign(group, occurrences, english, plan, links_of):
             term.how = "replaced"
             if term.found.english.endswith("%") and text.startswith("%", e):

@@ -23,7 +23,7 @@ from functools import lru_cache
 from ..text.normalize import normalize
 from ..text.tones import _is_syllable
 
-__all__ = ["Found", "GlossaryIndex", "english_number", "entry_key", "is_foreign_name", "protected_spans"]
+__all__ = ["MINUS", "Found", "GlossaryIndex", "english_number", "entry_key", "is_foreign_name", "protected_spans"]
 
 SYLLABLE_RE = re.compile(r"[^\W_]+")  # letters and digits; '_', spaces, hyphens and punctuation separate
 _JOINER_RE = re.compile(r"[\s_\-‐‑–]+")  # what may stand between the syllables of one term
@@ -155,6 +155,8 @@ def is_foreign_name(word: str) -> bool:
 _LINK_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"']+|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
                       re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
+MINUS = "-\u2212"  # hyphen-minus and the minus sign
+_BEFORE_SIGN = " \t\n([{:;=~"  # what may stand before a number's minus (after a digit or letter it is a dash)
 _UPPER = "".join(char for code in (*range(0x41, 0x250), *range(0x1E00, 0x1F00))
                  for char in (chr(code),) if char.isupper())
 # What may be protected, each a whole letter-digit run: a number (its Vietnamese separators
@@ -185,10 +187,13 @@ def protected_spans(text: str) -> list[Found]:
             continue  # inside a URL or address
         part = match.group()
         if part[0].isdigit() and NUMBER_RE.fullmatch(part):
+            sign = ""
+            if start and text[start - 1] in MINUS and (start == 1 or text[start - 2] in _BEFORE_SIGN):
+                start, sign = start - 1, text[start - 1]  # -5 °C: the minus is the number's (not 12-3)
             if text.startswith("%", end):  # 12,5% -> 12.5%: the sign goes with its number
-                found.append(Found(start, end + 1, english_number(part) + "%", "number", part))
+                found.append(Found(start, end + 1, sign + english_number(part) + "%", "number", part))
             else:
-                found.append(Found(start, end, english_number(part), "number", part))
+                found.append(Found(start, end, sign + english_number(part), "number", part))
         elif not part.isalpha():
             found.append(Found(start, end, part, "name"))  # an identifier: A320, MH370, 4G
         elif is_foreign_name(part):
