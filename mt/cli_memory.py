@@ -1,4 +1,5 @@
-"""``mt memory import|export|stats``: the translation memory beside a cache, from the command line.
+"""``mt memory import|export|stats|search|delete``: the translation memory beside a cache, from the
+command line.
 
 Import reads TMX, two-column TSV and XLIFF (:mod:`mt.io.tm_files`); entries go into the memory of
 the cache ``--cache`` names (the SQLite file's ``.memory`` beside it, or its Redis), the one
@@ -29,9 +30,21 @@ def add_memory_parser(commands) -> None:
     save = actions.add_parser("export", help="write every entry (oldest first) as TMX, TSV or XLIFF")
     save.add_argument("file", metavar="FILE.tmx|.tsv|.xliff")
     save.add_argument("--project", metavar="NAME", default=None, help="only the entries of this project")
-    stats = actions.add_parser("stats", help="entries, origins and projects as JSON")
-    for parser in (load, save, stats):
+    stats = actions.add_parser("stats", help="entries, origins, projects and bounds as JSON")
+    search = actions.add_parser("search", help="the entries matching a Vietnamese sentence (exact, then fuzzy "
+                                               "scores of 0.75 and more), with their ids, as JSON lines")
+    search.add_argument("text", metavar="TEXT")
+    search.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N entries (1-100, default 20)")
+    delete = actions.add_parser("delete", help="delete entries by id (ids: mt memory search, or the API)")
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    for parser in (load, save, stats, search, delete):
         add_options(parser, ("cache",))
+
+
+def _limit(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 100:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to 100, not {value!r}")
+    return int(value)
 
 
 def open_memory(args):
@@ -48,7 +61,9 @@ def open_memory(args):
 
 
 def run_memory(args: argparse.Namespace) -> int:
-    return {"import": run_import, "export": run_export, "stats": run_stats}[args.memory_action](args)
+    actions = {"import": run_import, "export": run_export, "stats": run_stats, "search": run_search,
+               "delete": run_delete}
+    return actions[args.memory_action](args)
 
 
 def run_import(args) -> int:
@@ -93,3 +108,23 @@ def run_export(args) -> int:
 def run_stats(args) -> int:
     print(json.dumps(open_memory(args).stats(), indent=2, ensure_ascii=False))
     return 0
+
+
+def run_search(args) -> int:
+    from .pipeline import check_unicode
+
+    check_unicode(args.text, "the text")
+    for hit in open_memory(args).search(args.text, args.limit):
+        print(json.dumps(hit, ensure_ascii=False))
+    return 0
+
+
+def run_delete(args) -> int:
+    """Exit 1 when an id was not found (the others are deleted all the same)."""
+    memory = open_memory(args)
+    missing = [entry_id for entry_id in dict.fromkeys(args.ids) if not memory.delete(entry_id)]
+    deleted = len(dict.fromkeys(args.ids)) - len(missing)
+    print(f"deleted {deleted:,} {'entry' if deleted == 1 else 'entries'} from {memory.location}")
+    for entry_id in missing:
+        print(f"no entry with id {entry_id!r}", file=sys.stderr)
+    return 1 if missing else 0

@@ -293,6 +293,19 @@ def test_mt_memory_import_translate_export(tiny_model_dir, tmp_path):
     refused = run_mt("memory", "import", tmp_path / "x.csv", "--cache", cache)
     assert refused.returncode == 2 and refused.stderr.decode().startswith("mt: error:")
 
+    # found by search (exact first, then fuzzy, each with its id), then deleted by id
+    found = run_mt("memory", "search", NEAR, "--cache", cache)
+    assert found.returncode == 0, found.stderr.decode()
+    [hit] = [json.loads(line) for line in found.stdout.decode().splitlines()]
+    assert hit["target"] == ENGLISH and 0.75 <= hit["score"] < 1 and hit["id"]
+    gone = run_mt("memory", "delete", hit["id"], "nosuchid", "--cache", cache)
+    assert gone.returncode == 1 and "deleted 1 entry" in gone.stdout.decode()
+    assert "no entry with id 'nosuchid'" in gone.stderr.decode()
+    assert json.loads(run_mt("memory", "stats", "--cache", cache).stdout)["entries"] == 0
+    assert run_mt("memory", "search", PLAIN, "--cache", cache).stdout == b""
+    bad = run_mt("memory", "search", PLAIN, "--limit", "500", "--cache", cache)
+    assert bad.returncode == 2 and "from 1 to 100" in bad.stderr.decode()
+
 
 # -- the API on real servers sharing one cache -------------------------------------------------------
 @pytest.fixture(scope="module")
