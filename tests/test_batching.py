@@ -485,3 +485,39 @@ def test_a_short_job_arriving_during_a_long_only_call_raises_its_priority():
     assert "s" in calls[1][0] and calls[1][1] is True, "the next call serves the short job, not niced"
     assert all(serving is False for _, serving in calls[2:]), calls
     queue.close()
+
+
+def test_thread_priority_never_raises_threads_above_their_creator():
+    """The alignment worker runs at nice 19: e5's threads made there stay at 19 although e5's
+    own setting is 0; a model made by an ordinary thread runs its short calls at 0, long at 19."""
+    import os
+
+    from mt.engines.threads import ThreadPriority
+
+    stop = threading.Event()
+    workers = [threading.Thread(target=stop.wait) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    tids = tuple(worker.native_id for worker in workers)
+    nice = lambda tid: os.getpriority(os.PRIO_PROCESS, tid)  # noqa: E731
+    try:
+        made: list = []
+
+        def in_a_niced_thread():
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            made.append(ThreadPriority(tids[:1], low=0, high=0))
+
+        maker = threading.Thread(target=in_a_niced_thread)
+        maker.start()
+        maker.join()
+        assert made[0].high == 19 and nice(tids[0]) == 19
+        ordinary = ThreadPriority(tids[1:])
+        if ordinary.enabled:  # root or CAP_SYS_NICE (CI runs as root)
+            ordinary.set(False)
+            assert nice(tids[1]) == 19
+            ordinary.set(True)
+            assert nice(tids[1]) == 0
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()

@@ -67,6 +67,10 @@ class ThreadPriority:
     ``high`` for good."""
 
     def __init__(self, threads: tuple[int, ...], low: int = 19, high: int = 0):
+        try:  # never above the priority of the thread that made them (the niced alignment worker's e5)
+            high = max(high, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        except (OSError, AttributeError):
+            pass
         self.threads, self.high, self.low = threads, high, max(low, high)
         self.current = high
         self._lock = threading.Lock()  # set by the model's thread and by a short job's arrival
@@ -92,7 +96,7 @@ class ThreadPriority:
             if self.enabled and wanted != self.current:
                 if self._try(wanted):
                     self.current = wanted
-                elif wanted == 0:
+                elif urgent:  # cannot be raised back: the rule turns itself off
                     self.enabled = False
 
 
