@@ -1,16 +1,13 @@
-"""One scheduler for model work: a fair queue with one worker thread, and the translation
-batcher built on it.
+"""One scheduler for model work: a fair queue with one worker thread (:class:`FairQueue`, also
+e5's in mt.quality.embeddings) and the translation batcher built on it (:class:`BatchingEngine`).
 
-:class:`FairQueue` is shared by the translation batcher (:class:`BatchingEngine`) and the e5
-embeddings (mt.quality.embeddings). Concurrent callers' items share model calls; the shortest
-work goes first (a one-sentence request before the slices of a long article), the job waiting
-longest always gets half a call (nothing starves), equals take turns; identical items
-are computed once; a call that raises is retried in halves so only the failing item's request
-gets the error. Every job carries the caller's :mod:`mt.budget`: work whose deadline passed or
-whose client left is dropped before the model sees it, and every wait is bounded (a waiter
-wakes at its deadline and fails, never hangs, if the worker thread dies). The worker starts
-lazily in the process that uses the queue; a forked child notices the new pid and starts
-afresh (no fork hooks). Design: docs/ENGINES.md; the CLI and batch use the plain engine.
+Concurrent callers' items share model calls; the shortest work goes first (a one-sentence
+request before a long article's slices), the job waiting longest always gets half a call
+(nothing starves), equals take turns; identical items are computed once; a call that raises is
+retried in halves so only the failing item's request gets the error. Every job carries the
+caller's :mod:`mt.budget`: work whose deadline passed or whose client left is dropped before the
+model sees it, and every wait is bounded (a dead worker fails its waiters). The worker starts
+lazily; a forked child notices the new pid and starts afresh. Design: docs/ENGINES.md.
 """
 
 from __future__ import annotations
@@ -124,10 +121,8 @@ class FairQueue:
             self._count("items", len(items), key)
             self._jobs.append(job)
             self._pending += job.cost_left
-            if not self.serving_short and self._short(job) and self._on_short_waiting is not None:
-                # priority inheritance: the call now running serves only long jobs (at a low
-                # priority); a short job waits for it, so it finishes at the ordinary priority
-                self.serving_short = True
+            if not self.serving_short and len(items) <= self.max_cost and self._on_short_waiting:
+                self.serving_short = True  # priority inheritance: the running (niced) call ends sooner
                 self._on_short_waiting()
             self._start_worker()
             self._cond.notify_all()
@@ -277,12 +272,9 @@ class FairQueue:
                 break
             take(job, room if job.cost_left <= self.max_cost or slices.keys() <= {job} else max(1, self.max_cost // 4))
         self._jobs = [job for job in self._jobs if job.cursor < len(job.items)]
-        self.serving_short = any(self._short(job) for job in slices) or any(self._short(job) for job in self._jobs)
+        # read by the call: a call is niced only while no short (one-call) job is in it or waiting
+        self.serving_short = any(len(job.items) <= self.max_cost for job in [*slices, *self._jobs])
         return key, [(job, start, end) for job, (start, end) in slices.items()]
-
-    def _short(self, job: _Job) -> bool:
-        """An interactive job: it fits in one call."""
-        return len(job.items) <= self.max_cost
 
     def _isolating_call(self, key: Any, unique: list, results: dict, errors: dict) -> None:
         """Fill ``results`` / ``errors`` (item -> output / exception) for one call. A call that
@@ -379,8 +371,7 @@ class BatchingEngine(BatchedAlternatives):
     name = property(lambda self: self.inner.name)
     settings = property(lambda self: self.inner.settings)
 
-    def namespace(self, settings=None) -> str:
-        return self.inner.namespace(settings)
+    namespace = property(lambda self: self.inner.namespace)
 
     def __getattr__(self, attribute: str):
         # anything else (device, precision, model_version, generate_ids, ...) is the inner engine's
@@ -397,8 +388,7 @@ class BatchingEngine(BatchedAlternatives):
         done: its sentences share model calls with other requests'."""
         if isinstance(sentences, str):
             raise TypeError("translate() takes a list of sentences, not a single string")
-        sentences = list(sentences)
-        if not sentences:
+        if not (sentences := list(sentences)):
             return []
         check_sentences(sentences)  # a bad sentence fails this request here, before any batch
         out = self.queue.submit(sentences, settings or self.inner.settings)
@@ -424,8 +414,7 @@ class BatchingEngine(BatchedAlternatives):
 
     def _call(self, settings, unique: list) -> list:
         """The model call for one batch: translations, or attention records (None: not available)."""
-        # the model's threads niced only while no short job is in this call or waiting for it
-        self.priority.set(self.queue.serving_short)
+        self.priority.set(self.queue.serving_short)  # the model's threads niced for long jobs only
         if settings is ATTENTION:
             output = engine_attention(self.inner, [s for s, _ in unique], [t for _, t in unique])
             return [None] * len(unique) if output is None else list(output)
@@ -439,11 +428,10 @@ class BatchingEngine(BatchedAlternatives):
             "requests", "batches", "deduplicated", "errors", "failed_batches", "retried_batches", "max_batch",
             "busy_seconds", "attention_requests", "attention_batches", "expired", "cancelled", "worker_stops",
             "queued_requests", "running")}
-        stats["sentences"], stats["engine_sentences"] = q["items"], q["model_items"]
-        stats["mean_batch"] = round(q["model_items"] / q["batches"], 2) if q["batches"] else 0.0
-        stats["queued_sentences"] = q["queued_cost"]
-        stats["max_sentences"], stats["max_wait_ms"] = self.max_sentences, self.max_wait * 1000
-        return stats
+        return {**stats, "sentences": q["items"], "engine_sentences": q["model_items"],
+                "mean_batch": round(q["model_items"] / q["batches"], 2) if q["batches"] else 0.0,
+                "queued_sentences": q["queued_cost"], "max_sentences": self.max_sentences,
+                "max_wait_ms": self.max_wait * 1000}
 
     def start(self) -> None:
         """Start the worker thread now (else the first request starts it)."""
