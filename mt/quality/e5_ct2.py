@@ -122,7 +122,7 @@ class CT2E5:
 
     name = "ctranslate2-int8"
 
-    def __init__(self, folder: Path | None = None, threads: int | None = None, nice: int = 0) -> None:
+    def __init__(self, folder: Path | None = None, threads: int | None = None, nice: int = 10) -> None:
         import ctranslate2
 
         folder = folder or ensure_converted()
@@ -133,10 +133,9 @@ class CT2E5:
         # single text runs at its one-thread speed (9.9 ms against 18.9 ms on two threads).
         self.encoder, native = threads_started_by(lambda: ctranslate2.Encoder(
             str(folder), device="cpu", compute_type=QUANTIZATION, inter_threads=self.threads, intra_threads=1))
-        # e5 is on every request's path (the quality scores): its threads run at ``nice``
-        # (MT_E5_NICE), 0 by default. Niced (10, or 19 for calls serving only long jobs), short
-        # requests waited on it: victims' p95 2.1-2.8x quiet beside attackers, 1.4-1.6x at 0
-        # (benchmarks/load.py --phases victim, docs/RUNTIME.md)
+        # at ``nice`` (MT_E5_NICE): 0 in a server, whose requests all wait for their scores (niced,
+        # e5 was the victims' tail: docs/RUNTIME.md); 10 in the CLI and batch, where embeddings fill
+        # the cores decoding leaves idle (aligned 1.06x the plain translation against 1.29x at 0)
         ThreadPriority(native, low=nice, high=nice)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="e5") if self.threads > 1 else None
         self.max_tokens = 512

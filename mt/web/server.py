@@ -50,6 +50,12 @@ def parse_settings(argv: list[str] | None = None, prog: str = DEFAULT_PROG) -> S
     return settings_from_options(build_parser(prog).parse_args(argv), SERVE_FIELDS)
 
 
+def for_a_server(settings: Settings) -> Settings:
+    """A server's defaults where they differ from the CLI's: e5 at nice 0 (MT_E5_NICE unset), as
+    every request waits for its quality scores (niced, e5 was the short requests' tail)."""
+    return settings if settings.e5_nice is not None else settings.model_copy(update={"e5_nice": 0})
+
+
 def build_app(settings: Settings, run_dir: str | None = None):
     """The Flask app for these settings; the model is loaded by the first ensure_loaded()."""
     from ..cache import open_cache
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None, prog: str = DEFAULT_PROG) -> int:
     from ..settings import use
 
     try:
-        settings = use(settings_from_options(args, SERVE_FIELDS))
+        settings = use(for_a_server(settings_from_options(args, SERVE_FIELDS)))
         close_service(build_app(settings))  # a bad key file, cache URL or limit: said here, once
     except MTError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
@@ -150,5 +156,5 @@ def wsgi_app():
     if _app is None:
         from ..settings import load, use
 
-        _app = build_app(use(load()))
+        _app = build_app(use(for_a_server(load())))
     return _app
