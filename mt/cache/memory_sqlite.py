@@ -23,6 +23,16 @@ def _chunks(items: list, size: int = CHUNK):
         yield items[start:start + size]
 
 
+def _key_bytes(conn: sqlite3.Connection) -> int:
+    """The keys' total UTF-8 bytes, kept in ``meta`` (counted once for a file made before it was)."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'bytes'").fetchone()
+    if row is not None:
+        return row[0]
+    size = conn.execute("SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB))), 0) FROM entries").fetchone()[0]
+    conn.execute("INSERT INTO meta VALUES ('bytes', ?)", (size,))
+    return size
+
+
 def _row(values) -> dict:
     return dict(zip(("id", "source", "target", "origin", "project", "created"), values))
 
@@ -104,9 +114,10 @@ class SQLiteMemory(TranslationMemory):
                     raise MemoryFull(f"the translation memory holds {count:,} entries of at most "
                                      f"{self.max_entries:,}; {len(keys) - len(known):,} more do not fit (delete some first)")
                 added = sum(len(key.encode("utf-8")) for key in keys if key not in known)  # a replacement keeps its key
-                size = conn.execute("SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB))), 0) FROM entries").fetchone()[0]
+                size = _key_bytes(conn)
                 if size + added > self.max_key_bytes:
                     raise full_of_bytes(size, self.max_key_bytes, added)
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'bytes'", (size + added,))
                 seq = conn.execute("SELECT value FROM meta WHERE name = 'seq'").fetchone()[0]
                 for row in rows:
                     seq += 1
@@ -129,9 +140,13 @@ class SQLiteMemory(TranslationMemory):
             return False
         with contextlib.closing(conn):
             conn.execute("BEGIN IMMEDIATE")
+            size = _key_bytes(conn)
+            key = conn.execute("SELECT key FROM entries WHERE id = ?", (entry_id,)).fetchone()
             gone = conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
             if gone:
                 conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'")
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'bytes'",
+                             (max(0, size - len(key[0].encode("utf-8"))),))
             conn.execute("COMMIT")
         return bool(gone)
 

@@ -164,7 +164,6 @@ class CT2E5:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
-
 def _batches(ids: list[list[int]]) -> list[list[int]]:
     """Indices of ``ids`` in batches of texts of exactly one token length, at most BATCH_TOKENS
     tokens each. No padding, so a text's vector never depends on what it was batched with
