@@ -140,15 +140,14 @@ class SQLiteMemory(TranslationMemory):
             return False
         with contextlib.closing(conn):
             conn.execute("BEGIN IMMEDIATE")
-            size = _key_bytes(conn)
             key = conn.execute("SELECT key FROM entries WHERE id = ?", (entry_id,)).fetchone()
-            gone = conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
-            if gone:
+            if key is not None:  # its bytes given back (counted before the row goes, for an older file)
+                size = _key_bytes(conn) - len(key[0].encode("utf-8"))
+                conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
                 conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'")
-                conn.execute("UPDATE meta SET value = ? WHERE name = 'bytes'",
-                             (max(0, size - len(key[0].encode("utf-8"))),))
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'bytes'", (max(0, size),))
             conn.execute("COMMIT")
-        return bool(gone)
+        return key is not None
 
     def _all_rows(self) -> Iterator[dict]:
         last = -1
